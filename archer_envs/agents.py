@@ -1,0 +1,206 @@
+"""External agents: the batched protocol, adapters, and a chat agent for OpenAI-compatible APIs.
+
+The protocol is batched. ``reset(tasks)`` (optional) starts one episode per task; each following
+``act(observations)`` gets one entry per episode in the same order, ``None`` for an episode that
+has already ended, and returns one action per entry (anything for the ``None`` entries). A plain
+``str -> str`` callable is adapted to it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Agent(Protocol):
+    def act(self, observations: Sequence[str | None]) -> list[str | None]: ...
+
+
+class CallableAgent:
+    """Adapts a ``str -> str`` function (one observation in, one action out)."""
+
+    def __init__(self, function: Callable[[str], str]):
+        self.function = function
+        self.name = getattr(function, "__name__", type(function).__name__)
+
+    def act(self, observations: Sequence[str | None]) -> list[str | None]:
+        return [None if obs is None else self.function(obs) for obs in observations]
+
+
+def as_agent(agent: Any) -> Agent:
+    """An object with ``act`` as it is; a callable through ``CallableAgent``."""
+    if isinstance(agent, Agent):
+        return agent
+    if callable(agent):
+        return CallableAgent(agent)
+    raise TypeError(
+        f"an agent is a callable str -> str or an object with act(observations), "
+        f"got {type(agent).__name__}"
+    )
+
+
+def first_question(reply: str) -> str:
+    """The action in a chat model's reply: its first non-empty line without list markers,
+    labels, quotes or markdown, up to the first question mark."""
+    for line in reply.splitlines():
+        line = line.replace("**", "").replace("__", "")
+        line = re.sub(r"^\s*(?:[-*>]|\d+[.)]|#+)\s*", "", line)
+        line = re.sub(
+            r"^(?:(?:my )?(?:next |final )?(?:question|guess|answer|action)|q)\s*\d*"
+            r"(?: is)?\s*:\s*",
+            "",
+            line,
+            flags=re.I,
+        )
+        line = line.strip().strip("*\"'` ").strip()
+        if line:
+            if "?" in line:
+                line = line[: line.index("?") + 1]
+            return line
+    return reply.strip()
+
+
+class OpenAIChatAgent:
+    """An agent backed by any OpenAI-compatible chat endpoint.
+
+    Each episode keeps its own chat history: the task description as the system prompt, then the
+    env's observations (only what is new since the last one, when the observation grows as a
+    transcript) as user turns and the model's replies as assistant turns. Requests for the
+    episodes of a batch run concurrently. The API key is read from ``api_key_env``.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        temperature: float = 0.0,
+        max_tokens: int = 64,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        concurrency: int = 8,
+        system_prompt: str | None = None,
+    ):
+        self.model = model
+        self.name = f"openai:{model}"
+        self.base_url = base_url
+        self.api_key_env = api_key_env
+        self.sampling = {"temperature": temperature, "max_tokens": max_tokens}
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.concurrency = concurrency
+        self.system_prompt = system_prompt
+        self._client = None
+        self._histories: list[list[dict[str, str]]] = []
+        self._last: list[str] = []
+
+    def reset(self, tasks: Sequence[str]) -> None:
+        self._histories = [
+            [{"role": "system", "content": self.system_prompt or task}] for task in tasks
+        ]
+        self._last = ["" for _ in tasks]
+
+    def act(self, observations: Sequence[str | None]) -> list[str | None]:
+        if len(self._histories) != len(observations):
+            self.reset(["" for _ in observations])
+        slots = [i for i, obs in enumerate(observations) if obs is not None]
+        for i in slots:
+            observation = observations[i]
+            previous = self._last[i]
+            new = (
+                observation[len(previous) :]
+                if previous and observation.startswith(previous)
+                else observation
+            )
+            self._histories[i].append({"role": "user", "content": new})
+            self._last[i] = observation
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(slots)))) as pool:
+            replies = list(pool.map(lambda i: self._chat(self._histories[i]), slots))
+        actions: list[str | None] = [None] * len(observations)
+        for i, reply in zip(slots, replies, strict=True):
+            self._histories[i].append({"role": "assistant", "content": reply})
+            actions[i] = first_question(reply)
+        return actions
+
+    def _chat(self, messages: list[dict[str, str]]) -> str:
+        from archer_envs.oracles.base import OracleError
+
+        client = self._get_client()
+        import openai
+
+        try:
+            response = client.chat.completions.create(
+                model=self.model, messages=messages, **self.sampling
+            )
+            return response.choices[0].message.content or ""
+        except (openai.APIError, AttributeError, IndexError, TypeError) as error:
+            raise OracleError(
+                f"chat agent {self.model!r} at {self.base_url or 'api.openai.com'} failed: "
+                f"{type(error).__name__}: {error}"
+            ) from error
+
+    def _get_client(self):
+        if self._client is None:
+            try:
+                import openai
+            except ImportError as error:
+                raise ImportError(
+                    "OpenAIChatAgent needs the openai package: pip install 'archer-gym[openai]'"
+                ) from error
+            key = os.environ.get(self.api_key_env)
+            if key is None:
+                if self.base_url is None:
+                    raise RuntimeError(f"set the environment variable {self.api_key_env}")
+                key = "no-key-needed"
+            self._client = openai.OpenAI(
+                base_url=self.base_url,
+                api_key=key,
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+            )
+        return self._client
+
+
+def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **options: Any) -> Agent:
+    """Build an agent from a spec:
+
+    - ``"openai:<model>"``: ``OpenAIChatAgent`` (``options``: base_url, api_key_env, ...);
+    - ``"random"``, ``"expert"``, ``"optimal"``: the env's scripted reference agents
+      (``options``: e.g. epsilon);
+    - ``"package.module:attr"``: a callable ``str -> str``, an object with ``act``, or a class /
+      factory returning one (called with ``options``);
+    - anything else that is already an agent or a callable.
+    """
+    if not isinstance(spec, str):
+        return as_agent(spec)
+    if spec.startswith("openai:"):
+        return OpenAIChatAgent(spec.removeprefix("openai:"), **options)
+    if ":" not in spec:
+        if env_id is None:
+            raise ValueError(f"scripted agent {spec!r} needs an env id")
+        import gymnasium as gym
+
+        env = gym.make(env_id)
+        module = importlib.import_module(env.spec.entry_point.split(":")[0])
+        scripted = getattr(module, "SCRIPTED_AGENTS", {})
+        if spec not in scripted:
+            raise ValueError(
+                f"unknown agent {spec!r}: use one of {sorted(scripted)}, 'openai:<model>' or "
+                "'package.module:attribute'"
+            )
+        return scripted[spec](env.unwrapped, seed=seed, **options)
+    module_name, _, attribute = spec.partition(":")
+    try:
+        target = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"cannot load agent {spec!r}: {error}") from error
+    if inspect.isclass(target) or (options and callable(target)):
+        target = target(**options)
+    return as_agent(target)

@@ -1,0 +1,151 @@
+"""evaluate(): play an agent on a fixed list of episodes and report comparable scores.
+
+Episodes run in batches of ``num_envs`` parallel envs that share one oracle; the agent acts on
+the whole batch at once and the oracle answers each step's questions in one call. Every episode
+is recorded in the trajectory format of archer_envs.datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+from tqdm.auto import tqdm
+
+from archer_envs.agents import as_agent
+from archer_envs.core import answer_in_batch
+
+
+@dataclass
+class EvaluationResult:
+    env_id: str
+    agent: str
+    episodes: int
+    mean_return: float
+    stderr_return: float
+    success_rate: float
+    mean_turns: float
+    records: list[dict[str, Any]] = field(repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "records"}
+
+    def __str__(self) -> str:
+        return (
+            f"{self.agent} on {self.env_id}: return {self.mean_return:.2f} ± "
+            f"{self.stderr_return:.2f}, success {100 * self.success_rate:.1f}%, "
+            f"{self.mean_turns:.1f} turns ({self.episodes} episodes)"
+        )
+
+    def save(self, path: str | os.PathLike) -> None:
+        """The summary and every episode as one JSON file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"summary": self.summary(), "episodes": self.records}, indent=1))
+
+
+def episode_list(
+    env: gym.Env, episodes: int | Sequence[dict[str, Any]] | None, seed: int
+) -> list[tuple[int, dict[str, Any] | None]]:
+    """(reset seed, reset options) per episode: ``None`` -> the env's own fixed list (every
+    object once) or 100 seeds; an int N -> N seeds; a list -> those reset options."""
+    if episodes is None:
+        options = getattr(env.unwrapped, "episode_options", None)
+        episodes = options() if options is not None else 100
+    if isinstance(episodes, int):
+        if episodes < 1:
+            raise ValueError(f"episodes must be at least 1, got {episodes}")
+        return [(seed + i, None) for i in range(episodes)]
+    return [(seed + i, dict(options)) for i, options in enumerate(episodes)]
+
+
+def evaluate(
+    agent: Any,
+    env_id: str,
+    episodes: int | Sequence[dict[str, Any]] | None = None,
+    seed: int = 0,
+    num_envs: int = 8,
+    env_kwargs: dict[str, Any] | None = None,
+    agent_name: str | None = None,
+    progress: bool = True,
+) -> EvaluationResult:
+    """Mean return ± standard error, success rate and mean turns of ``agent`` on ``env_id``."""
+    agent = as_agent(agent)
+    env_kwargs = dict(env_kwargs or {})
+    first = gym.make(env_id, **env_kwargs)
+    shared = {**env_kwargs, "oracle": first.unwrapped.oracle, "oracle_kwargs": None}
+    plan = episode_list(first, episodes, seed)
+    envs = [first] + [gym.make(env_id, **shared) for _ in range(min(num_envs, len(plan)) - 1)]
+    name = agent_name or getattr(agent, "name", type(agent).__name__)
+    records: list[dict[str, Any]] = []
+    with tqdm(total=len(plan), desc=f"{name} on {env_id}", disable=not progress) as bar:
+        for start in range(0, len(plan), len(envs)):
+            batch = plan[start : start + len(envs)]
+            records.extend(_play_batch(agent, env_id, envs[: len(batch)], batch, bar))
+    for env in envs:
+        env.close()
+    returns = [r["return"] for r in records]
+    n = len(returns)
+    mean = sum(returns) / n
+    stderr = math.sqrt(sum((x - mean) ** 2 for x in returns) / (n - 1) / n) if n > 1 else 0.0
+    return EvaluationResult(
+        env_id=env_id,
+        agent=name,
+        episodes=n,
+        mean_return=mean,
+        stderr_return=stderr,
+        success_rate=sum(r["success"] for r in records) / n,
+        mean_turns=sum(len(r["transitions"]) for r in records) / n,
+        records=records,
+    )
+
+
+def _play_batch(agent, env_id, envs, batch, bar) -> list[dict[str, Any]]:
+    observations: list[str | None] = []
+    tasks = []
+    records = []
+    for env, (seed, options) in zip(envs, batch, strict=True):
+        observation, info = env.reset(seed=seed, options=options)
+        observations.append(observation)
+        tasks.append(info.get("task", ""))
+        records.append({"env_id": env_id, "seed": seed, "options": options, "transitions": []})
+    if hasattr(agent, "reset"):
+        agent.reset(tasks)
+    while any(obs is not None for obs in observations):
+        actions = agent.act(list(observations))
+        if not isinstance(actions, (list, tuple)) or len(actions) != len(observations):
+            raise TypeError(
+                f"agent.act must return one action per observation ({len(observations)}), "
+                f"got {actions!r:.200}"
+            )
+        live = [i for i, obs in enumerate(observations) if obs is not None]
+        for i in live:
+            if not isinstance(actions[i], str):
+                raise TypeError(f"agent returned a {type(actions[i]).__name__}, not a str action")
+        answer_in_batch([envs[i].unwrapped for i in live], [actions[i] for i in live])
+        for i in live:
+            observation, reward, terminated, truncated, info = envs[i].step(actions[i])
+            records[i]["transitions"].append(
+                {
+                    "observation": observations[i],
+                    "action": actions[i],
+                    "reward": reward,
+                    "next_observation": observation,
+                    "terminated": terminated,
+                    "truncated": truncated,
+                }
+            )
+            observations[i] = observation
+            if terminated or truncated:
+                observations[i] = None
+                records[i]["target"] = info.get("target")
+                records[i]["return"] = sum(t["reward"] for t in records[i]["transitions"])
+                records[i]["success"] = bool(info.get("success", False))
+                bar.update(1)
+    return records

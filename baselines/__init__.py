@@ -1,0 +1,1 @@
+"""Leaderboards, reference scores and benchmark scripts for archer-gym."""

@@ -1,0 +1,78 @@
+"""Score the scripted reference agents on every Twenty Questions id and print a table.
+
+These rows are the limits learning agents are measured against: the random floor, the greedy
+information-gain expert, and (where it is computable) the exact optimal policy.
+
+    python -m baselines.reference [--out runs/reference.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import gymnasium as gym
+
+from archer_envs.agents import load_agent
+from archer_envs.evaluation import evaluate
+
+ENV_IDS = ("archer/TwentyQuestionsSubset-v0", "archer/TwentyQuestions-v0")
+AGENTS = ("random", "expert", "optimal")
+
+
+def reference_table(seed: int = 0, progress: bool = True) -> list[dict]:
+    rows = []
+    for env_id in ENV_IDS:
+        for name in AGENTS:
+            try:
+                agent = load_agent(name, env_id, seed=seed)
+            except ValueError as error:  # the optimal policy is only computable for small lists
+                rows.append({"env_id": env_id, "agent": name, "note": str(error)})
+                continue
+            # every object once; the random agent ten times over, its scores being noisy
+            objects = gym.make(env_id).unwrapped.episode_options()
+            episodes = objects * (10 if name == "random" else 1)
+            result = evaluate(
+                agent, env_id, episodes=episodes, seed=seed, agent_name=name, progress=progress
+            )
+            rows.append(result.summary())
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = [
+        f"{'environment':<33} {'agent':<8} {'return':>14} {'success':>8} {'turns':>6}",
+        "-" * 73,
+    ]
+    for row in rows:
+        if "note" in row:
+            lines.append(f"{row['env_id']:<33} {row['agent']:<8} {'n/a (too many objects)':>30}")
+            continue
+        score = f"{row['mean_return']:.2f} ± {row['stderr_return']:.2f}"
+        lines.append(
+            f"{row['env_id']:<33} {row['agent']:<8} {score:>14} "
+            f"{100 * row['success_rate']:>7.1f}% {row['mean_turns']:>6.1f}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="also write the rows as JSON")
+    args = parser.parse_args()
+    rows = reference_table(args.seed)
+    print()
+    print(format_table(rows))
+    print(
+        "\nEvery object is played once (random: ten times); return = -(questions before the "
+        "correct guess), so 0 is the best possible."
+    )
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
