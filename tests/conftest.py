@@ -1,0 +1,40 @@
+import re
+
+import gymnasium as gym
+import pytest
+
+import archer_envs
+from archer_envs.oracles.knowledge_base import default_knowledge_base
+from tests.openai_server import OpenAICompatibleServer
+
+ENV_IDS = [env_id for env_id in gym.registry if env_id.startswith("archer/")]
+
+
+def kb_oracle_reply(messages):
+    """Replies like a well-behaved LLM oracle: reads LMRL-Gym's prompt and answers from the
+    knowledge base, in words a model would use."""
+    prompt = messages[-1]["content"]
+    target = re.search(r"object: (.*)\n", prompt).group(1)
+    question = re.search(r"question: (.*)\n", prompt).group(1)
+    from archer_envs.oracles.knowledge_base import KnowledgeBaseOracle
+
+    answer = KnowledgeBaseOracle().answer_one(target, question)
+    return {
+        "Yes.": "Yes, it is.",
+        "No.": "No.",
+        "Invalid Question.": "That is not a yes/no question.",
+    }[answer]
+
+
+@pytest.fixture
+def oracle_server():
+    with OpenAICompatibleServer(kb_oracle_reply) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def knowledge():
+    return default_knowledge_base()
+
+
+assert archer_envs  # registers the ids

@@ -1,0 +1,267 @@
+"""External agents, evaluate(), the reference agents, BC data and the archer-envs CLI."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from archer_envs.agents import OpenAIChatAgent, first_question, load_agent
+from archer_envs.datasets import generate_bc_dataset, read_trajectories, write_trajectories
+from archer_envs.evaluation import evaluate
+from archer_envs.twenty_questions import SUBSET as SUBSET_NAMES
+from archer_envs.twenty_questions import GreedyExpert, TwentyQuestionsEnv, parse_transcript
+from tests.openai_server import OpenAICompatibleServer
+
+SUBSET = "archer/TwentyQuestionsSubset-v0"
+
+
+def always_alive(observation: str) -> str:
+    """A plain str -> str agent, loaded by the CLI test as tests.test_agents_evaluation:..."""
+    return "Is it alive?"
+
+
+def test_evaluate_a_callable_on_every_object_once():
+    result = evaluate(always_alive, SUBSET, progress=False)
+    assert (result.episodes, result.mean_return, result.success_rate) == (10, -20.0, 0.0)
+    assert result.stderr_return == 0.0 and result.mean_turns == 20.0
+    assert [r["target"] for r in result.records] == list(SUBSET_NAMES)
+    json.dumps(result.records)
+
+
+def test_batched_agents_see_one_slot_per_episode_and_none_once_done():
+    calls = []
+
+    class Batched:
+        def reset(self, tasks):
+            calls.append(("reset", len(tasks)))
+
+        def act(self, observations):
+            calls.append(("act", [o is None for o in observations]))
+            return [
+                None if o is None else f"Is it a {['dog', 'pen', 'cat'][i]}?"
+                for i, o in enumerate(observations)
+            ]
+
+    result = evaluate(
+        Batched(),
+        SUBSET,
+        episodes=[{"target": "dog"}, {"target": "pen"}, {"target": "truck"}],
+        num_envs=3,
+        progress=False,
+    )
+    assert calls[0] == ("reset", 3)
+    assert calls[1] == ("act", [False, False, False])
+    assert calls[2] == ("act", [True, True, False])  # the solved episodes are masked
+    assert [r["success"] for r in result.records] == [True, True, False]
+    assert result.mean_return == pytest.approx((0 + 0 - 20) / 3)
+
+
+def test_evaluate_rejects_malformed_agents():
+    with pytest.raises(TypeError, match="NoneType, not a str action"):
+        evaluate(lambda obs: None, SUBSET, episodes=1, progress=False)
+
+    class TooFew:
+        def act(self, observations):
+            return ["Is it alive?"]
+
+    with pytest.raises(TypeError, match="one action per observation"):
+        evaluate(TooFew(), SUBSET, episodes=3, num_envs=3, progress=False)
+    with pytest.raises(TypeError, match="callable str -> str"):
+        evaluate(42, SUBSET, progress=False)
+
+
+def test_seeded_episodes_are_reproducible():
+    agent = load_agent("random", SUBSET, seed=1)
+    first = evaluate(agent, SUBSET, episodes=12, seed=5, progress=False)
+    again = evaluate(
+        load_agent("random", SUBSET, seed=1), SUBSET, episodes=12, seed=5, progress=False
+    )
+    assert first.records == again.records
+    assert len({r["target"] for r in first.records}) > 3
+
+
+def test_reference_agents_are_ordered_and_the_optimum_is_exact():
+    optimal = load_agent("optimal", SUBSET)
+    assert optimal.expected_return() == pytest.approx(-2.8)
+    scores = {
+        name: evaluate(load_agent(name, SUBSET), SUBSET, progress=False)
+        for name in ("random", "expert", "optimal")
+    }
+    assert scores["optimal"].mean_return == pytest.approx(-2.8)
+    assert scores["optimal"].success_rate == scores["expert"].success_rate == 1.0
+    assert scores["random"].mean_return < scores["expert"].mean_return <= -2.8
+    full = evaluate(
+        load_agent("expert", "archer/TwentyQuestions-v0"),
+        "archer/TwentyQuestions-v0",
+        progress=False,
+    )
+    assert full.success_rate == 1.0 and full.mean_return > -9
+    with pytest.raises(ValueError, match="at most"):
+        load_agent("optimal", "archer/TwentyQuestions-v0")
+
+
+def test_expert_copes_with_an_oracle_that_errs():
+    class SometimesWrong:
+        """Answers truthfully except that it always says the object is not alive."""
+
+        def answer(self, queries):
+            from archer_envs.oracles.knowledge_base import KnowledgeBaseOracle
+
+            truth = KnowledgeBaseOracle()
+            return [
+                "No." if "alive" in q.question else truth.answer_one(q.target, q.question)
+                for q in queries
+            ]
+
+    result = evaluate(
+        load_agent("expert", SUBSET),
+        SUBSET,
+        progress=False,
+        env_kwargs={"oracle": SometimesWrong()},
+    )
+    assert result.success_rate == 1.0
+
+
+def test_sub_optimal_bc_data(tmp_path):
+    path = tmp_path / "bc.jsonl"
+    clean = generate_bc_dataset(SUBSET, path, episodes=60, progress=False)
+    noisy = generate_bc_dataset(
+        SUBSET, tmp_path / "noisy.jsonl", episodes=60, epsilon=0.6, progress=False
+    )
+    assert noisy["mean_return"] < clean["mean_return"] - 1
+    records = list(read_trajectories(tmp_path / "noisy.jsonl"))
+    assert len(records) == 60 and records[0]["agent"] == "expert(epsilon=0.6)"
+    first = records[0]["transitions"][0]
+    assert first["observation"] == "Questions:\n"
+    assert first["next_observation"].startswith("Questions:\n" + first["action"])
+    write_trajectories(records, tmp_path / "copy.jsonl")
+    assert list(read_trajectories(tmp_path / "copy.jsonl")) == records
+    (tmp_path / "broken.jsonl").write_text(json.dumps({**records[0], "return": 5}) + "\n")
+    with pytest.raises(ValueError, match=r"broken\.jsonl:1.*summed rewards"):
+        list(read_trajectories(tmp_path / "broken.jsonl"))
+
+
+def test_first_question_of_chatty_replies():
+    assert first_question("Sure! Is it alive? I think so.") == "Sure! Is it alive?"
+    assert (
+        first_question("\n\n**Question 3:** Is it made of wood?\nThanks") == "Is it made of wood?"
+    )
+    assert first_question("1. Does it have legs?") == "Does it have legs?"
+    assert first_question('"Is it a dog?"') == "Is it a dog?"
+
+
+def chat_expert(messages):
+    """A scripted 'LLM' agent: rebuilds the transcript from the chat and asks what the greedy
+    expert would, in a chatty format that the agent must parse."""
+    transcript = "".join(m["content"] for m in messages if m["role"] == "user")
+    question = EXPERT.act_one(transcript)
+    return f"Question {len(parse_transcript(transcript)) + 1}: {question}\nLet me know!"
+
+
+EXPERT = GreedyExpert(TwentyQuestionsEnv(objects=SUBSET_NAMES))
+
+
+def test_evaluate_an_openai_chat_agent_against_a_loopback_server():
+    with OpenAICompatibleServer(chat_expert) as server:
+        agent = OpenAIChatAgent("scripted-llm", base_url=server.base_url)
+        result = evaluate(agent, SUBSET, num_envs=4, progress=False)
+        expert = evaluate(load_agent("expert", SUBSET), SUBSET, progress=False)
+        assert result.success_rate == 1.0
+        assert result.mean_return == expert.mean_return
+        system = server.requests[0]["messages"][0]
+        assert system["role"] == "system" and "Twenty Questions" in system["content"]
+        # the chat history grows by one user and one assistant turn per question
+        longest = max(len(r["messages"]) for r in server.requests)
+        assert longest == 1 + 2 * max(len(r["transitions"]) for r in result.records) - 1
+
+
+def run_cli(*args, stdin=None, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "archer_envs.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_cli_list():
+    result = run_cli("list")
+    assert result.returncode == 0
+    assert "archer/TwentyQuestions-v0" in result.stdout and "157 objects" in result.stdout
+    assert "archer/TwentyQuestionsSubset-v0" in result.stdout and "10 objects" in result.stdout
+
+
+def test_cli_eval_a_module_agent_writes_json(tmp_path):
+    out = tmp_path / "results.json"
+    result = run_cli(
+        "eval",
+        "--env",
+        SUBSET,
+        "--agent",
+        "tests.test_agents_evaluation:always_alive",
+        "--episodes",
+        "100",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    saved = json.loads(out.read_text())
+    assert saved["summary"]["episodes"] == 100 and saved["summary"]["mean_return"] == -20.0
+    assert len(saved["episodes"]) == 100
+    assert "return -20.00" in result.stdout
+
+
+def test_cli_eval_openai_agent(tmp_path):
+    with OpenAICompatibleServer(chat_expert) as server:
+        out = tmp_path / "r.json"
+        result = run_cli(
+            "eval",
+            "--env",
+            SUBSET,
+            "--agent",
+            "openai:scripted-llm",
+            "--base-url",
+            server.base_url,
+            "--out",
+            str(out),
+            "--quiet",
+        )
+        assert result.returncode == 0, result.stderr
+        assert json.loads(out.read_text())["summary"]["success_rate"] == 1.0
+
+
+def test_cli_errors_are_clear():
+    result = run_cli("eval", "--env", SUBSET, "--agent", "nosuchmodule:thing", "--quiet")
+    assert result.returncode == 2 and "cannot load agent" in result.stderr
+    result = run_cli("eval", "--env", SUBSET, "--agent", "genius", "--quiet")
+    assert result.returncode == 2 and "unknown agent 'genius'" in result.stderr
+
+
+def test_cli_play_in_the_terminal():
+    moves = "Is it an animal?\nIs it a dog?\n"
+    result = run_cli("play", SUBSET, "--env-kwargs", "{}", "--seed", "0", stdin=moves)
+    assert result.returncode == 0
+    assert "Let's play Twenty Questions" in result.stdout
+    assert "Yes." in result.stdout or "No." in result.stdout
+
+
+def test_cli_dataset(tmp_path):
+    out = tmp_path / "bc.jsonl"
+    result = run_cli(
+        "dataset",
+        "--env",
+        SUBSET,
+        "--epsilon",
+        "0.3",
+        "--episodes",
+        "20",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(list(read_trajectories(out))) == 20

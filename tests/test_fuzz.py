@@ -1,0 +1,47 @@
+"""Fuzzing: any string is a legal action, and every observation stays inside its space."""
+
+import gymnasium as gym
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import ENV_IDS
+
+ACTIONS_PER_EXAMPLE = 25
+EXAMPLES = 420  # 420 x 25 = 10,500 actions per id
+
+odd_text = st.one_of(
+    st.text(max_size=300),  # any unicode: control characters, emoji, combining marks
+    st.text(alphabet=st.characters(codec="ascii"), max_size=300),
+    st.sampled_from(["", "\n\n\n", "?", "Is it a", "is it a dog or a cat or a cow?", "\x00" * 50]),
+    st.builds(lambda n: "Is it alive? " * n, st.integers(1, 9000)),  # up to ~100 kB
+    st.builds(lambda s: s + "?", st.text(max_size=60)),
+)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(
+    actions=st.lists(odd_text, min_size=ACTIONS_PER_EXAMPLE, max_size=ACTIONS_PER_EXAMPLE),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_fuzzed_actions_never_crash_and_stay_in_space(env_id, actions, seed):
+    env = gym.make(env_id).unwrapped
+    observation, info = env.reset(seed=seed)
+    assert env.observation_space.contains(observation)
+    for action in actions:
+        observation, reward, terminated, truncated, info = env.step(action)
+        assert env.observation_space.contains(observation)
+        assert reward in (0.0, -1.0)
+        assert info["answer"] in ("Yes.", "No.", "Invalid Question.")
+        if terminated or truncated:
+            observation, info = env.reset(seed=seed)
