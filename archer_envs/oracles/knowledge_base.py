@@ -91,7 +91,14 @@ class KnowledgeBase:
 
     def find(self, name: str) -> int | None:
         """Index of the object called ``name`` (any of its names, any case), or None."""
-        return _name_index(tuple(o.names for o in self.objects)).get(_norm_name(name))
+        return self._index.get(name) if name in self._index else self._index.get(_norm_name(name))
+
+    @functools.cached_property
+    def _index(self) -> dict[str, int]:
+        index = dict(_name_index(tuple(o.names for o in self.objects)))
+        for i, obj in enumerate(self.objects):  # canonical names as given, for the fast path
+            index.setdefault(obj.name, i)
+        return index
 
 
 def _object_from_dict(entry: dict, properties: dict[str, KBProperty]) -> KBObject:
@@ -204,20 +211,32 @@ _SPELLING = {
     "insturment": "instrument",
     "kitchenn": "kitchen",
 }
-_SUBJECT_NOUNS = (
-    r"object|thing|item|word|answer|entity|noun|animal|creature|fruit|vegetable|vehicle|"
-    r"instrument|tool|device|gadget|utensil|appliance|machine|plant|toy|garment|place|food|"
-    r"accessory|piece of (?:furniture|clothing|equipment|jewelry|art)|item of clothing|"
-    r"article of clothing|musical instrument|kitchen (?:tool|utensil|appliance|item)|"
-    r"electronic device|piece|product|material|substance|natural feature|body of water"
+_GENERIC_SUBJECTS = r"object|thing|item|word|answer|entity|noun"
+_CATEGORY_SUBJECTS = (
+    r"animal|creature|fruit|vegetable|vehicle|instrument|tool|device|gadget|utensil|appliance|"
+    r"machine|plant|toy|garment|place|food|accessory|piece of (?:furniture|clothing|equipment|"
+    r"jewelry|art)|item of clothing|article of clothing|musical instrument|kitchen (?:tool|"
+    r"utensil|appliance|item)|electronic device|piece|product|material|substance|natural "
+    r"feature|body of water"
 )
-_SUBJECT = re.compile(
-    rf"\b(?:the|this|that|your|my|our)(?: secret| hidden| mystery| mysterious| chosen| particular)?"
-    rf" (?:{_SUBJECT_NOUNS})"
+_THINKING_OF = (
     r"(?: (?:that |which )?(?:you are|you have|you were|you)"
     r" (?:thinking|thought|chosen|chose|picked|imagining|picturing|got|have in mind|in mind)"
     r"(?: of| about| in mind)?)?(?: in question)?\b"
+)
+# "the object", "this animal", "the animal you are thinking of" (as the subject) -> "it"; a
+# category noun after "the" only where a subject stands ("is the fruit sweet?"), so that
+# "is it in the fruit family?" keeps its fruit.
+_SUBJECT = re.compile(
+    rf"\b(?:the|this|that|your|my|our)(?: secret| hidden| mystery| mysterious| chosen)?"
+    rf" (?:{_GENERIC_SUBJECTS}){_THINKING_OF}"
+    rf"|\b(?:this|that|your|my)(?: secret| hidden| mystery| particular)? (?:{_CATEGORY_SUBJECTS})"
+    rf"{_THINKING_OF}"
     r"|\bwhat you are thinking (?:of|about)\b|\bwhat you have in mind\b|\b(?:they|them|this)\b"
+)
+_LEADING_SUBJECT = re.compile(
+    r"^((?:is|are|does|do|can|could|would|will|was|were|has|have|should|might|did) )?"
+    rf"the (?:{_CATEGORY_SUBJECTS}){_THINKING_OF}"
 )
 _REPHRASE = [
     (re.compile(p), r)
@@ -246,6 +265,11 @@ _REPHRASE = [
         ),
         (r"\b(?:their|his|her|ones|one s|people s|a person s|someone s)\b", "your"),
         (r"\b(?:rather than|instead of|as opposed to)\b", "and not"),
+        (
+            r"\b(?:usually|typically|commonly|generally|normally|often|mostly|mainly|primarily|"
+            r"frequently|always|sometimes|ever|ordinarily|traditionally)\b",
+            "",
+        ),
     ]
 ]
 _PERSON = re.compile(
@@ -284,7 +308,7 @@ _QUESTION_START = re.compile(
 )
 _REQUEST = re.compile(
     r"^(?:can|could|would|will) you (?:please )?(?:give|tell|say|spell|reveal|describe|help|show|"
-    r"repeat|explain|name|list|type|write|print|translate|hint)\b"
+    r"repeat|explain|translate|hint)\b"
     r"|^(?:do|did|are|were|have) you (?:know|like|want|love|think|mean|understand|feel|remember)\b"
 )
 _YES_NO_QUESTION = re.compile(
@@ -296,7 +320,7 @@ _AUX_START = re.compile(
 )
 _IDENTITY_FRAME = re.compile(
     r"^(?:is it|are you (?:\w+ )?thinking (?:of|about)|could it be|might it be|would it be|"
-    r"is it perhaps|is it maybe) (?:a |an |some |the )((?:\w+ ){0,2}\w+)$"
+    r"is it perhaps|is it maybe) (?:(?:a |an |some |the )((?:\w+ ){0,2}\w+)|(\w+))$"
 )
 _GENERIC_WORDS = frozenset(
     """real specific kind type sort of common typical regular normal everyday ordinary little bit
@@ -323,6 +347,12 @@ def _distribute_materials(match: re.Match) -> str:
     return f" {joint} ".join(frame + m for m in materials)
 
 
+def _join(operator: str, forms: list[Form]) -> Form:
+    """``(operator, forms)`` without repeated forms; a single form stands for itself."""
+    unique = list(dict.fromkeys(forms))
+    return unique[0] if len(unique) == 1 else (operator, tuple(unique))
+
+
 def _unknown_noun(text: str, atoms: list[tuple[int, int, Form]]) -> bool:
     """Whether an identity-style question ("is it a <noun phrase>?") names a thing whose words
     the knowledge base does not cover ("a ping pong ball", "a giraffe", "a honeydew melon")."""
@@ -330,8 +360,9 @@ def _unknown_noun(text: str, atoms: list[tuple[int, int, Form]]) -> bool:
     if not frame:
         return False
     covered = [(start, end) for start, end, _ in atoms]
-    position = frame.start(1)
-    for word in frame.group(1).split():
+    group = 1 if frame.group(1) else 2
+    position = frame.start(group)
+    for word in frame.group(group).split():
         start = text.index(word, position)
         position = start + len(word)
         inside = any(a <= start and position <= b for a, b in covered)
@@ -350,6 +381,9 @@ _IDENTITY_FILLER = frozenset(
     bet suppose assume sure certain confident now wait actually really exactly called named
     specific particular one single oh got chose chosen picked thought considering looking
     possible likely""".split()
+)
+_NOUN_PHRASE = re.compile(
+    r"(?:(?:is it|it is|are you thinking of|maybe|perhaps|either) )*(?:a|an|the|some) \w+(?: \w+)?"
 )
 _ADJECTIVE_NAMES = {"orange"}  # "is it orange?" asks the colour; "is it an orange?" the fruit
 
@@ -630,20 +664,39 @@ class QuestionParser:
     def _setup(self) -> None:
         self._names = _name_index(self.object_names)
         self._name_regex = _alternation(self._names)
-        self._matchers: list[tuple[re.Pattern, Form, bool]] = []
+        # (detector, alternatives, form, negated, specificity): the detector is all of a
+        # property's patterns in one regex, tried first because most questions miss most
+        # properties; the alternatives find the longest match. Ties between readings go to the
+        # one true of fewer objects (the more specific).
+        self._matchers: list[tuple[re.Pattern, list[re.Pattern], Form, bool, int]] = []
         self._references: dict[str, tuple[float, float]] = {}
         if self.knowledge is not None:
+            groups: list[tuple[list[str], Form, bool]] = []
             for prop in self.knowledge.properties.values():
                 positive = [p for p in prop.patterns if not p.startswith("!")]
                 negative = [p[1:] for p in prop.patterns if p.startswith("!")]
-                for group, negated in ((positive, False), (negative, True)):
-                    if group:
-                        ordered = sorted(group, key=len, reverse=True)
-                        regex = re.compile(_boundary("|".join(f"(?:{p})" for p in ordered)))
-                        self._matchers.append((regex, ("prop", prop.id), negated))
-            for pattern, meaning in self.knowledge.phrases:
+                groups += [
+                    (g, ("prop", prop.id), neg)
+                    for g, neg in ((positive, False), (negative, True))
+                    if g
+                ]
+            groups += [
+                ([pattern], self._meaning(meaning), False)
+                for pattern, meaning in self.knowledge.phrases
+            ]
+            for patterns, form, negated in groups:
+                specificity = sum(
+                    evaluate(form, obj, i) if form[0] not in ("ignore", "invalid") else 0
+                    for i, obj in enumerate(self.knowledge.objects)
+                )
                 self._matchers.append(
-                    (re.compile(_boundary(pattern)), self._meaning(meaning), False)
+                    (
+                        re.compile(_boundary("|".join(f"(?:{p})" for p in patterns))),
+                        [re.compile(_boundary(p)) for p in patterns],
+                        form,
+                        negated,
+                        specificity,
+                    )
                 )
             for names, size, weight in self.knowledge.references:
                 for name in names:
@@ -740,13 +793,14 @@ class QuestionParser:
                     ):
                         return None
                     objects.append(self._names[mention.group(0)])
-            elif not mentions and len(rest) <= 2 and re.search(r"\b(?:a|an|the|some)\b", segment):
-                complete = False
+            elif not mentions and _NOUN_PHRASE.fullmatch(segment.strip()):
+                complete = False  # "... or a cello": an object outside the game
             else:
                 return None
         return (objects, complete) if objects else None
 
     def _predicate(self, text: str) -> Form | None:
+        text = _LEADING_SUBJECT.sub(r"\1it", text)
         text = _SUBJECT.sub("it", text)
         text = _PERSON.sub(r"\1 you", text)
         for pattern, replacement in _REPHRASE:
@@ -787,20 +841,23 @@ class QuestionParser:
             if joint == "or":
                 groups.append([])
             groups[-1].append(form)
-        conjunctions = [g[0] if len(g) == 1 else ("and", tuple(g)) for g in groups]
-        return conjunctions[0] if len(conjunctions) == 1 else ("or", tuple(conjunctions))
+        return _join("or", [_join("and", group) for group in groups])
 
     def _spans(self, text: str) -> list[tuple[int, int, Form]]:
         """Non-overlapping pattern matches, longest first, each with its negation applied."""
         found = []
-        for regex, form, negated in self._matchers:
-            for match in regex.finditer(text):
-                if match.end() > match.start():
-                    found.append((match.start(), match.end(), form, negated))
-        found.sort(key=lambda m: (m[0] - m[1], m[0]))
+        for detector, alternatives, form, negated, specificity in self._matchers:
+            if detector.search(text) is None:
+                continue
+            for regex in alternatives:
+                for match in regex.finditer(text):
+                    if match.end() > match.start():
+                        found.append((match.start(), match.end(), form, negated, specificity))
+        # longest, then leftmost, then positive, then the more specific reading
+        found.sort(key=lambda m: (m[0] - m[1], m[0], m[3], m[4]))
         taken: list[tuple[int, int]] = []
         atoms = []
-        for start, end, form, negated in found:
+        for start, end, form, negated, _ in found:
             if any(start < t_end and t_start < end for t_start, t_end in taken):
                 continue
             taken.append((start, end))

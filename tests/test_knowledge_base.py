@@ -1,0 +1,113 @@
+"""The knowledge base and the oracle's understanding of English.
+
+The two question sets in tests/data were written by hand, independently of the oracle's code and
+data, as people (casual) and LLM agents (verbose) ask in Twenty Questions; answers are common
+sense. They are not produced from the patterns the oracle parses.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from archer_envs.oracles.knowledge_base import INVALID, KnowledgeBaseOracle
+
+DATA = Path(__file__).parent / "data"
+QUESTION_SETS = ["twenty_questions_people.jsonl", "twenty_questions_llm_agents.jsonl"]
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    return KnowledgeBaseOracle()
+
+
+def test_enough_distinct_properties_answered_for_every_object(knowledge):
+    assert len(knowledge.properties) >= 150
+    assert len({p.question for p in knowledge.properties.values()}) == len(knowledge.properties)
+    for obj in knowledge.objects:
+        assert obj.names and obj.category and obj.size_cm > 0 and obj.weight_kg > 0
+        assert len(obj.yes) >= 8, obj.name
+
+
+def test_knowledge_is_consistent(knowledge):
+    for obj in knowledge.objects:
+        for prop in obj.yes:
+            missing = set(knowledge.properties[prop].implies) - obj.yes
+            assert not missing, f"{obj.name}: {prop} implies {missing}"
+        assert not {"natural", "man_made"} <= obj.yes, obj.name
+        assert not {"liquid", "solid"} <= obj.yes, obj.name
+        if "heavier_than_person" in obj.yes:
+            assert obj.weight_kg > 70
+        if "fits_in_pocket" in obj.yes and "flexible" not in obj.yes:  # a necklace folds up
+            assert obj.size_cm <= 30, obj.name
+        if "alive" in obj.yes:
+            assert "natural" in obj.yes, obj.name
+    names = [n.lower() for o in knowledge.objects for n in o.names]
+    assert len(names) == len(set(names)), "a name may belong to one object only"
+
+
+def test_canonical_questions_read_as_their_own_property(knowledge, oracle):
+    for prop in knowledge.properties.values():
+        for obj in knowledge.objects:
+            expected = "Yes." if prop.id in obj.yes else "No."
+            assert oracle.answer_one(obj.name, prop.question) == expected, (prop.id, obj.name)
+
+
+def test_patterns_are_valid_regular_expressions(knowledge):
+    for prop in knowledge.properties.values():
+        assert prop.patterns, prop.id
+        for pattern in prop.patterns:
+            re.compile(pattern.removeprefix("!"))
+
+
+@pytest.mark.parametrize("name", QUESTION_SETS)
+def test_oracle_accuracy_on_freely_written_questions(oracle, name, capsys):
+    rows = [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
+    assert len(rows) >= 400
+    wrong = [r for r in rows if oracle.answer_one(r["object"], r["question"]) != r["answer"]]
+    valid = [r for r in rows if r["answer"] != INVALID]
+    invalid_on_valid = sum(oracle.answer_one(r["object"], r["question"]) == INVALID for r in valid)
+    accuracy = 1 - len(wrong) / len(rows)
+    with capsys.disabled():
+        print(
+            f"\n{name}: accuracy {accuracy:.1%} on {len(rows)} questions; "
+            f'"Invalid Question." on {invalid_on_valid / len(valid):.1%} of valid ones'
+        )
+    assert accuracy >= 0.95, [(r["object"], r["question"], r["answer"]) for r in wrong]
+
+
+@pytest.mark.parametrize(
+    "question, target, answer",
+    [
+        ("Can you eat it?", "banana", "Yes."),
+        ("Is it something edible?", "hammer", "No."),
+        ("Would I find it in a kitchen?", "whisk", "Yes."),
+        ("Is the object made of metal?", "wrench", "Yes."),
+        ("Does it have wheels?", "bus", "Yes."),
+        ("Could you hold it in one hand?", "elephant", "No."),
+        ("Is it not alive?", "rock", "Yes."),
+        ("Isn't it alive?", "rock", "No."),
+        ("Is it something you can't eat?", "hammer", "Yes."),
+        ("Are they worn on the feet?", "socks", "Yes."),
+        ("Is it bigger than a breadbox?", "piano", "Yes."),
+        ("Is it heavier than a person?", "dog", "No."),
+        ("Is it smaller than a cat?", "pen", "Yes."),
+        ("Is it longer than 1 meter?", "baseball bat", "No."),
+        ("Does it weigh more than 10 pounds?", "bed", "Yes."),
+        ("Is it a kind of furniture?", "dresser", "Yes."),
+        ("Is it in the fruit family?", "mango", "Yes."),
+        ("Is it an automobile?", "car", "Yes."),
+        ("Is it a sofa?", "couch", "Yes."),
+        ("Is it a feline?", "tiger", "Yes."),
+        ("Is it a pizza?", "dog", "No."),
+        ("Is it made of stone, metal or clay?", "sculpture", "Yes."),
+        ("Is it red or yellow?", "banana", "Yes."),
+        ("Is it an animal that can fly?", "dog", "No."),
+        ("Is it bigger or smaller than a car?", "bus", "Invalid Question."),
+        ("What colour is it?", "bus", "Invalid Question."),
+        ("asdfgh", "bus", "Invalid Question."),
+    ],
+)
+def test_phrasings(oracle, question, target, answer):
+    assert oracle.answer_one(target, question) == answer
