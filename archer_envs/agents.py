@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -148,22 +147,10 @@ class OpenAIChatAgent:
 
     def _get_client(self):
         if self._client is None:
-            try:
-                import openai
-            except ImportError as error:
-                raise ImportError(
-                    "OpenAIChatAgent needs the openai package: pip install 'archer-gym[openai]'"
-                ) from error
-            key = os.environ.get(self.api_key_env)
-            if key is None:
-                if self.base_url is None:
-                    raise RuntimeError(f"set the environment variable {self.api_key_env}")
-                key = "no-key-needed"
-            self._client = openai.OpenAI(
-                base_url=self.base_url,
-                api_key=key,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
+            from archer_envs.oracles.openai_backend import openai_client
+
+            self._client = openai_client(
+                self.base_url, self.api_key_env, self.timeout, self.max_retries
             )
         return self._client
 

@@ -25,7 +25,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from archer_envs.oracles.base import Query
 
@@ -1007,8 +1006,3 @@ class KnowledgeBaseOracle:
         if form is None:
             return INVALID
         return YES if evaluate(form, self.knowledge.objects[index], index) else NO
-
-
-def explain(parser: QuestionParser, question: str) -> dict[str, Any]:
-    """How a question was read (for debugging the oracle): the clause and the logical form."""
-    return {"clause": parser._clause(question), "form": parser.parse(question).form}

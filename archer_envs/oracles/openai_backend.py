@@ -101,24 +101,27 @@ class OpenAIOracle:
 
     def _get_client(self) -> Any:
         if self._client is None:
-            try:
-                import openai
-            except ImportError as error:
-                raise ImportError(
-                    "the openai oracle needs the openai package: pip install 'archer-gym[openai]'"
-                ) from error
-            key = os.environ.get(self.api_key_env)
-            if key is None:
-                if self.base_url is None:
-                    raise OracleError(
-                        f"set the environment variable {self.api_key_env} to your API key, or "
-                        "pass oracle_kwargs={'base_url': ...} for a local server"
-                    )
-                key = "no-key-needed"  # local OpenAI-compatible servers ignore the key
-            self._client = openai.OpenAI(
-                base_url=self.base_url,
-                api_key=key,
-                timeout=self.timeout,
-                max_retries=self.max_retries,
+            self._client = openai_client(
+                self.base_url, self.api_key_env, self.timeout, self.max_retries
             )
         return self._client
+
+
+def openai_client(base_url: str | None, api_key_env: str, timeout: float, max_retries: int):
+    """An ``openai.OpenAI`` client for ``base_url``, its key read from the environment variable
+    named ``api_key_env`` (local servers, which ignore keys, need none)."""
+    try:
+        import openai
+    except ImportError as error:
+        raise ImportError(
+            "OpenAI-compatible endpoints need the openai package: pip install 'archer-gym[openai]'"
+        ) from error
+    key = os.environ.get(api_key_env)
+    if key is None:
+        if base_url is None:
+            raise OracleError(
+                f"set the environment variable {api_key_env} to your API key, or give a "
+                "base_url for a local OpenAI-compatible server"
+            )
+        key = "no-key-needed"
+    return openai.OpenAI(base_url=base_url, api_key=key, timeout=timeout, max_retries=max_retries)
