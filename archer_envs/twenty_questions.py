@@ -23,6 +23,7 @@ from archer_envs.oracles.knowledge_base import (
     KnowledgeBaseOracle,
     QuestionParser,
     default_knowledge_base,
+    normalise,
 )
 
 HEADER = "Questions:\n"
@@ -233,7 +234,7 @@ class TwentyQuestionsEnv(TextEnv):
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; use 'target' or 'index'")
         if "target" in options:
-            index = self.parser._names.get(_norm(str(options["target"])))
+            index = self.parser._names.get(normalise(str(options["target"])))
             if index is None:
                 raise ValueError(
                     f"no object called {options['target']!r}; names: "
@@ -272,12 +273,6 @@ class TwentyQuestionsEnv(TextEnv):
 
     def _reveal(self) -> dict[str, Any]:
         return {"target": self.target}
-
-
-def _norm(name: str) -> str:
-    from archer_envs.oracles.knowledge_base import normalise
-
-    return normalise(name)
 
 
 def make_vector_env(num_envs: int, **kwargs: Any):

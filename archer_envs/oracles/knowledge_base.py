@@ -90,7 +90,7 @@ class KnowledgeBase:
 
     def find(self, name: str) -> int | None:
         """Index of the object called ``name`` (any of its names, any case), or None."""
-        return self._index.get(name) if name in self._index else self._index.get(_norm_name(name))
+        return self._index.get(name) if name in self._index else self._index.get(normalise(name))
 
     @functools.cached_property
     def _index(self) -> dict[str, int]:
@@ -145,71 +145,25 @@ _CONTRACTIONS = [
     (r"\bisnt\b", "is not"),
 ]
 _CONTRACTIONS = [(re.compile(a), b) for a, b in _CONTRACTIONS]
-_SPELLING = {
-    "colour": "color",
-    "colours": "colors",
-    "coloured": "colored",
-    "colourful": "colorful",
-    "grey": "gray",
-    "aluminium": "aluminum",
-    "jewellery": "jewelry",
-    "metre": "meter",
-    "metres": "meters",
-    "centimetre": "centimeter",
-    "centimetres": "centimeters",
-    "tyre": "tire",
-    "tyres": "tires",
-    "favourite": "favorite",
-    "odour": "odor",
-    "u": "you",
-    "ur": "your",
-    "r": "are",
-    "somthing": "something",
-    "sumthing": "something",
-    "somethin": "something",
-    "smth": "something",
-    "sth": "something",
-    "thier": "their",
-    "whould": "would",
-    "woud": "would",
-    "cud": "could",
-    "eatable": "edible",
-    "wat": "what",
-    "kinda": "kind of",
-    "sorta": "sort of",
-    "gonna": "going to",
-    "wanna": "want to",
-    "usualy": "usually",
-    "usally": "usually",
-    "ppl": "people",
-    "thx": "thanks",
-    "pls": "please",
-    "plz": "please",
-    "isit": "is it",
-    "batterys": "batteries",
-    "then": "then",
-    "alot": "a lot",
-    "wheather": "whether",
-    "objet": "object",
-    "obect": "object",
-    "electricty": "electricity",
-    "electic": "electric",
-    "vegtable": "vegetable",
-    "vegatable": "vegetable",
-    "fruite": "fruit",
-    "aminal": "animal",
-    "anmal": "animal",
-    "furnature": "furniture",
-    "furniture's": "furniture",
-    "bigest": "biggest",
-    "heavyer": "heavier",
-    "biger": "bigger",
-    "smaler": "smaller",
-    "lenght": "length",
-    "instrumant": "instrument",
+# fmt: off
+_SPELLING = {  # British spellings, common typos and chat shorthand
+    "colour": "color", "colours": "colors", "coloured": "colored", "colourful": "colorful",
+    "grey": "gray", "aluminium": "aluminum", "jewellery": "jewelry", "metre": "meter",
+    "metres": "meters", "centimetre": "centimeter", "centimetres": "centimeters", "tyre": "tire",
+    "tyres": "tires", "favourite": "favorite", "odour": "odor", "u": "you", "ur": "your",
+    "r": "are", "somthing": "something", "sumthing": "something", "somethin": "something",
+    "smth": "something", "sth": "something", "thier": "their", "whould": "would",
+    "woud": "would", "eatable": "edible", "wat": "what", "kinda": "kind of", "sorta": "sort of",
+    "gonna": "going to", "wanna": "want to", "usualy": "usually", "usally": "usually",
+    "ppl": "people", "thx": "thanks", "pls": "please", "plz": "please", "isit": "is it",
+    "batterys": "batteries", "alot": "a lot", "wheather": "whether", "objet": "object",
+    "obect": "object", "electricty": "electricity", "electic": "electric",
+    "vegtable": "vegetable", "vegatable": "vegetable", "fruite": "fruit", "aminal": "animal",
+    "anmal": "animal", "furnature": "furniture", "bigest": "biggest", "heavyer": "heavier",
+    "biger": "bigger", "smaler": "smaller", "lenght": "length", "instrumant": "instrument",
     "insturment": "instrument",
-    "kitchenn": "kitchen",
 }
+# fmt: on
 _GENERIC_SUBJECTS = r"object|thing|item|word|answer|entity|noun"
 _CATEGORY_SUBJECTS = (
     r"animal|creature|fruit|vegetable|vehicle|instrument|tool|device|gadget|utensil|appliance|"
@@ -405,10 +359,6 @@ def normalise(text: str) -> str:
     return text
 
 
-def _norm_name(name: str) -> str:
-    return normalise(name)
-
-
 def _plurals(name: str) -> set[str]:
     """The name and its plural/singular spellings (on the last word)."""
     words = name.split()
@@ -439,7 +389,7 @@ def _name_index(object_names: tuple[tuple[str, ...], ...]) -> dict[str, int]:
     index: dict[str, int] = {}
     for i, names in enumerate(object_names):
         for name in names:
-            for form in _plurals(_norm_name(name)):
+            for form in _plurals(normalise(name)):
                 index.setdefault(form, i)
                 index.setdefault(form.replace(" ", ""), i)
     return index
@@ -455,166 +405,50 @@ def _boundary(pattern: str) -> str:
 
 
 # --- comparisons -------------------------------------------------------------------------------
+# fmt: off
 _UNITS = {
     "size": {
-        "mm": 0.1,
-        "millimeter": 0.1,
-        "millimeters": 0.1,
-        "cm": 1.0,
-        "centimeter": 1.0,
-        "centimeters": 1.0,
-        "inch": 2.54,
-        "inches": 2.54,
-        "in": 2.54,
-        "foot": 30.48,
-        "feet": 30.48,
-        "ft": 30.48,
-        "yard": 91.44,
-        "yards": 91.44,
-        "meter": 100.0,
-        "meters": 100.0,
-        "m": 100.0,
-        "km": 1e5,
-        "kilometer": 1e5,
-        "kilometers": 1e5,
-        "mile": 160934.0,
-        "miles": 160934.0,
+        "mm": 0.1, "millimeter": 0.1, "millimeters": 0.1, "cm": 1.0, "centimeter": 1.0,
+        "centimeters": 1.0, "inch": 2.54, "inches": 2.54, "in": 2.54, "foot": 30.48, "feet": 30.48,
+        "ft": 30.48, "yard": 91.44, "yards": 91.44, "meter": 100.0, "meters": 100.0, "m": 100.0,
+        "km": 1e5, "kilometer": 1e5, "kilometers": 1e5, "mile": 160934.0, "miles": 160934.0,
     },
     "weight": {
-        "g": 0.001,
-        "gram": 0.001,
-        "grams": 0.001,
-        "ounce": 0.0283,
-        "ounces": 0.0283,
-        "oz": 0.0283,
-        "pound": 0.4536,
-        "pounds": 0.4536,
-        "lb": 0.4536,
-        "lbs": 0.4536,
-        "kg": 1.0,
-        "kgs": 1.0,
-        "kilo": 1.0,
-        "kilos": 1.0,
-        "kilogram": 1.0,
-        "kilograms": 1.0,
-        "ton": 1000.0,
-        "tons": 1000.0,
-        "tonne": 1000.0,
-        "tonnes": 1000.0,
-        "stone": 6.35,
+        "g": 0.001, "gram": 0.001, "grams": 0.001, "ounce": 0.0283, "ounces": 0.0283,
+        "oz": 0.0283, "pound": 0.4536, "pounds": 0.4536, "lb": 0.4536, "lbs": 0.4536, "kg": 1.0,
+        "kgs": 1.0, "kilo": 1.0, "kilos": 1.0, "kilogram": 1.0, "kilograms": 1.0, "ton": 1000.0,
+        "tons": 1000.0, "tonne": 1000.0, "tonnes": 1000.0, "stone": 6.35,
     },
-    "price": {
-        "dollars": 1.0,
-        "dollar": 1.0,
-        "bucks": 1.0,
-        "usd": 1.0,
-        "euros": 1.0,
-        "euro": 1.0,
-        "quid": 1.0,
-    },
+    "price": {"dollars": 1.0, "dollar": 1.0, "bucks": 1.0, "usd": 1.0, "euros": 1.0,
+              "euro": 1.0, "quid": 1.0},
 }
 _NUMBER_WORDS = {
-    "a": 1,
-    "an": 1,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "twelve": 12,
-    "fifteen": 15,
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "fifty": 50,
-    "hundred": 100,
-    "a hundred": 100,
-    "one hundred": 100,
-    "thousand": 1000,
-    "a thousand": 1000,
-    "one thousand": 1000,
-    "a million": 1e6,
-    "million": 1e6,
-    "half a": 0.5,
-    "a couple of": 2,
-    "a few": 3,
-    "several": 5,
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30,
+    "forty": 40, "fifty": 50, "hundred": 100, "a hundred": 100, "one hundred": 100,
+    "thousand": 1000, "a thousand": 1000, "one thousand": 1000, "a million": 1e6, "million": 1e6,
+    "half a": 0.5, "a couple of": 2, "a few": 3, "several": 5,
 }
-_COMPARATIVES = {
-    "bigger": ("size", ">"),
-    "larger": ("size", ">"),
-    "taller": ("size", ">"),
-    "longer": ("size", ">"),
-    "wider": ("size", ">"),
-    "greater": ("size", ">"),
-    "higher": ("size", ">"),
-    "huger": ("size", ">"),
-    "bulkier": ("size", ">"),
-    "smaller": ("size", "<"),
-    "shorter": ("size", "<"),
-    "tinier": ("size", "<"),
-    "littler": ("size", "<"),
-    "narrower": ("size", "<"),
-    "heavier": ("weight", ">"),
-    "lighter": ("weight", "<"),
-    "weigh more": ("weight", ">"),
-    "weighs more": ("weight", ">"),
-    "weigh less": ("weight", "<"),
-    "weighs less": ("weight", "<"),
-    "more massive": ("weight", ">"),
-    "less heavy": ("weight", "<"),
-    "more expensive": ("price", ">"),
-    "cheaper": ("price", "<"),
-    "less expensive": ("price", "<"),
-    "pricier": ("price", ">"),
-    "costlier": ("price", ">"),
-    "cost more": ("price", ">"),
-    "costs more": ("price", ">"),
-    "cost less": ("price", "<"),
-    "costs less": ("price", "<"),
-    "bigger in size": ("size", ">"),
-    "larger in size": ("size", ">"),
+_COMPARATIVES = {  # comparative -> (dimension, direction)
+    "bigger": ("size", ">"), "larger": ("size", ">"), "taller": ("size", ">"),
+    "longer": ("size", ">"), "wider": ("size", ">"), "greater": ("size", ">"),
+    "higher": ("size", ">"), "huger": ("size", ">"), "bulkier": ("size", ">"),
+    "smaller": ("size", "<"), "shorter": ("size", "<"), "tinier": ("size", "<"),
+    "littler": ("size", "<"), "narrower": ("size", "<"), "heavier": ("weight", ">"),
+    "lighter": ("weight", "<"), "weigh more": ("weight", ">"), "weighs more": ("weight", ">"),
+    "weigh less": ("weight", "<"), "weighs less": ("weight", "<"), "more massive": ("weight", ">"),
+    "less heavy": ("weight", "<"), "more expensive": ("price", ">"), "cheaper": ("price", "<"),
+    "less expensive": ("price", "<"), "pricier": ("price", ">"), "costlier": ("price", ">"),
+    "cost more": ("price", ">"), "costs more": ("price", ">"), "cost less": ("price", "<"),
+    "costs less": ("price", "<"), "bigger in size": ("size", ">"), "larger in size": ("size", ">"),
     "smaller in size": ("size", "<"),
 }
 _AMOUNT_OPERATORS = {
-    "more than": ">",
-    "over": ">",
-    "above": ">",
-    "at least": ">",
-    "greater than": ">",
-    "less than": "<",
-    "under": "<",
-    "below": "<",
-    "at most": "<",
-    "fewer than": "<",
-    "about": "~",
-    "around": "~",
-    "roughly": "~",
-    "approximately": "~",
+    "more than": ">", "over": ">", "above": ">", "at least": ">", "greater than": ">",
+    "less than": "<", "under": "<", "below": "<", "at most": "<", "fewer than": "<",
+    "about": "~", "around": "~", "roughly": "~", "approximately": "~",
 }
-_SIZE_WORDS = {
-    "tall": "size",
-    "long": "size",
-    "wide": "size",
-    "big": "size",
-    "large": "size",
-    "high": "size",
-    "in size": "size",
-    "heavy": "weight",
-    "in weight": "weight",
-    "weigh": "weight",
-    "weighs": "weight",
-    "cost": "price",
-    "costs": "price",
-    "in price": "price",
-    "price": "price",
-    "worth": "price",
-}
+# fmt: on
 _COMPARATIVE = re.compile(
     r"\b("
     + "|".join(sorted(map(re.escape, _COMPARATIVES), key=len, reverse=True))
@@ -699,11 +533,11 @@ class QuestionParser:
                 )
             for names, size, weight in self.knowledge.references:
                 for name in names:
-                    for form in _plurals(_norm_name(name)):
+                    for form in _plurals(normalise(name)):
                         self._references[form] = (size, weight)
             for obj in self.knowledge.objects:
                 for name in obj.names:
-                    for form in _plurals(_norm_name(name)):
+                    for form in _plurals(normalise(name)):
                         self._references[form] = (obj.size_cm, obj.weight_kg)
         self._reference_regex = _alternation(self._references) if self._references else None
         self.parse = functools.lru_cache(maxsize=200_000)(self._parse)
@@ -724,7 +558,7 @@ class QuestionParser:
                 elif atom := re.fullmatch(r"(size|weight|price)([<>~])([0-9.e+]+)", term):
                     form = ("cmp", atom[1], atom[2], float(atom[3]))
                 elif term.startswith("="):
-                    index = self._names.get(_norm_name(term[1:]))
+                    index = self._names.get(normalise(term[1:]))
                     # an object outside this game's list is never the hidden one
                     form = ("const", False) if index is None else ("obj", index)
                 elif term in self.knowledge.properties:
