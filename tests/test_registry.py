@@ -2,10 +2,10 @@
 
 import json
 import os
-import pickle  # envs must cross process boundaries (AsyncVectorEnv); nothing is read from disk
 import subprocess
 import sys
 import warnings
+from multiprocessing.reduction import ForkingPickler
 
 import gymnasium as gym
 import pytest
@@ -112,11 +112,12 @@ def test_seed_decides_the_target_and_reset_options_override_it(env_id):
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
-def test_pickled_env_continues_identically(env_id):
+def test_env_sent_to_another_process_continues_identically(env_id):
+    """Serialised the way multiprocessing (and so AsyncVectorEnv) sends objects to workers."""
     env = gym.make(env_id).unwrapped
     env.reset(seed=7)
     env.step("Is it alive?")
-    clone = pickle.loads(pickle.dumps(env))
+    clone = ForkingPickler.loads(ForkingPickler.dumps(env))
     for question in ("Is it made of metal?", "Can you eat it?"):
         assert clone.step(question) == env.step(question)
 
