@@ -24,7 +24,7 @@ def openai_env(server, tmp_path, **options):
         "base_url": server.base_url,
         "cache": tmp_path / "cache.sqlite",
         "max_retries": 2,
-        "timeout": 2.0,
+        "timeout": 30.0,
         **options,
     }
     return TwentyQuestionsEnv(oracle="openai:test-model", oracle_kwargs=kwargs)
@@ -47,9 +47,11 @@ def test_openai_oracle_answers_through_the_lmrl_prompt(oracle_server, tmp_path):
 
 @pytest.mark.parametrize("failure", ["429", "500", "timeout", "garbage", "nochoices"])
 def test_openai_oracle_retries_a_failure(oracle_server, tmp_path, failure):
-    oracle_server.timeout_sleep = 2.5
+    # Only the "timeout" reply sleeps past the client's timeout; the other replies get a timeout
+    # long enough that a loaded CI machine never turns them into a timeout as well.
+    oracle_server.timeout_sleep = 4.0
     oracle_server.script = [failure]
-    env = openai_env(oracle_server, tmp_path, timeout=1.0)
+    env = openai_env(oracle_server, tmp_path, **({"timeout": 2.0} if failure == "timeout" else {}))
     env.reset(options={"target": "dog"})
     assert env.step("Is it an animal?")[4]["answer"] == "Yes."
     assert len(oracle_server.requests) == 2
