@@ -23,18 +23,20 @@ from transformers import (
 from archer_agents.tokenizer import load_tokenizer
 
 # Built from a config with the project's tokenizer; "gpt2-124m"/"roberta-base-size" are the
-# paper's model sizes with random weights (for GPU measurements without a download).
+# paper's model sizes (their vocabulary sizes too) with random weights, to measure speed and
+# memory without a download.
 POLICY_PRESETS = {
     "tiny": dict(n_layer=2, n_embd=128, n_head=4, n_positions=512,
                  resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0),
-    "gpt2-124m": dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024),
+    "gpt2-124m": dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024, vocab_size=50257),
 }
 CRITIC_PRESETS = {
     "tiny": dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=4,
                  intermediate_size=256, max_position_embeddings=514,
                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
     "roberta-base-size": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12,
-                              intermediate_size=3072, max_position_embeddings=514),
+                              intermediate_size=3072, max_position_embeddings=514,
+                              vocab_size=50265),
 }  # fmt: skip
 
 
@@ -61,11 +63,11 @@ class PolicyLM(nn.Module):
         self.name = name
         self.tokenizer = _tokenizer_for(name, POLICY_PRESETS)
         if name in POLICY_PRESETS:
+            sizes = {"vocab_size": len(self.tokenizer), **POLICY_PRESETS[name]}
             config = GPT2Config(
-                vocab_size=len(self.tokenizer),
                 bos_token_id=self.tokenizer.eos_token_id,
                 eos_token_id=self.tokenizer.eos_token_id,
-                **POLICY_PRESETS[name],
+                **sizes,
             )
             self.model = GPT2LMHeadModel(config)
         else:
@@ -182,8 +184,9 @@ class TokenBaseline(nn.Module):
     def __init__(self, policy: PolicyLM, preset: str = "tiny"):
         super().__init__()
         self.policy = [policy]  # a plain list: the policy is not a submodule of the baseline
-        sizes = {**POLICY_PRESETS[preset], "n_positions": policy.max_length}
-        config = GPT2Config(vocab_size=len(policy.tokenizer), **sizes)
+        sizes = {**POLICY_PRESETS[preset], "n_positions": policy.max_length,
+                 "vocab_size": policy.model.config.vocab_size}  # fmt: skip
+        config = GPT2Config(**sizes)
         self.body = GPT2Model(config)
         self.head = nn.Linear(config.n_embd, 1)
 
@@ -206,12 +209,12 @@ class UtteranceCritic(nn.Module):
         self.name = name
         self.tokenizer = _tokenizer_for(name, CRITIC_PRESETS)
         if name in CRITIC_PRESETS:
+            sizes = {"vocab_size": len(self.tokenizer), **CRITIC_PRESETS[name]}
             config = RobertaConfig(
-                vocab_size=len(self.tokenizer),
                 pad_token_id=self.tokenizer.pad_token_id,
                 bos_token_id=self.tokenizer.eos_token_id,
                 eos_token_id=self.tokenizer.eos_token_id,
-                **CRITIC_PRESETS[name],
+                **sizes,
             )
             self.encoder = RobertaModel(config, add_pooling_layer=False)
         else:

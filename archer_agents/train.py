@@ -14,6 +14,7 @@ trajectories collected). A checkpoint loads as an agent:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
@@ -40,6 +41,13 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
+
+
+def mixed_precision(device: torch.device):
+    """bf16 autocast where the GPU supports it (weights and optimizer stay in float32)."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def greedy_eval(policy: PolicyLM, env_id: str, seed: int) -> dict[str, float]:
@@ -180,13 +188,15 @@ def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
     bar = tqdm(range(start, config.iterations), desc=f"ArCHer on {env_id}",
                disable=not progress, initial=start, total=config.iterations)  # fmt: skip
     for iteration in bar:
-        metrics = trainer.iteration(envs, iteration, seed=seed * 1_000_003 + iteration,
-                                    progress=progress)  # fmt: skip
+        with mixed_precision(torch_device):
+            metrics = trainer.iteration(envs, iteration, seed=seed * 1_000_003 + iteration,
+                                        progress=progress)  # fmt: skip
         trajectories += len(metrics.pop("trajectories"))
         metrics["trajectories"] = trajectories
         last = iteration + 1 == config.iterations
         if (iteration + 1) % config.eval_every == 0 or last:
-            metrics.update(greedy_eval(policy, env_id, seed))
+            with mixed_precision(torch_device):
+                metrics.update(greedy_eval(policy, env_id, seed))
         run.log(metrics)
         bar.set_postfix({k: f"{metrics[k]:.2f}" for k in ("rollout_return", "eval_return")
                          if k in metrics})  # fmt: skip

@@ -228,7 +228,8 @@ def test_a_killed_run_resumes_to_the_same_final_state(tmp_path):
     result = evaluate(load_agent(str(killed)), ENV_ID, episodes=2, progress=False)
     assert result.episodes == 2
     cli = subprocess.run([sys.executable, "-m", "archer_envs.cli", "eval", "--env", ENV_ID,
-                          "--agent", str(killed), "--episodes", "2", "--quiet"],
+                          "--agent", str(killed), "--episodes", "2", "--quiet",
+                          "--out", str(tmp_path / "eval.json")],
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert cli.returncode == 0, cli.stderr
     assert "return" in cli.stdout
