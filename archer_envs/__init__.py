@@ -21,6 +21,7 @@ ENVIRONMENTS = {
         "TwentyQuestionsEnv",
         {"objects": list(SUBSET)},
     ),
+    "archer/Detective-v0": ("archer_envs.detective.env", "DetectiveEnv", {}),
 }
 
 for _env_id, (_module, _cls, _kwargs) in ENVIRONMENTS.items():
