@@ -22,6 +22,8 @@ ENVIRONMENTS = {
         {"objects": list(SUBSET)},
     ),
     "archer/Detective-v0": ("archer_envs.detective.env", "DetectiveEnv", {}),
+    # needs story_file= (a z-machine game of the user's) and the optional jericho package
+    "archer/Jericho-v0": ("archer_envs.detective.jericho_env", "JerichoEnv", {}),
 }
 
 for _env_id, (_module, _cls, _kwargs) in ENVIRONMENTS.items():
