@@ -20,6 +20,7 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[jericho]" || echo "jericho could not be installed: tests/test_jericho.py will be skipped"
 	touch $@ $(VENV)/.installed-base
 
 demo: $(VENV)/.installed-base
