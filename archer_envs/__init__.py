@@ -8,6 +8,8 @@ import gymnasium as gym
 
 from archer_envs.agents import Agent, OpenAIChatAgent, load_agent
 from archer_envs.core import CHARSET, TextEnv, TextVectorEnv
+from archer_envs.detective.env import DetectiveEnv
+from archer_envs.detective.jericho_env import JerichoEnv
 from archer_envs.evaluation import EvaluationResult, evaluate
 from archer_envs.oracles.base import Oracle, OracleError, Query
 from archer_envs.twenty_questions import SUBSET, TwentyQuestionsEnv
@@ -39,7 +41,9 @@ __all__ = [
     "CHARSET",
     "ENVIRONMENTS",
     "Agent",
+    "DetectiveEnv",
     "EvaluationResult",
+    "JerichoEnv",
     "OpenAIChatAgent",
     "Oracle",
     "OracleError",

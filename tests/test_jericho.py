@@ -4,6 +4,7 @@ where the jericho package or the compiler is missing."""
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -63,6 +64,7 @@ def test_reset_steps_score_and_winning(story):
     assert info["score"] == 10 and info["valid_actions"] == []
     # look, inventory and score ran on saved states: the game counted only our 7 moves
     assert "in 7 turns" in observation
+    assert "spacy" not in sys.modules  # Jericho's spaCy-based action search was never used
 
 
 def test_valid_actions_change_the_world_and_nothing_else_is_listed(story):

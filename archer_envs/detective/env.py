@@ -59,7 +59,7 @@ class DetectiveEnv(TextEnv):
     ArCHer's Detective runs the interactive-fiction game detective.z5 through Jericho; that file
     cannot ship with this project, so this env plays *The Hollowmere Affair*, an original mystery
     written for archer-gym, on a small engine (``archer_envs.detective.engine``). Sir Edmund
-    Hollow lies dead in his locked study; 16 locations, 40 objects and five people to question.
+    Hollow lies dead in his locked study; 16 locations, 46 objects (25 portable), five people.
     Progress is gated: a locked door needs a key that the housekeeper only hands over when shown
     your warrant, the dark cellar needs a lamp (found in the garden shed) lit with matches, and
     the study safe opens to a code written in a diary. Distractions (a red-herring heir, junk
