@@ -152,6 +152,7 @@ def test_reset_can_start_from_a_saved_state():
                 "ask hobbs about night",
                 "ask the gardener about last night",
                 "question hobbs about the murder",
+                "tell hobbs about the night",
                 "ask hobbs about what happened that night",
             ],
         ),

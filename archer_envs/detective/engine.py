@@ -48,7 +48,7 @@ VERB_PHRASES = {
     "read": "read", "peruse": "read",
     "talk to": "talk", "talk with": "talk", "speak to": "talk", "speak with": "talk",
     "chat with": "talk", "greet": "talk", "talk": "talk", "interview": "talk",
-    "ask": "ask", "question": "ask", "interrogate": "ask", "quiz": "ask",
+    "ask": "ask", "tell": "ask", "question": "ask", "interrogate": "ask", "quiz": "ask",
     "give": "give", "hand": "give", "offer": "give",
     "show": "show", "present": "show", "display": "show",
     "put": "put", "place": "put", "insert": "put", "stow": "put",
