@@ -314,5 +314,7 @@ def test_another_game_in_the_same_format(tmp_path):
     assert reward == 10 and terminated and info["success"]
     with pytest.raises(ValueError, match="unknown object"):
         Game.from_dict({**tiny, "rules": [{"verb": "take", "object": "dog"}]})
+    with pytest.raises(ValueError, match="'has:dog' names an unknown"):
+        Game.from_dict({**tiny, "rules": [{"verb": "take", "object": "cat", "if": ["has:dog"]}]})
     with pytest.raises(ValueError, match="cannot read the game file"):
         DetectiveEnv(game=tmp_path / "missing.json")

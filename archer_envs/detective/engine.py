@@ -145,6 +145,13 @@ class Game:
         def fail(message: str):
             raise ValueError(f"{source}: {message}")
 
+        def check_conditions(where: str, conditions) -> None:
+            for condition in conditions:
+                kind, _, arg = condition.lstrip("!").partition(":")
+                known = {"has": objects, "here": objects, "at": rooms}.get(kind)
+                if known is not None and arg not in known:
+                    fail(f"{where}: condition {condition!r} names an unknown {kind} target")
+
         for key in ("title", "start", "max_score", "rooms", "objects"):
             if key not in data:
                 fail(f"missing {key!r}")
@@ -174,6 +181,8 @@ class Game:
                 target = exit_ if isinstance(exit_, str) else exit_.get("to")
                 if target not in rooms:
                     fail(f"room {rid!r}: exit {direction} leads to unknown room {target!r}")
+                if not isinstance(exit_, str):
+                    check_conditions(f"room {rid!r}, exit {direction}", exit_.get("if", ()))
                 door = None if isinstance(exit_, str) else exit_.get("door")
                 if door is not None and door not in objects:
                     fail(f"room {rid!r}: exit {direction} has unknown door {door!r}")
@@ -210,8 +219,12 @@ class Game:
             if rule.end not in (None, "won", "lost"):
                 fail(f"rule {rule.id}: end must be 'won' or 'lost'")
             for effect in rule.effects:
-                if effect.split(":", 1)[0] not in ("set", "clear", "move", "remove", "give"):
+                kind, _, arg = effect.partition(":")
+                if kind not in ("set", "clear", "move", "remove", "give"):
                     fail(f"rule {rule.id}: unknown effect {effect!r}")
+                if kind in ("move", "remove", "give") and arg.split(":")[0] not in objects:
+                    fail(f"rule {rule.id}: effect {effect!r} names an unknown object")
+            check_conditions(f"rule {rule.id}", (*rule.conditions, *rule.hint))
             rules.setdefault((verb, rule.obj, second), []).append(rule)
         scores = sum(r.score for rs in rules.values() for r in rs)
         if scores < data["max_score"]:
