@@ -11,7 +11,7 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
-from archer_envs.detective.jericho_env import JerichoEnv
+from archer_envs.detective.jericho_env import JerichoEnv, zmachine_objects
 
 SOURCE = Path(__file__).parent / "data" / "jericho" / "lighthouse.inf"
 # Debian's inform6-library puts the standard library here; INFORM6_LIBRARY overrides it
@@ -102,3 +102,23 @@ def test_step_cap_and_same_start_every_reset(story):
     assert list(rewards) == [0, 0] and observations[0] == observations[1]
     assert "Fisherman's Hut" in observations[0]
     envs.close()
+
+
+def test_object_tree_is_read_from_the_story_memory(story):
+    env = JerichoEnv(story_file=story)
+    env.reset()
+
+    def tree():
+        ram = bytes(env._frotz._get_ram())
+        objects = zmachine_objects(ram + story.read_bytes()[len(ram) :])
+        number = {name: n for n, (name, *_) in objects.items()}
+        return {name: objects[n][1] for name, n in number.items()}, number
+
+    parents, number = tree()
+    assert parents["sea shell"] == parents["(self object)"] == number["Beach"]
+    assert parents["iron key"] == number["Fisherman's Hut"]
+    env.step("east")
+    env.step("take key")
+    parents, number = tree()
+    assert parents["(self object)"] == number["Fisherman's Hut"]
+    assert parents["iron key"] == number["(self object)"]

@@ -2,11 +2,12 @@
 
 Needs the optional ``jericho`` package (``pip install "archer-gym[jericho]"``). Nothing is
 downloaded: Jericho's own ``get_valid_actions`` would fetch a spaCy model at run time, so the valid
-actions are built here from the game's dictionary, the words of the location and inventory
-(and Jericho's object tree where Jericho supports the game), filled into action templates, and
-kept when they change the world state (Jericho's own filter for the games it supports; for other
-story files the same test run here: the object tree changed, the score went up or the game
-ended).
+actions are built here from the names of the objects around the player in the object tree
+(Jericho's for the games it supports, read from the z-machine memory for any other story file)
+and the game's dictionary words in the location and inventory text, filled into action templates
+(Jericho's grammar bindings, or common Inform verbs), and kept when they change the world state
+(Jericho's own filter for the games it supports; for other story files the same test run here:
+the object tree changed, the score went up or the game ended).
 """
 
 from __future__ import annotations
@@ -47,6 +48,73 @@ SCORE_RE = re.compile(r"scored (-?\d+) out of a possible (\d+)")
 SCORE_UP_RE = re.compile(r"score has (?:just )?gone (?:up|down)", re.IGNORECASE)
 IMPLICIT_TAKE = re.compile(r"\(Taken\)|\(first taking", re.IGNORECASE)
 END_RE = re.compile(r"\*\*\*\s*(.+?)\s*\*\*\*")
+
+
+A2 = "\n0123456789.,!?_#'\"/\\-:()"  # z-machine alphabet 2 from z-char 7 (6 is an escape)
+PLAYER_NAMES = ("(self object)", "yourself")  # Inform 6's and Inform 7's player object
+
+
+def zmachine_objects(memory: bytes) -> dict[int, tuple[str, int, int, int]]:
+    """The object tree of a z-machine memory image (the interpreter's dynamic memory followed
+    by the rest of the story file): object number -> (short name, parent, sibling, child). It is
+    what Jericho reads for the games it supports, read here for any story file."""
+    version = memory[0]
+    word = lambda address: int.from_bytes(memory[address : address + 2], "big")  # noqa: E731
+    small = version <= 3
+    defaults, size = (31, 9) if small else (63, 14)
+    first = word(0x0A) + 2 * defaults
+    alphabet_table = word(0x34) if version >= 5 else 0
+    if alphabet_table:
+        custom = memory[alphabet_table : alphabet_table + 78].decode("latin-1")
+        alphabets = (custom[:26], custom[26:52], "?" + custom[53:78])
+    else:
+        lower = "abcdefghijklmnopqrstuvwxyz"
+        alphabets = (lower, lower.upper(), "?" + A2)
+
+    def text(address: int, abbreviations: bool = True) -> str:
+        zchars: list[int] = []
+        while address + 1 < len(memory):
+            packed = word(address)
+            address += 2
+            zchars += [(packed >> 10) & 31, (packed >> 5) & 31, packed & 31]
+            if packed & 0x8000:
+                break
+        out, shift, i = [], 0, 0
+        while i < len(zchars):
+            z = zchars[i]
+            if z == 0:
+                out.append(" ")
+            elif z <= 3 and abbreviations and i + 1 < len(zchars):
+                entry = word(0x18) + 2 * (32 * (z - 1) + zchars[i + 1])
+                out.append(text(2 * word(entry), abbreviations=False))
+                i += 1
+            elif z in (4, 5):
+                shift = z - 3
+                i += 1
+                continue
+            elif shift == 2 and z == 6 and i + 2 < len(zchars):  # a 10-bit ZSCII character
+                out.append(chr((zchars[i + 1] << 5) | zchars[i + 2]))
+                i += 2
+            elif z >= 6:
+                out.append(alphabets[shift][z - 6])
+            shift = 0
+            i += 1
+        return "".join(out)
+
+    def entry(number: int) -> tuple[int, int, int, int]:
+        at = first + size * (number - 1)
+        if small:
+            return memory[at + 4], memory[at + 5], memory[at + 6], word(at + 7)
+        return word(at + 6), word(at + 8), word(at + 10), word(at + 12)
+
+    # the property tables follow the object table: the first one ends it
+    count = (entry(1)[3] - first) // size
+    objects = {}
+    for number in range(1, count + 1):
+        parent, sibling, child, properties = entry(number)
+        name = text(properties + 1) if memory[properties] else ""
+        objects[number] = (name, parent, sibling, child)
+    return objects
 
 
 def clean_text(text: str) -> str:
@@ -138,6 +206,7 @@ class JerichoEnv(TextEnv):
         self._frotz: Any = None
         self._generator: Any = None
         self._dictionary: dict[str, str] = {}
+        self._story = b""
         self.max_score = 0
         self.score = 0
         self._over: str | None = None
@@ -176,6 +245,7 @@ class JerichoEnv(TextEnv):
                 {"name": "archer-default", "grammar": ";".join(templates), "max_word_length": width}
             )
         self._width = width
+        self._story = Path(self.story_file).read_bytes()
         self._frotz = frotz
         return frotz
 
@@ -230,16 +300,10 @@ class JerichoEnv(TextEnv):
                 if nouns[i]:
                     head = i + 1 == len(tokens) or not nouns[i + 1]
                     (heads if head else modifiers).append(token)
-        words = heads + modifiers
-        if self.supported:
-            frotz = self._frotz
-            location = frotz.get_player_location()
-            if location is not None:
-                from jericho.util import get_subtree
-
-                tree = get_subtree(location.child, frotz.get_world_objects())
-                player = frotz.get_player_object()
-                words += [o.name.split()[-1] for o in tree if o != player and o.name]
+        names = self._names_around_player()
+        heads += [n.split()[-1] for n in names]  # Jericho's rule: the last word is the noun
+        modifiers += [w for n in names for w in n.split()[:-1]]
+        words = [w for w in heads + modifiers if self._is_noun(w)]
         from jericho.util import recognized
 
         by_description: dict[str, str] = {}
@@ -248,6 +312,37 @@ class JerichoEnv(TextEnv):
             if recognized(description) and description not in by_description:
                 by_description[description] = word
         return list(by_description.values())
+
+    def _names_around_player(self) -> list[str]:
+        """The short names of the objects in the player's location and inventory, from the
+        object tree (Jericho's where it supports the game, read from memory otherwise)."""
+        frotz = self._frotz
+        if self.supported:
+            from jericho.util import get_subtree
+
+            location = frotz.get_player_location()
+            if location is None:
+                return []
+            player = frotz.get_player_object()
+            tree = get_subtree(location.child, frotz.get_world_objects())
+            return [o.name.lower() for o in tree if o != player and o.name]
+        objects = zmachine_objects(bytes(frotz._get_ram()) + self._story[len(frotz._get_ram()) :])
+        players = [n for n, o in objects.items() if o[0] in PLAYER_NAMES]
+        if not players:
+            return []
+        location = players[0]
+        while objects.get(location, ("", 0))[1]:  # up to the room (the player may sit in a car)
+            location = objects[location][1]
+        names, stack = [], [objects[location][3]]
+        while stack:
+            number = stack.pop()
+            if number not in objects:
+                continue
+            name, _, sibling, child = objects[number]
+            if number != players[0] and not name.startswith("("):
+                names.append(name.lower())
+            stack += [sibling, child]
+        return names
 
     def _compute_valid(self, state, texts: list[str]) -> list[str]:
         from jericho.util import recognized, verb_usage_count
