@@ -205,7 +205,8 @@ class JerichoEnv(TextEnv):
         )
         self._frotz: Any = None
         self._generator: Any = None
-        self._dictionary: dict[str, str] = {}
+        self._nouns: frozenset[str] = frozenset()
+        self._verbs: frozenset[str] = frozenset()
         self._story = b""
         self.max_score = 0
         self.score = 0
@@ -231,10 +232,9 @@ class JerichoEnv(TextEnv):
         self.supported = bool(frotz.is_fully_supported and frotz.bindings)
         words = frotz.get_dictionary()
         width = max(len(w.word) for w in words)
-        # word -> "verb" | "prep" | "noun"
-        self._dictionary = {
-            w.word: "verb" if w.is_verb else "prep" if w.is_prep else "noun" for w in words
-        }
+        # the game's words (cut to its word length) and the parts of speech it marks them with
+        self._nouns = frozenset(w.word for w in words if w.is_noun)
+        self._verbs = frozenset(w.word for w in words if w.is_verb)
         if self.supported:
             self._generator = frotz.act_gen
         else:
@@ -251,14 +251,10 @@ class JerichoEnv(TextEnv):
 
     def _is_noun(self, word: str) -> bool:
         short = word[: self._width]
-        return (
-            short not in STOP_WORDS
-            and short not in DIRECTIONS
-            and self._dictionary.get(short) == "noun"
-        )
+        return short in self._nouns and short not in STOP_WORDS and short not in DIRECTIONS
 
     def _is_verb(self, word: str, width: int) -> bool:
-        return self._dictionary.get(word[:width]) == "verb"
+        return word[:width] in self._verbs
 
     def _probe(self, command: str, state) -> str:
         """The reply to ``command`` from ``state``, leaving the game in ``state``."""
