@@ -121,6 +121,8 @@ def test_save_and_restore_round_trip_through_json(game):
             assert copy.do(action) == clone.do(action) and copy.state == clone.state
     with pytest.raises(ValueError, match="lacks"):
         World(game, {"room": "hall"})
+    with pytest.raises(ValueError, match="objects differ"):
+        World(game, {**game.new_world().state, "where": {"lamp": "hall"}})
 
 
 def test_reset_can_start_from_a_saved_state():

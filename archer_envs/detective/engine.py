@@ -36,7 +36,7 @@ DIRECTION_WORDS = {
 ARTICLES = frozenset({"the", "a", "an", "some", "my", "that", "this"})
 PLAYER = "player"
 
-# Verb phrases (longest first when they overlap) and the canonical verb they mean.
+# Verb phrases and the canonical verb they mean (the parser tries the longest phrase first).
 VERB_PHRASES = {
     "go": "go", "walk": "go", "run": "go", "head": "go", "move": "go", "climb": "go",
     "look": "look", "l": "look",
@@ -310,6 +310,8 @@ class World:
             raise ValueError(f"not a saved world state: lacks {sorted(missing)}")
         if state["room"] not in self.game.rooms:
             raise ValueError(f"saved state is in unknown room {state['room']!r}")
+        if set(state["where"]) != set(self.game.objects):
+            raise ValueError(f"saved state is not from {self.game.title!r}: its objects differ")
         self.room = state["room"]
         self.where = dict(state["where"])
         self.flags = set(state["flags"])
