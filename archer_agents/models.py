@@ -186,7 +186,8 @@ class TokenBaseline(nn.Module):
         self.policy = [policy]  # a plain list: the policy is not a submodule of the baseline
         sizes = {**POLICY_PRESETS[preset], "n_positions": policy.max_length,
                  "vocab_size": policy.model.config.vocab_size}  # fmt: skip
-        config = GPT2Config(**sizes)
+        eos = policy.tokenizer.eos_token_id
+        config = GPT2Config(bos_token_id=eos, eos_token_id=eos, **sizes)
         self.body = GPT2Model(config)
         self.head = nn.Linear(config.n_embd, 1)
 

@@ -49,9 +49,9 @@ def test_openai_oracle_answers_through_the_lmrl_prompt(oracle_server, tmp_path):
 def test_openai_oracle_retries_a_failure(oracle_server, tmp_path, failure):
     # Only the "timeout" reply sleeps past the client's timeout; the other replies get a timeout
     # long enough that a loaded CI machine never turns them into a timeout as well.
-    oracle_server.timeout_sleep = 4.0
+    oracle_server.timeout_sleep = 8.0
     oracle_server.script = [failure]
-    env = openai_env(oracle_server, tmp_path, **({"timeout": 2.0} if failure == "timeout" else {}))
+    env = openai_env(oracle_server, tmp_path, **({"timeout": 5.0} if failure == "timeout" else {}))
     env.reset(options={"target": "dog"})
     assert env.step("Is it an animal?")[4]["answer"] == "Yes."
     assert len(oracle_server.requests) == 2
