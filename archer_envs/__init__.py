@@ -21,6 +21,7 @@ ENVIRONMENTS = {
         "TwentyQuestionsEnv",
         {"objects": list(SUBSET)},
     ),
+    "archer/WebShop-v0": ("archer_envs.webshop.env", "WebShopEnv", {}),
 }
 
 for _env_id, (_module, _cls, _kwargs) in ENVIRONMENTS.items():
