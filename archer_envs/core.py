@@ -236,7 +236,9 @@ class TextVectorEnv(SyncVectorEnv):
     def __init__(self, env_class: type[TextEnv], num_envs: int, **kwargs: Any):
         max_episode_steps = kwargs.pop("max_episode_steps", None)
         first = env_class(**kwargs)
-        shared = {**kwargs, "oracle": first.oracle, "oracle_kwargs": None}
+        shared = dict(kwargs)
+        if first.oracle is not None:  # envs without an oracle take no oracle arguments
+            shared.update(oracle=first.oracle, oracle_kwargs=None)
 
         def make(index: int) -> Callable[[], gym.Env]:
             def build() -> gym.Env:

@@ -79,7 +79,9 @@ def evaluate(
     agent = as_agent(agent)
     env_kwargs = dict(env_kwargs or {})
     first = gym.make(env_id, **env_kwargs)
-    shared = {**env_kwargs, "oracle": first.unwrapped.oracle, "oracle_kwargs": None}
+    shared = dict(env_kwargs)
+    if first.unwrapped.oracle is not None:  # sub-envs share the first one's oracle
+        shared.update(oracle=first.unwrapped.oracle, oracle_kwargs=None)
     plan = episode_list(first, episodes, seed)
     envs = [first] + [gym.make(env_id, **shared) for _ in range(min(num_envs, len(plan)) - 1)]
     name = agent_name or getattr(agent, "name", type(agent).__name__)

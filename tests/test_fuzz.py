@@ -41,7 +41,9 @@ def test_fuzzed_actions_never_crash_and_stay_in_space(env_id, actions, seed):
     for action in actions:
         observation, reward, terminated, truncated, info = env.step(action)
         assert env.observation_space.contains(observation)
-        assert reward in (0.0, -1.0)
-        assert info["answer"] in ("Yes.", "No.", "Invalid Question.")
+        assert -1.0 <= reward <= 1.0
+        if "answer" in info:
+            assert reward in (0.0, -1.0)
+            assert info["answer"] in ("Yes.", "No.", "Invalid Question.")
         if terminated or truncated:
             observation, info = env.reset(seed=seed)
