@@ -22,6 +22,7 @@ ENVIRONMENTS = {
         {"objects": list(SUBSET)},
     ),
     "archer/WebShop-v0": ("archer_envs.webshop.env", "WebShopEnv", {}),
+    "archer/WebShopBrowser-v0": ("archer_envs.webshop.browser", "WebShopBrowserEnv", {}),
 }
 
 for _env_id, (_module, _cls, _kwargs) in ENVIRONMENTS.items():

@@ -19,7 +19,8 @@ odd_text = st.one_of(
 )
 
 
-@pytest.mark.parametrize("env_id", ENV_IDS)
+# a browser env plays exactly as its text env (tested in its own tests), 100x slower
+@pytest.mark.parametrize("env_id", [env_id for env_id in ENV_IDS if "Browser" not in env_id])
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

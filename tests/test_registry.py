@@ -148,7 +148,8 @@ def test_errors_before_reset_after_end_and_for_non_str_actions(env_id):
 def test_target_never_in_observation_or_info_before_the_end(env_id):
     env = gym.make(env_id)
     questions = hasattr(env.unwrapped, "objects")  # question games answer every probe
-    for episode in env.unwrapped.episode_options()[:200]:
+    # every object of a question game; the first ten goals of the others
+    for episode in env.unwrapped.episode_options()[: 200 if questions else 10]:
         observation, info = env.reset(options=episode)
         assert "target" not in info
         json.dumps(info)
@@ -205,5 +206,5 @@ def test_make_vec(env_id, mode):
     for i in range(3):
         single.reset(seed=11 + i)
         expected.append(single.step("Is it alive?")[:2])
-    assert list(zip(observations, rewards)) == expected
+    assert list(zip(observations, rewards, strict=True)) == expected
     envs.close()

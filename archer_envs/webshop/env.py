@@ -50,7 +50,8 @@ def is_possible(action: str, actions: dict[str, Any]) -> bool:
 
 class HttpShop:
     """The shop of a web site (archer_envs.webshop.server) seen over HTTP: each action is a
-    request, each page is read back from its HTML."""
+    request, each page is read back from its HTML. (The browser env's ``BrowserShop`` has the
+    same interface: ``start``, ``act``, ``instruction``, ``elements``, ``reward``.)"""
 
     def __init__(self, server_url: str, timeout: float = 30.0):
         parts = urllib.parse.urlsplit(server_url)
@@ -170,7 +171,7 @@ class WebShopEnv(TextEnv):
         self.split = split
         self.max_steps = max_steps
         self.server_url = server_url
-        self._http = HttpShop(server_url) if server_url else None
+        self._remote: HttpShop | None = HttpShop(server_url) if server_url else None
         self.task_description = (
             "You are shopping on WebShop. Follow the instruction at the end of each "
             "observation and buy the product it describes. Actions: search[your query] on the "
@@ -223,9 +224,9 @@ class WebShopEnv(TextEnv):
                 goals = range(self.catalog.num_goals)
             self._goal_index = goals[int(self.np_random.integers(len(goals)))]
         goal = self.catalog.goal(self._goal_index)
-        if self._http is not None:
-            self._http.start(self._goal_index)
-            self._instruction = self._http.instruction
+        if self._remote is not None:
+            self._remote.start(self._goal_index)
+            self._instruction = self._remote.instruction
         else:
             self._session = ShopSession(
                 self.catalog, self.engine, goal, results_shown=RESULTS_SHOWN, paging=False
@@ -236,7 +237,7 @@ class WebShopEnv(TextEnv):
         return self._render_history()
 
     def _elements(self) -> list[tuple[str, str]]:
-        return self._http.elements if self._http is not None else self._session.elements()
+        return self._remote.elements if self._remote is not None else self._session.elements()
 
     def _play(self, action: str, answer: str | None):
         actions = available_actions(self._elements())
@@ -247,9 +248,9 @@ class WebShopEnv(TextEnv):
         if parsed is not None and parsed[0] == "think":
             page = THINK_REPLY
         elif is_possible(action, actions):
-            if self._http is not None:
-                self._http.act(action)
-                result = self._http.reward
+            if self._remote is not None:
+                self._remote.act(action)
+                result = self._remote.reward
             else:
                 self._session.act(action)
                 result = self._session.reward

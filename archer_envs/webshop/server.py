@@ -89,11 +89,19 @@ def create_app(
 
     @app.get("/")
     def index():
+        # the start form; its fields can be pre-filled from the query string
+        fields = {
+            "goal_index": form_int("goal_index", 0, 0, catalog.num_goals - 1),
+            "results_shown": form_int("results_shown", RESULTS_PER_PAGE, 1, 50),
+            "paging": form_int("paging", 1, 0, 1),
+        }
         body = (
             f"<p>{catalog.num_goals} goals over {len(catalog)} products.</p>"
             '<form method="post" action="/start"><label>Goal <input type="number" '
-            'name="goal_index" value="0" min="0"></label> <button type="submit">Start</button>'
-            "</form>"
+            f'name="goal_index" value="{fields["goal_index"]}" min="0"></label>'
+            f'<input type="hidden" name="results_shown" value="{fields["results_shown"]}">'
+            f'<input type="hidden" name="paging" value="{fields["paging"]}">'
+            ' <button type="submit" id="start">Start</button></form>'
         )
         return PAGE.format(goal="", body=body)
 
