@@ -36,7 +36,11 @@ def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_list(args: argparse.Namespace) -> int:
     width = max(map(len, archer_envs.ENVIRONMENTS))
     for env_id in archer_envs.ENVIRONMENTS:
-        env = gym.make(env_id).unwrapped
+        try:
+            env = gym.make(env_id).unwrapped
+        except ImportError as error:  # an env whose extra is not installed
+            print(f"{env_id:<{width}}  ({error})")
+            continue
         summary = (type(env).__doc__ or "").strip().splitlines()[0]
         size = f"{len(env.objects)} objects" if hasattr(env, "objects") else ""
         print(f"{env_id:<{width}}  {summary} {size}".rstrip())

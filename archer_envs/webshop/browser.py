@@ -196,8 +196,7 @@ class BrowserShop:
 
 
 class WebShopBrowserEnv(WebShopEnv):
-    """WebShop played in a real browser: headless Chromium, driven by selenium, on the WebShop
-    web site.
+    """WebShop in a real browser: selenium drives headless Chromium on the WebShop site.
 
     ## Description
     The task, goals, actions, rewards and episode ends of ``archer/WebShop-v0`` (see
