@@ -28,6 +28,7 @@ import os
 import random
 import re
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -220,14 +221,18 @@ def _phrase_goal(rng: random.Random, product: dict, attributes: list[str], optio
     )
 
 
+def _pack(product: dict[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(product, separators=(",", ":")).encode(), 1)
+
+
 class Catalog:
-    """Products (kept as compact JSON text, decoded on access) and goals.
+    """Products (kept as compressed JSON, decoded on access) and goals.
 
     ``Catalog.generated(num_products, seed)`` builds (or loads from cache) a generated catalogue;
     ``webshop_catalog(items_path, attributes_path)`` loads the original WebShop files.
     """
 
-    def __init__(self, rows: list[str], goals: list[dict] | None, seed: int, source: str):
+    def __init__(self, rows: list[bytes], goals: list[dict] | None, seed: int, source: str):
         if not rows:
             raise ValueError("a catalogue needs at least one product")
         self._rows = rows
@@ -257,7 +262,7 @@ class Catalog:
             if rows is not None:
                 return cls(rows, None, seed, f"generated(seed={seed})")
         rows = [
-            json.dumps(generate_product(seed, i), separators=(",", ":"))
+            _pack(generate_product(seed, i))
             for i in tqdm(
                 range(num_products),
                 desc="generating WebShop catalogue",
@@ -273,19 +278,19 @@ class Catalog:
         return len(self._rows)
 
     def _decode(self, index: int) -> dict[str, Any]:
-        return json.loads(self._rows[index])
+        return json.loads(zlib.decompress(self._rows[index]))
 
     def index_of(self, asin: str) -> int | None:
         """The index of the product with this ASIN (case-insensitive), or None."""
         if self._asins is None:
-            self._asins = {json.loads(r)["asin"].upper(): i for i, r in enumerate(self._rows)}
+            self._asins = {self._decode(i)["asin"].upper(): i for i in range(len(self._rows))}
         return self._asins.get(asin.strip().upper())
 
     def search_texts(self) -> Iterator[str]:
         """What the search index sees of each product, as WebShop's index: title, description,
         first bullet point and option values."""
-        for row in self._rows:
-            product = json.loads(row)
+        for index in range(len(self._rows)):
+            product = self._decode(index)
             bullets = product["BulletPoints"] or [""]
             values = " ".join(v for vs in product["options"].values() for v in vs)
             yield f"{product['Title']} {product['Description']} {bullets[0]} {values}"
@@ -351,7 +356,7 @@ def cache_file(num_products: int, seed: int) -> Path:
     )
 
 
-def _read_cache(path: Path, num_products: int, seed: int) -> list[str] | None:
+def _read_cache(path: Path, num_products: int, seed: int) -> list[bytes] | None:
     try:
         data = json.loads(path.read_text())
         products = data["products"]
@@ -370,16 +375,16 @@ def _read_cache(path: Path, num_products: int, seed: int) -> list[str] | None:
     if not valid:
         warnings.warn(f"rebuilding the WebShop catalogue: {path} does not match", stacklevel=3)
         return None
-    return [json.dumps(p, separators=(",", ":")) for p in products]
+    return [_pack(p) for p in products]
 
 
-def _write_cache(path: Path, rows: list[str], num_products: int, seed: int) -> None:
+def _write_cache(path: Path, rows: list[bytes], num_products: int, seed: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f"{path.name}.{os.getpid()}.partial")
     header = json.dumps({"version": CATALOG_VERSION, "seed": seed, "num_products": num_products})
     with temporary.open("w") as handle:
         handle.write(header[:-1] + ', "products": [\n')
-        handle.write(",\n".join(rows))
+        handle.write(",\n".join(zlib.decompress(row).decode() for row in rows))
         handle.write("\n]}\n")
     temporary.replace(path)  # atomic: a concurrent reader sees the old file or the new one
 
@@ -407,7 +412,7 @@ def webshop_catalog(items_path: str | os.PathLike, attributes_path: str | os.Pat
             continue
         seen.add(asin)
         product = _convert_webshop_item(item, annotations.get(asin, {}))
-        rows.append(json.dumps(product, separators=(",", ":")))
+        rows.append(_pack(product))
         if product["instruction_text"] and product["instruction_attributes"]:
             options = {k: rng.choice(v) for k, v in sorted(product["options"].items()) if v}
             option_text = ", and ".join(f"{k}: {v}" for k, v in options.items())

@@ -5,6 +5,7 @@ the lower product index) and paged."""
 from __future__ import annotations
 
 import re
+from array import array
 
 import bm25s
 import numpy as np
@@ -40,11 +41,15 @@ class SearchEngine:
 
     def __init__(self, catalog: Catalog, progress: bool = False):
         self.catalog = catalog
+        # documents as compact arrays of token ids (4 bytes a token): a 1.18M-product index
+        # then fits in a few GiB where lists of strings would not
+        vocabulary: dict[str, int] = {}
+        documents = [
+            array("i", [vocabulary.setdefault(t, len(vocabulary)) for t in tokenize(text)])
+            for text in catalog.search_texts()
+        ]
         self.bm25 = bm25s.BM25()
-        self.bm25.index(
-            [tokenize(text) for text in catalog.search_texts()],
-            show_progress=progress,
-        )
+        self.bm25.index((documents, vocabulary), show_progress=progress)
         self._vocabulary = self.bm25.vocab_dict
 
     def search(self, query: str, limit: int = MAX_RESULTS) -> list[int]:
