@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from archer_envs.core import data_path
 from archer_envs.oracles.cache import default_cache_path
 
-CATALOG_VERSION = 1
+CATALOG_VERSION = 2
 DEFAULT_NUM_PRODUCTS = 10_000
 FULL_NUM_PRODUCTS = 1_181_436  # the size of the original WebShop catalogue
 SPLITS = {"test": (0, 500), "dev": (500, 1500), "train": (1500, None)}
@@ -207,6 +207,12 @@ def _phrase_goal(rng: random.Random, product: dict, attributes: list[str], optio
         for kind, value in options.items()
     ]
     option_text = (", " if rng.random() < 0.5 else " ") + " and ".join(option_parts)
+    # people rarely use the catalogue's own words: half the attributes are paraphrased
+    paraphrases = vocabulary()["paraphrases"]
+    attributes = [
+        rng.choice(paraphrases[a]) if a in paraphrases and rng.random() < 0.5 else a
+        for a in attributes
+    ]
     attribute_text = (
         " and ".join(attributes)
         if len(attributes) < 3
