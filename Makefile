@@ -1,4 +1,4 @@
-# make demo: set up and play Twenty Questions with the reference agents.
+# make demo: set up and score the reference agents (Twenty Questions, WebShop).
 # make test: set up (with the CPU build of torch) and run the whole test suite.
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,9 +11,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# the envs alone need no torch
+# the envs alone need no torch (the demo scores WebShop too: its extra)
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[webshop]"
 	touch $@
 
 # the test extras need torch: install the CPU build first so that no CUDA packages are pulled
