@@ -209,6 +209,11 @@ def test_catalogue_is_cached_and_a_corrupted_cache_is_rebuilt(tmp_path, monkeypa
     path.write_text(path.read_text().replace('"seed": 5', '"seed": 6', 1))  # another catalogue's
     with pytest.warns(UserWarning, match="does not match"):
         Catalog.generated(200, seed=5, progress=False)
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    monkeypatch.setenv("ARCHER_GYM_CACHE_DIR", str(blocked))  # a file where the folder goes
+    with pytest.warns(UserWarning, match="cannot cache"):
+        assert len(Catalog.generated(20, seed=5, progress=False)) == 20
 
 
 def test_goals_have_fixed_splits_and_name_the_products_options():

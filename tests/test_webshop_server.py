@@ -188,3 +188,16 @@ def test_cli_serves_on_localhost():
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_results_are_paged_for_people(server):
+    _, url, _ = request(f"{server.url}/start", {"goal_index": 5})  # 10 a page, with paging
+    _, _, first = request(f"{url}/search", {"query": "running shoes"})
+    asins = re.compile(r'class="product-link" href="[^"]*">([A-Z0-9]{10})<')
+    assert "Page 1 (Total results: 50)" in first and ">Next &gt;<" in first
+    assert "&lt; Prev" not in first and len(asins.findall(first)) == 10
+    _, _, second = request(f"{url}/click?target=next+%3E")
+    assert "Page 2 (Total results: 50)" in second and ">&lt; Prev<" in second
+    assert not set(asins.findall(first)) & set(asins.findall(second))
+    _, _, back = request(f"{url}/click?target=%3C+prev")
+    assert asins.findall(back) == asins.findall(first)

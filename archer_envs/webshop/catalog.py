@@ -276,7 +276,12 @@ class Catalog:
             )
         ]
         if cache:
-            _write_cache(path, rows, num_products, seed)
+            try:
+                _write_cache(path, rows, num_products, seed)
+            except OSError as error:  # a read-only home: work without the cache
+                warnings.warn(
+                    f"cannot cache the WebShop catalogue at {path}: {error}", stacklevel=2
+                )
         return cls(rows, None, seed, f"generated(seed={seed})")
 
     # --- products ------------------------------------------------------------------------------
