@@ -1,5 +1,9 @@
 """The browser env: headless Chromium plays whole episodes exactly as the text env does."""
 
+import os
+import subprocess
+import sys
+
 import gymnasium as gym
 import pytest
 
@@ -50,3 +54,21 @@ def test_browser_is_debians_and_its_tabs_close(monkeypatch):
     monkeypatch.setattr("archer_envs.webshop.browser.CHROMIUM", "/nonexistent/chromium")
     with pytest.raises(FileNotFoundError, match="apt-get install chromium chromium-driver"):
         BrowserShop(None, (10_000, 0, None))
+
+
+def test_selenium_manager_is_never_run():
+    """Selenium Manager (which can download browsers and drivers) refuses to start when
+    SE_MANAGER_PATH names no file: the browser must come up without it."""
+    code = (
+        "import gymnasium as gym, archer_envs\n"
+        "env = gym.make('archer/WebShopBrowser-v0')\n"
+        "observation, _ = env.reset(options={'goal_index': 0})\n"
+        "print(observation.splitlines()[1])\n"
+        "env.close()\n"
+    )
+    environment = {**os.environ, "SE_MANAGER_PATH": "/nonexistent/selenium-manager"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[Search]"
