@@ -19,7 +19,7 @@ import pytest
 
 from archer_envs.agents import load_agent
 from archer_envs.webshop.env import shop
-from archer_envs.webshop.server import ShopServer
+from archer_envs.webshop.server import ShopServer, create_app
 
 ENV_ID = "archer/WebShop-v0"
 
@@ -201,3 +201,10 @@ def test_results_are_paged_for_people(server):
     assert not set(asins.findall(first)) & set(asins.findall(second))
     _, _, back = request(f"{url}/click?target=%3C+prev")
     assert asins.findall(back) == asins.findall(first)
+
+
+def test_the_oldest_sessions_are_forgotten_beyond_the_limit():
+    client = create_app(max_sessions=2).test_client()
+    urls = [client.post("/start", data={"goal_index": i}).headers["Location"] for i in range(3)]
+    assert client.get(urls[0]).status_code == 404  # forgotten: a 404, not a crash
+    assert [client.get(url).status_code for url in urls[1:]] == [200, 200]
