@@ -106,11 +106,27 @@ REWARD_TABLE = [
         0.8,
     ),
     (
-        "token-set match: an option value that contains the wanted one",
+        "an option with extra words: 'size 16.9 fl oz' vs '16.9 fl oz (pack of 1)' scores 80",
         SHAMPOO,
         {},
         12.99,
         {"size": "16.9 fl oz (pack of 1)", "scent": "lavender"},
+        0.8,
+    ),
+    (
+        "a value inside another: 'x-large' is not 'size large' (83), 'large' is (100)",
+        SHAMPOO,
+        {"attributes": ["sulfate free"], "goal_options": {"size": "large"}},
+        12.99,
+        {"size": "x-large"},
+        2 / 3,
+    ),
+    (
+        "the chosen option's type does not matter, only its value",
+        SHAMPOO,
+        {"attributes": ["sulfate free"], "goal_options": {"size": "large"}},
+        12.99,
+        {"fit type": "large"},
         1.0,
     ),
     (
@@ -406,3 +422,16 @@ def test_rule_baseline_beats_random_and_bc_data(tmp_path):
     assert len(records) == summary["episodes"] == 12
     assert records[0]["transitions"][0]["action"].startswith("search[")
     assert all(r["target"] for r in records)
+
+
+def test_every_option_of_the_vocabulary_matches_itself():
+    """WebShop's colour normalisation turns a chosen "standard" into "tan" and "sandalwood"
+    into "sand", which then fail to match the goal's own value: the vocabulary avoids such
+    values, so that buying the goal's product with the goal's options always scores 1."""
+    from archer_envs.webshop.reward import option_matches
+
+    for category in vocabulary()["categories"].values():
+        for kind, values in category["options"].items():
+            for value in values:
+                assert option_matches([value], {kind: value}) == 1, (kind, value)
+    assert option_matches(["standard"], {"style": "standard"}) == 0  # the quirk itself

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from archer_envs.core import data_path
 from archer_envs.oracles.cache import default_cache_path
 
-CATALOG_VERSION = 2
+CATALOG_VERSION = 3
 DEFAULT_NUM_PRODUCTS = 10_000
 FULL_NUM_PRODUCTS = 1_181_436  # the size of the original WebShop catalogue
 SPLITS = {"test": (0, 500), "dev": (500, 1500), "train": (1500, None)}

@@ -4,7 +4,8 @@
 
 An attribute of the goal is matched by a purchased product's attribute with a fuzzy token-set
 ratio above 85, or found verbatim in its title, bullet points or description; an option of the
-goal is matched by a chosen option the same way (after WebShop's colour normalisation). The
+goal is matched by a chosen option the same way (with WebShop's colour normalisation, and
+compared with the text "type value", as WebShop's code passes (type, value) pairs). The
 ratio reproduces thefuzz's ``token_set_ratio``: its preprocessing (code points 128-255 dropped,
 lower-cased, non-alphanumerics to spaces, stripped) and its rounding to an int.
 
@@ -125,12 +126,18 @@ def attribute_matches(product: dict[str, Any], goal: dict[str, Any]) -> int:
     return count
 
 
-def option_matches(chosen: list[str], wanted: list[str]) -> int:
-    """How many wanted option values one of the chosen ones matches."""
+def option_matches(chosen: list[str], wanted: dict[str, str]) -> int:
+    """How many of the goal's options ({type: value}) a chosen value matches.
+
+    As in WebShop's code, which hands the goal's options to the matcher as (type, value) pairs:
+    ``normalize_color`` replaces a pair only when it holds a colour name exactly, and thefuzz
+    reads a pair as its text, so a chosen value is compared with "type value" ("large" matches
+    "size: large" but "x-large" does not)."""
     chosen = [normalize_color(value) for value in chosen]
     count = 0
-    for value in (normalize_color(v) for v in wanted):
-        if any(fuzzy_score(have, value) > MATCH_THRESHOLD for have in chosen):
+    for kind, value in wanted.items():
+        goal = next((color for color in COLOR_SET if color in (kind, value)), f"{kind} {value}")
+        if any(fuzzy_score(have, goal) > MATCH_THRESHOLD for have in chosen):
             count += 1
     return count
 
@@ -143,7 +150,7 @@ def purchase_reward(
     r_type = type_reward(product, goal)
     r_price = price <= goal["price_upper"] if goal["price_upper"] > 0 else True
     n_attributes = attribute_matches(product, goal)
-    n_options = option_matches(list(options.values()), list(goal["goal_options"].values()))
+    n_options = option_matches(list(options.values()), goal["goal_options"])
     total = (n_attributes + n_options + r_price) / (
         len(goal["attributes"]) + len(goal["goal_options"]) + 1
     )
