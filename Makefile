@@ -12,9 +12,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# the envs alone need no torch
+# the envs alone need no torch (the demo scores WebShop too: its extra)
 $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[webshop]"
 	touch $@
 
 # the agents need torch: install the CPU build first so that no CUDA packages are pulled

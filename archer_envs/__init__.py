@@ -26,6 +26,8 @@ ENVIRONMENTS = {
     "archer/Detective-v0": ("archer_envs.detective.env", "DetectiveEnv", {}),
     # needs story_file= (a z-machine game of the user's) and the optional jericho package
     "archer/Jericho-v0": ("archer_envs.detective.jericho_env", "JerichoEnv", {}),
+    "archer/WebShop-v0": ("archer_envs.webshop.env", "WebShopEnv", {}),
+    "archer/WebShopBrowser-v0": ("archer_envs.webshop.browser", "WebShopBrowserEnv", {}),
 }
 
 for _env_id, (_module, _cls, _kwargs) in ENVIRONMENTS.items():

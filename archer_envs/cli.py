@@ -5,6 +5,7 @@ archer-envs play archer/TwentyQuestions-v0
 archer-envs eval --env archer/TwentyQuestionsSubset-v0 --agent mypkg.mod:my_agent
 archer-envs eval --env archer/TwentyQuestions-v0 --agent openai:MODEL --base-url URL
 archer-envs dataset --env archer/TwentyQuestions-v0 --epsilon 0.3 --out bc.jsonl
+archer-envs webshop-server --port 3000
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_list(args: argparse.Namespace) -> int:
     width = max(map(len, archer_envs.ENVIRONMENTS))
     for env_id, (module, name, _) in archer_envs.ENVIRONMENTS.items():
-        env_class = getattr(importlib.import_module(module), name)
+        try:
+            env_class = getattr(importlib.import_module(module), name)
+        except ImportError as error:  # an env whose extra is not installed
+            print(f"{env_id:<{width}}  ({error})")
+            continue
         summary = (env_class.__doc__ or "").strip().splitlines()[0]
         try:
             env = gym.make(env_id).unwrapped
@@ -110,6 +115,18 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webshop_server(args: argparse.Namespace) -> int:
+    from archer_envs.webshop.server import serve
+
+    serve(
+        args.port,
+        num_products=args.num_products,
+        catalog_seed=args.catalog_seed,
+        catalog_path=args.catalog_path,
+    )
+    return 0
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_")
 
@@ -162,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     dataset = commands.add_parser("dataset", help="behaviour-cloning data from a scripted agent")
     dataset.add_argument("--env", required=True)
     dataset.add_argument("--out", required=True, help="trajectory JSONL file")
-    dataset.add_argument("--agent", default="expert", choices=["expert", "random", "optimal"])
+    dataset.add_argument(
+        "--agent", default="expert", help="expert | random | optimal | rule (WebShop)"
+    )
     dataset.add_argument(
         "--epsilon",
         type=float,
@@ -174,6 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--num-envs", type=int, default=16)
     dataset.add_argument("--quiet", action="store_true")
     dataset.set_defaults(run=cmd_dataset)
+
+    site = commands.add_parser("webshop-server", help="serve the WebShop site on 127.0.0.1")
+    site.add_argument("--port", type=int, default=3000)
+    site.add_argument("--num-products", type=int, default=10_000)
+    site.add_argument("--catalog-seed", type=int, default=0)
+    site.add_argument(
+        "--catalog-path", help="folder with WebShop's items_shuffle.json and items_ins_v2.json"
+    )
+    site.set_defaults(run=cmd_webshop_server)
     return parser
 
 

@@ -1,7 +1,9 @@
-"""Score the scripted reference agents on every Twenty Questions id and print a table.
+"""Score the scripted reference agents on every Twenty Questions id and on WebShop, and print
+tables.
 
 These rows are the limits learning agents are measured against: the random floor, the greedy
-information-gain expert, and (where it is computable) the exact optimal policy.
+information-gain expert, and (where it is computable) the exact optimal policy; on WebShop, the
+random shopper and WebShop's rule baseline on the test split, next to the paper's figures.
 
     python -m baselines.reference [--out runs/reference.json]
 """
@@ -19,6 +21,10 @@ from archer_envs.evaluation import evaluate
 
 ENV_IDS = ("archer/TwentyQuestionsSubset-v0", "archer/TwentyQuestions-v0")
 AGENTS = ("random", "expert", "optimal")
+WEBSHOP_ID = "archer/WebShop-v0"
+WEBSHOP_AGENTS = ("random", "rule")
+# WebShop paper (Yao et al., 2022), table 2: score / success rate on the test goals
+WEBSHOP_PAPER = {"rule": (45.6, 9.6), "human expert": (82.1, 59.6)}
 
 
 def reference_table(seed: int = 0, progress: bool = True) -> list[dict]:
@@ -73,6 +79,36 @@ def format_detective_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def webshop_table(seed: int = 0, progress: bool = True) -> list[dict]:
+    """Score (100 x mean reward) and success rate of the WebShop agents on the test goals."""
+    episodes = gym.make(WEBSHOP_ID).unwrapped.episode_options()  # goals 0-499
+    rows = []
+    for name in WEBSHOP_AGENTS:
+        agent = load_agent(name, WEBSHOP_ID, seed=seed)
+        result = evaluate(
+            agent, WEBSHOP_ID, episodes=episodes, seed=seed, agent_name=name, progress=progress
+        )
+        rows.append({**result.summary(), "score": 100 * result.mean_return})
+    return rows
+
+
+def format_webshop_table(rows: list[dict]) -> str:
+    lines = [
+        f"{'agent':<14} {'score':>6} {'success':>8} {'steps':>6}   paper (score / success)",
+        "-" * 64,
+    ]
+    for row in rows:
+        paper = WEBSHOP_PAPER.get(row["agent"])
+        reference = f"{paper[0]:.1f} / {paper[1]:.1f}%" if paper else "-"
+        lines.append(
+            f"{row['agent']:<14} {row['score']:>6.1f} {100 * row['success_rate']:>7.1f}% "
+            f"{row['mean_turns']:>6.1f}   {reference}"
+        )
+    paper = WEBSHOP_PAPER["human expert"]
+    lines.append(f"{'human expert':<14} {'':>6} {'':>8} {'':>6}   {paper[0]:.1f} / {paper[1]:.1f}%")
+    return "\n".join(lines)
+
+
 def format_table(rows: list[dict]) -> str:
     lines = [
         f"{'environment':<33} {'agent':<8} {'return':>14} {'success':>8} {'turns':>6}",
@@ -105,9 +141,16 @@ def main() -> None:
     detective = detective_table(args.seed)
     print(f"\n{DETECTIVE_ID}: score = the game's score (reward = its increase), 50-step cap")
     print(format_detective_table(detective))
+    shop_rows = webshop_table(args.seed)
+    print()
+    print(format_webshop_table(shop_rows))
+    print(
+        "\nWebShop-v0 (generated catalogue of 10,000 products), test goals 0-499, ArCHer's "
+        "setting (top 3 results, 10 steps); score = 100 x mean reward, success = reward 1."
+    )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(rows + detective, indent=1))
+        args.out.write_text(json.dumps(rows + detective + shop_rows, indent=1))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ odd_text = st.one_of(
 )
 
 
-@pytest.mark.parametrize("env_id", ENV_IDS)
+# a browser env plays exactly as its text env (tested in its own tests), 100x slower
+@pytest.mark.parametrize("env_id", [env_id for env_id in ENV_IDS if "Browser" not in env_id])
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -47,7 +48,9 @@ def test_fuzzed_actions_never_crash_and_stay_in_space(env_id, actions, seed):
         if "answer" in info:  # the oracle games
             assert reward in (0.0, -1.0)
             assert info["answer"] in ("Yes.", "No.", "Invalid Question.")
-        else:  # games with a score: rewards are its increases
+        elif "max_score" in info:  # games with a score: rewards are its increases
             assert reward >= 0.0 and info["score"] <= info["max_score"]
+        else:  # shopping: a purchase's reward
+            assert 0.0 <= reward <= 1.0
         if terminated or truncated:
             observation, info = env.reset(seed=seed)
