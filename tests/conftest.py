@@ -7,6 +7,13 @@ import archer_envs
 from archer_envs.oracles.knowledge_base import default_knowledge_base
 from tests.openai_server import OpenAICompatibleServer
 
+try:  # two pytest workers share two cores: one thread each, or OpenMP threads fight for them
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:
+    pass
+
 # archer/Jericho-v0 needs a story file of the user's and the optional jericho package: it is
 # tested in tests/test_jericho.py instead.
 ENV_IDS = [
