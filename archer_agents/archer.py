@@ -49,7 +49,7 @@ class ArCHerConfig:
 
     policy: str = "tiny"  # a preset of archer_agents.models or a pretrained name/path
     critic: str = "tiny"
-    iterations: int = 30
+    iterations: int = 16
     rollouts_per_iter: int = 32
     num_envs: int = 32
     buffer_size: int = 10_000
@@ -64,10 +64,10 @@ class ArCHerConfig:
     lm_lr: float = 1e-4
     max_grad_norm: float = 1.0
     temperature: float = 1.0
-    max_new_tokens: int = 32
+    max_new_tokens: int = 16
     token_baseline: bool = False
     baseline_lr: float = 1e-3
-    eval_every: int = 2
+    eval_every: int = 4
     save_every: int = 1
 
     @classmethod
@@ -84,8 +84,8 @@ class ArCHerConfig:
                 critic_steps=50, actor_steps=3,
                 warmup_iters=10 if env_id == "archer/Detective-v0" else 20,
                 gamma=PAPER_GAMMA.get(env_id, 0.95), tau=0.1, critic_lr=2e-5,
-                lm_lr=1e-6 if twenty_questions else 1e-5, max_grad_norm=1.0, eval_every=10,
-                save_every=5,
+                lm_lr=1e-6 if twenty_questions else 1e-5, max_grad_norm=1.0, max_new_tokens=32,
+                eval_every=10, save_every=5,
             )  # fmt: skip
         else:
             raise ValueError(f"unknown preset {name!r}: use 'cpu' or 'paper'")

@@ -6,8 +6,8 @@
     archer-train ... --out runs/archer --resume         # continue a killed run, nothing lost
 
 A run directory holds config.json, metrics.jsonl (one line per iteration), checkpoints/
-(safetensors + JSON, the replay buffer as JSONL) and curve.png (greedy-evaluation return against
-trajectories collected). A checkpoint loads as an agent:
+(safetensors + JSON, the replay buffer as JSONL) and curve.png (evaluation returns, greedy and
+sampled, against trajectories collected). A checkpoint loads as an agent:
 ``archer-envs eval --env ID --agent runs/archer``.
 """
 
@@ -50,12 +50,17 @@ def mixed_precision(device: torch.device):
     return contextlib.nullcontext()
 
 
-def greedy_eval(policy: PolicyLM, env_id: str, seed: int) -> dict[str, float]:
-    """Greedy decoding on the env's fixed episode list (every object once)."""
+def evaluate_policy(policy: PolicyLM, env_id: str, seed: int, samples: int = 3) -> dict:
+    """On the env's fixed episode list (every object once): greedy decoding, and the sampling
+    policy that ArCHer optimises (temperature 1, ``samples`` episodes per entry of the list)."""
     policy.eval()
-    result = evaluate(PolicyAgent(policy, name="greedy policy"), env_id, seed=seed,
-                      num_envs=16, progress=False)  # fmt: skip
-    return {"eval_return": result.mean_return, "eval_success": result.success_rate}
+    fixed = evaluate(PolicyAgent(policy), env_id, seed=seed, num_envs=16, progress=False)
+    options = [record["options"] for record in fixed.records]
+    sampled = evaluate(PolicyAgent(policy, greedy=False), env_id, episodes=options * samples,
+                       seed=seed, num_envs=32, progress=False)  # fmt: skip
+    return {"eval_return": fixed.mean_return, "eval_success": fixed.success_rate,
+            "eval_sampled_return": sampled.mean_return,
+            "eval_sampled_success": sampled.success_rate}  # fmt: skip
 
 
 def load_policy(path: str | Path, device: str = "cpu") -> PolicyLM:
@@ -122,11 +127,13 @@ class Run:
             print("matplotlib is not installed: no curve.png (pip install 'archer-gym[plots]')")
             return
         figure, axis = plt.subplots(figsize=(6, 4))
-        axis.plot([r["trajectories"] for r in evaluated], [r["eval_return"] for r in evaluated],
-                  marker="o", label="greedy evaluation")  # fmt: skip
+        x = [r["trajectories"] for r in evaluated]
+        axis.plot(x, [r["eval_return"] for r in evaluated], marker="o", label="greedy")
+        axis.plot(x, [r["eval_sampled_return"] for r in evaluated], marker="s",
+                  label="sampled (temperature 1)")  # fmt: skip
         rollouts = self.metrics()
         axis.plot([r["trajectories"] for r in rollouts], [r["rollout_return"] for r in rollouts],
-                  alpha=0.5, label="rollouts (sampled)")  # fmt: skip
+                  alpha=0.4, label="training rollouts")  # fmt: skip
         axis.set_xlabel("trajectories collected")
         axis.set_ylabel("mean return")
         axis.set_title(title)
@@ -153,7 +160,7 @@ def train_bc_run(env_id: str, out: str, seed: int = 0, dataset: str | None = Non
     losses = train_bc(policy, utterance_pairs(read_trajectories(dataset)), config, seed,
                       progress)  # fmt: skip
     row = {"iteration": 0, "trajectories": 0, "bc_loss": losses[-1],
-           **greedy_eval(policy, env_id, seed)}  # fmt: skip
+           **evaluate_policy(policy, env_id, seed)}  # fmt: skip
     run.log(row)
     checkpoint.save_checkpoint(
         run.dir / "checkpoints" / "iter-000000", {"policy": policy.state_dict()},
@@ -196,9 +203,10 @@ def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
         last = iteration + 1 == config.iterations
         if (iteration + 1) % config.eval_every == 0 or last:
             with mixed_precision(torch_device):
-                metrics.update(greedy_eval(policy, env_id, seed))
+                metrics.update(evaluate_policy(policy, env_id, seed))
         run.log(metrics)
-        bar.set_postfix({k: f"{metrics[k]:.2f}" for k in ("rollout_return", "eval_return")
+        bar.set_postfix({k: f"{metrics[k]:.2f}" for k in ("rollout_return", "eval_return",
+                                                           "eval_sampled_return")
                          if k in metrics})  # fmt: skip
         if (iteration + 1) % config.save_every == 0 or last:
             save(trainer, run.dir / "checkpoints" / f"iter-{iteration + 1:06d}", iteration + 1)

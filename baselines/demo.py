@@ -34,15 +34,19 @@ def run_demo(out: Path, seed: int = 0, iterations: int | None = None) -> dict:
     train_archer_run(ENV_ID, str(out / "archer"), config, seed=seed, init=str(out / "bc"),
                      device="cpu")  # fmt: skip
     archer_done = time.perf_counter()
-    print("3/3 evaluation (greedy, every object of the subset once)")
-    rows = {}
+    print("3/3 evaluation: every object of the subset, greedy once and sampled ten times")
+    objects = [{"index": i} for i in range(10)]
     agents = {
-        "BC start": load_agent(str(out / "bc")),
-        "ArCHer": load_agent(str(out / "archer")),
-        "optimal reference": load_reference_agent("optimal", ENV_ID, seed=seed),
+        "BC start, greedy": (load_agent(str(out / "bc")), objects),
+        "BC start, sampled": (load_agent(str(out / "bc"), greedy=False), objects * 10),
+        "ArCHer, greedy": (load_agent(str(out / "archer")), objects),
+        "ArCHer, sampled": (load_agent(str(out / "archer"), greedy=False), objects * 10),
+        "optimal reference": (load_reference_agent("optimal", ENV_ID, seed=seed), objects),
     }
-    for name, agent in agents.items():
-        result = evaluate(agent, ENV_ID, seed=seed, agent_name=name, progress=False)
+    rows = {}
+    for name, (agent, episodes) in agents.items():
+        result = evaluate(agent, ENV_ID, episodes=episodes, seed=seed, num_envs=32,
+                          agent_name=name, progress=False)  # fmt: skip
         rows[name] = result.summary()
     summary = {
         "env_id": ENV_ID,

@@ -119,6 +119,36 @@ def test_targets_and_advantages_equal_a_hand_computation():
     )
 
 
+class ConstantCritic(FixedCritic):
+    """Q = 1.5 and V = 1.0 everywhere: every utterance's advantage is 0.5."""
+
+    def q(self, observations, actions):
+        return (torch.full((len(observations),), 1.5) + self.zero,) * 2
+
+    def v(self, observations):
+        return (torch.full((len(observations),), 1.0) + self.zero,) * 2
+
+
+def test_the_token_baseline_learns_the_advantage_of_every_prefix():
+    torch.manual_seed(0)
+    critic = ConstantCritic(q={}, v={})
+    critic.target = critic
+    config = ArCHerConfig(token_baseline=True, batch_size=16, baseline_lr=3e-3, lm_lr=1e-6)
+    trainer = ArCHer(config, PolicyLM("tiny", max_new_tokens=6), critic, seed=0)
+    fill(trainer)
+    before = snapshot(trainer.baseline)
+    for _ in range(40):
+        stats = trainer.actor_step()
+    assert not same(snapshot(trainer.baseline), before)
+    assert stats["baseline_loss"] < 0.01  # b(s, a_<t) ≈ 0.5 at every prefix
+    observations = ["Questions:\n"] * 4
+    actions = ["Is it a pen?", "x", "Is it big?", "Is it a dog or a cat?"]
+    _, mask = trainer.policy.token_log_probs(observations, actions)
+    with torch.no_grad():
+        predicted = trainer.baseline(observations, actions)[mask]
+    np.testing.assert_allclose(predicted.numpy(), 0.5, atol=0.1)
+
+
 def one_object_envs(count: int, max_turns: int = 4) -> TextVectorEnv:
     return TextVectorEnv(TwentyQuestionsEnv, count, objects=["Dog"], max_turns=max_turns)
 
