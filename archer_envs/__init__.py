@@ -9,6 +9,7 @@ import gymnasium as gym
 from archer_envs.agents import Agent, OpenAIChatAgent, load_agent
 from archer_envs.core import CHARSET, TextEnv, TextVectorEnv
 from archer_envs.evaluation import EvaluationResult, evaluate
+from archer_envs.guess_my_city import GuessMyCityEnv
 from archer_envs.oracles.base import Oracle, OracleError, Query
 from archer_envs.twenty_questions import SUBSET, TwentyQuestionsEnv
 
@@ -21,6 +22,7 @@ ENVIRONMENTS = {
         "TwentyQuestionsEnv",
         {"objects": list(SUBSET)},
     ),
+    "archer/GuessMyCity-v0": ("archer_envs.guess_my_city", "GuessMyCityEnv", {}),
 }
 
 for _env_id, (_module, _cls, _kwargs) in ENVIRONMENTS.items():
@@ -37,6 +39,7 @@ __all__ = [
     "ENVIRONMENTS",
     "Agent",
     "EvaluationResult",
+    "GuessMyCityEnv",
     "OpenAIChatAgent",
     "Oracle",
     "OracleError",
