@@ -65,11 +65,12 @@ def _flan_input(query: Query) -> str:
 PROMPT = Prompt(chat=_chat_messages, text=_flan_input, max_tokens=64)
 
 
-def clean_answer(reply: str, secret_names: Sequence[str]) -> str:
+def clean_answer(reply: str, secret_names: Sequence[str], allowed: Sequence[str] = ()) -> str:
     """An oracle's reply as the agent sees it: one line of at most ``ANSWER_MAX_LENGTH``
     characters, or "I can't answer that question." if it gives the city's name away in any
-    form (any case, spaced out, reversed, base64; see ``reveals``)."""
-    if reveals(reply, secret_names):
+    form (any case, spaced out, reversed, base64; see ``reveals``). ``allowed`` are words that
+    begin with a name but are the city's own facts ("Cantonese" beside "Canton")."""
+    if reveals(reply, secret_names, allowed):
         return WITHHELD
     text = " ".join(to_charset(reply).split())
     if len(text) > ANSWER_MAX_LENGTH:
@@ -203,7 +204,7 @@ class GuessMyCityEnv(TextEnv):
 
     def named_cities(self, question: str) -> set[int]:
         """Indices of the cities a question names (by any alias)."""
-        return {i for _, _, i in self.reader.index.mentions(fold(question))}
+        return self.reader.index.named(question)
 
     def _is_correct_guess(self, question: str) -> bool:
         return self.named_cities(question) == {self._target}
@@ -215,7 +216,8 @@ class GuessMyCityEnv(TextEnv):
 
     def _play(self, action: str, answer: str | None):
         solved = self._is_correct_guess(action)
-        answer = YES if solved else clean_answer(answer or "", self._secret_names())
+        city = self.cities[self._target]
+        answer = YES if solved else clean_answer(answer or "", _secrets(city), city.languages)
         self._turns.append((action, answer))
         terminated = solved or len(self._turns) >= self.max_turns
         if terminated:
@@ -223,9 +225,6 @@ class GuessMyCityEnv(TextEnv):
         lines = [f"{question} {reply}" for question, reply in self._turns]
         observation = fit_transcript(HEADER, lines, OBSERVATION_MAX_LENGTH)
         return observation, 0.0 if solved else -1.0, terminated, False, {"answer": answer}
-
-    def _secret_names(self) -> tuple[str, ...]:
-        return _secrets(self.cities[self._target])
 
     def _reveal(self) -> dict[str, Any]:
         return {"target": self.target}

@@ -197,7 +197,23 @@ def name_forms(name: str, countries: Iterable[str] = ()) -> set[str]:
     if base.endswith(" city") and base[:-5] not in {fold(c) for c in countries}:
         forms.add(base[:-5])
     forms |= {form.replace(" ", "") for form in forms if " " in form}
-    return {form for form in forms if form}
+    # two-letter forms ("la", "to" from "T.O.") are words, not names: see ``acronym``
+    return {form for form in forms if len(form.replace(" ", "")) >= 3}
+
+
+# two-letter words that are never read as a city's acronym, even in capitals
+_WORDS = frozenset(
+    "AM AN AS AT BE BY DO GO HE HI IF IN IS IT ME MY NO OF OH OK ON OR SO TO UP US WE".split()
+)
+
+
+def acronym(name: str) -> str | None:
+    """The capitals of a two-letter acronym alias ("LA", "L.A.", "HK"), matched case-sensitively
+    so that "la" and "to" stay words; None for other names."""
+    letters = re.sub(r"[^A-Za-z]", "", ascii_fold(name))
+    if len(letters) == 2 and letters.isupper() and letters not in _WORDS:
+        return letters
+    return None
 
 
 # phrases that contain a city's name but mean something else
@@ -214,9 +230,20 @@ class CityIndex:
             for name in city.names:
                 for form in name_forms(name, countries):
                     self.forms.setdefault(form, i)
+        self.acronyms = {
+            letters: i
+            for i, city in enumerate(cities)
+            for letters in map(acronym, city.names)
+            if letters is not None
+        }
         for phrase in _NOT_CITIES:
             self.forms[phrase] = None
         self.regex = _alternation(self.forms)
+        self.acronym_regex = re.compile(
+            r"(?<![A-Za-z])(?:"
+            + "|".join(rf"{a[0]}\.?{a[1]}\.?" for a in sorted(self.acronyms))
+            + r")(?![A-Za-z])"
+        )
 
     def mentions(self, text: str) -> list[tuple[int, int, int]]:
         """(start, end, city index) of every city named in a *folded* text."""
@@ -225,6 +252,17 @@ class CityIndex:
             for m in self.regex.finditer(text)
             if self.forms[m.group(0)] is not None
         ]
+
+    def named(self, text: str) -> set[int]:
+        """The cities a text as written names, by any alias (two-letter acronyms in capitals)."""
+        found = {i for _, _, i in self.mentions(fold(text))}
+        if self.acronyms:
+            plain = ascii_fold(text)
+            found |= {
+                self.acronyms[re.sub(r"\.", "", m.group(0))]
+                for m in self.acronym_regex.finditer(plain)
+            }
+        return found
 
 
 # --- the leak filter ---------------------------------------------------------------------------
@@ -256,18 +294,23 @@ def _base64_texts(text: str) -> list[str]:
     return decoded
 
 
-def reveals(text: str, names: Iterable[str]) -> bool:
+def reveals(text: str, names: Iterable[str], allowed: Iterable[str] = ()) -> bool:
     """Whether ``text`` gives away one of ``names``: in any case or accents, spaced out or split
     by punctuation ("T o k y o", "t-o-k-y-o", "Tok yo"), as the start of a longer word
     ("Tokyoite"), reversed ("oykot"), or base64-encoded. A name must begin where a word begins,
     so that "Lima" is not found in "climate" nor "Rome" in "from everywhere"."""
-    targets = []
+    targets, capitals = [], []
     for name in names:
         letters = re.sub(r"[^a-z]", "", ascii_fold(name).lower())
-        if len(letters) >= 2:
+        if len(letters) >= 3:
             targets.append(letters)
-    if not targets:
-        return False
+        elif acronym(name):
+            capitals.append(acronym(name))
+    allowed_words = {re.sub(r"[^a-z]", "", fold(word)) for word in allowed}
+    plain = ascii_fold(text)
+    for letters in capitals:
+        if re.search(rf"(?<![A-Za-z]){letters[0]}\.?{letters[1]}(?![A-Za-z])", plain):
+            return True
     for candidate in (text, *_base64_texts(text)):
         letters, starts, ends = _letter_runs(candidate)
         for target in targets:
@@ -276,7 +319,11 @@ def reveals(text: str, names: Iterable[str]) -> bool:
                 while position != -1:
                     end = position + len(word) - 1
                     if starts[position] and (ends[end] or not whole):
-                        return True
+                        following = end + 1
+                        while following < len(letters) and not starts[following]:
+                            following += 1
+                        if letters[position:following] not in allowed_words:
+                            return True
                     position = letters.find(word, position + 1)
     return False
 
@@ -434,14 +481,16 @@ _OPEN_START = re.compile(
     r"^(?:what|what s|which|where|whereabouts|when|who|whom|whose|why|how|describe|tell|give|"
     r"name|list|"
     r"say|explain|share|talk|mention|anything|any|i (?:would|d) like to know|"
-    r"could you describe|can you describe|can you tell|could you tell|would you tell|"
+    r"(?:in|on|at|from|to) (?:which|what)|could you describe|can you describe|can you tell|"
+    r"could you tell|would you tell|"
     r"can you share|could you share|please describe|please tell)\b"
 )
 _TAG = re.compile(
     r" (?:is|are|does|do|did|was|were|has|have|can|will|would) (?:it|you|they|there|we|he|she)$"
 )
 _UNKNOWN = re.compile(
-    r"\b(?:yesterday|today|tomorrow|tonight|right now|currently|this (?:week|month|year)|"
+    r"\b(?:yesterday|tomorrow|tonight|right now|this (?:week|month|year)|forecast|"
+    r"(?:weather|temperature|it)(?: like)? today|"
     r"last (?:week|month|year|night|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
     r"summer|winter)|exact|exactly|per square|density|rent|rents|prices?|costs?|salar\w*|wages?|"
     r"(?:my|your) (?:neighbou?rs?(?! countr)|family|friends?|job|age|pets?|dog|cat|car|house|"
@@ -451,7 +500,9 @@ _UNKNOWN = re.compile(
     r"cyclones?|volcano\w*|tsunamis?|subway|metro|underground|universit\w*|zoo|museums?|"
     r"bridges?|traffic|pollut\w*|smog|born|celebrit\w*|famous people|who (?:is|was)|"
     r"when was|what year|which year|founded|how old|older than|phone|internet speed|"
-    r"wifi|speed limit|elections?|vote|voted|law|laws|legal|tax|taxes)\b|"
+    r"wifi|speed limit|elections?|vote|voted|law|laws|legal|tax|taxes|"
+    r"exchange rate|january|february|march|april|june|july|august|september|october|"
+    r"november|december|how many (?!people\b|inhabitants|residents|citizens|million))\b|"
     r"\b\d+ (?!million|billion|thousand|m\b|meters|metres|feet|ft|km|kilometers|people|"
     r"inhabitants|residents|hours?|degrees|c\b|f\b|percent)[a-z]+"
 )
@@ -463,6 +514,7 @@ _CHOICE = re.compile(
 )
 _AUX_WORDS = "is|are|does|do|can|could|would|will|was|were|has|have|should|might|may|did|must|am"
 _AUX = re.compile(rf"^(?:{_AUX_WORDS})\b")
+_QUESTION_WORD = re.compile(rf"^(?:{_AUX_WORDS}|what|which|where|how|who|when|why)\b")
 
 
 class CityReader:
@@ -551,6 +603,9 @@ class CityReader:
             return None
         if _NAME_REQUEST.search(text):
             return ("refuse",)
+        acronyms = self.index.named(question) - {i for _, _, i in self.index.mentions(text)}
+        if acronyms:
+            return ("cities", tuple(sorted(acronyms | {i for *_, i in self.index.mentions(text)})))
         if _UNKNOWN.search(text):
             return ("unknown",)
         if _OPEN_START.match(text) or (_CHOICE.search(text) and self._open(text)):
@@ -564,6 +619,13 @@ class CityReader:
         sentences = [s for s in re.split(r"(?<=[?!.:;])\s+|\n", question) if s.strip()]
         asked = [s for s in sentences if s.rstrip().endswith("?")]
         chosen = asked[-1] if asked else (sentences[-1] if sentences else "")
+        # "thanks! to narrow it down, is it ...": the question starts after the lead-in
+        parts = chosen.split(",")
+        for k, part in enumerate(parts[1:], 1):
+            lead_in = not _QUESTION_WORD.match(fold(parts[0]))
+            if lead_in and _QUESTION_WORD.match(fold(part)) and len(part.split()) > 3:
+                chosen = ",".join(parts[k:])
+                break
         text = _LEAD_IN.sub("", fold(chosen)).strip()
         text = _INDIRECT.sub("", text).strip()
         text = re.sub(r"^(?:please|pls|kindly|so|and|but|then) ", "", text)
@@ -1066,6 +1128,12 @@ class CityFacts:
         self.topics = {_stem(w) for w in fold(_free_text(city)).split()}
         self.food_topics = {_stem(w) for w in self.food.split()}
         self.band = _band(city.population_band)
+        # the city's names become "my city" and, in open answers, its country "my country" (a
+        # safety net: the facts are written without them)
+        self.names_regex = _names_regex(city_secret_names(city))
+        self.country_regex = _names_regex(
+            (city.country, *city.country_aliases), r"(?<!north )(?<!south )(?<!latin )(?<!central )"
+        )
 
 
 def evaluate(form: Form, facts: CityFacts, index: int) -> bool | None:
@@ -1262,7 +1330,7 @@ class CityOracle:
         else:
             value = evaluate(form, facts, index)
             text = YES if value else NO if value is not None else _unsure(form, facts)
-        return _without_names(text, facts)
+        return facts.names_regex.sub("my city", text)
 
 
 def _unsure(form: Form, facts: CityFacts) -> str:
@@ -1280,26 +1348,11 @@ def _population(low: float, high: float) -> str:
     return f"between {low:g} and {high:g} million people live in the metropolitan area"
 
 
-def _without_names(text: str, facts: CityFacts) -> str:
-    """The answer with the city's names replaced by "my city" (a safety net: the facts are
-    written without them)."""
-    city = facts.city
-    for name in sorted(city_secret_names(city), key=len, reverse=True):
-        text = re.sub(rf"(?i)(?<![a-z]){re.escape(name)}(?![a-z])", "my city", text)
-    return text
-
-
-def _hide_country(text: str, facts: CityFacts) -> str:
-    city = facts.city
-    for name in sorted({city.country, *city.country_aliases}, key=len, reverse=True):
-        if len(name) > 1:
-            text = re.sub(
-                rf"(?i)(?<![a-z])(?<!north )(?<!south )(?<!latin )(?<!central ){re.escape(name)}"
-                r"(?![a-z])",
-                "my country",
-                text,
-            )
-    return text
+def _names_regex(names: Iterable[str], lookbehind: str = "") -> re.Pattern:
+    ordered = sorted({n for n in names if len(n) > 1}, key=len, reverse=True)
+    return re.compile(
+        rf"(?i)(?<![a-z]){lookbehind}(?:{'|'.join(map(re.escape, ordered))})(?![a-z])"
+    )
 
 
 def _clean_items(items: Sequence[str], facts: CityFacts, country: bool = True) -> list[str]:
@@ -1336,10 +1389,9 @@ def _open_answer(topic: str, facts: CityFacts) -> str | None:
     elif topic == "language":
         if not city.languages:
             return None
+        others = _listing(list(city.languages[1:3]))
         text = f"Most people here speak {city.languages[0]}"
-        text += f"; you also hear {_listing(list(city.languages[1:3]))}." if city.languages[
-            1:
-        ] else "."  # fmt: skip
+        text += f"; you also hear {others}." if others else "."
     elif topic == "winter":
         text = _sentence(f"Winters here are {city.winter}") if city.winter else None
     elif topic == "summer":
@@ -1359,8 +1411,10 @@ def _open_answer(topic: str, facts: CityFacts) -> str | None:
     elif topic == "religion":
         if not city.religions:
             return None
+        others = _listing(list(city.religions[1:3]))
+        verb = "is" if len(city.religions) == 2 else "are"
         text = f"Most people here follow {city.religions[0]}"
-        text += f"; {_listing(list(city.religions[1:3]))} {'is' if len(city.religions) == 2 else 'are'} common too." if city.religions[1:] else "."  # noqa: E501  # fmt: skip
+        text += f"; {others} {verb} common too." if others else "."
     elif topic == "food":
         dishes = _clean_items(city.dishes, facts)[:3]
         text = _sentence(f"The food here is {city.cuisine}") if city.cuisine else ""
@@ -1419,7 +1473,7 @@ def _open_answer(topic: str, facts: CityFacts) -> str | None:
         text = f"It's famous for {_listing(famous)}." if famous else None
     else:
         return None
-    return _hide_country(text, facts) if text else None
+    return facts.country_regex.sub("my country", text) if text else None
 
 
 def _currency_word(city: City) -> str:
