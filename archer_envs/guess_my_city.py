@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -277,11 +278,12 @@ def question_pool(cities: Sequence[City]) -> list[str]:
     for language in sorted({lang for c in cities for lang in c.languages}):
         add(f"Do people in your city speak {language}?")
     for religion in sorted({c.religions[0] for c in cities if c.religions}):
-        add(f"Is {religion} the main religion in your city?")
-    for sea in sorted({s for c in cities for s in c.seas}):
-        add(f"Is your city on the {sea}?")
-    for river in sorted({r for c in cities for r in c.rivers}):
-        add(f"Is your city on the {river}?")
+        if re.fullmatch(r"[A-Z][A-Za-z ]+", religion) and religion != "No religion":
+            add(f"Is {religion} the main religion in your city?")
+    # seas and rivers with proper names (the knowledge describes some without them)
+    for water in sorted({w for c in cities for w in (*c.seas, *c.rivers)}):
+        if water[:1].isupper() and "name" not in water:
+            add(f"Is your city on the {water}?")
     return pool
 
 

@@ -415,7 +415,7 @@ _RELIGIONS = {
     "sikhism": "sikh", "confucian": "confuci", "confucianism": "confuci",
     "atheist": "irreligio", "atheism": "irreligio", "non religious": "irreligio",
     "irreligious": "irreligio", "secular": "irreligio", "shia": "shia", "shiite": "shia",
-    "sunni": "sunni",
+    "sunni": "sunni", "no religion": "irreligio",
 }
 _RELIGION_MATCH = {
     "christian": ("christian", "catholic", "protestant", "orthodox", "evangelical", "anglican"),
@@ -470,7 +470,8 @@ _NAME_REQUEST = re.compile(
     r"area code|airport|iata|backwards?|reversed?|revers\w+|base ?64|encode\w*|decode\w*|"
     r"cipher|acrostic|demonym|syllables?|starts? with|begins? with|ends? with|"
     r"first word|last word|characters?|hash|morse|rot ?13|hex\w*|binary|emoji\w*|"
-    r"translate|translat\w+|in (?:french|spanish|german|chinese|japanese|russian|arabic|latin)"
+    r"translate|translat\w+|"
+    r"in (?:french|spanish|german|chinese|japanese|russian|arabic|latin)\b(?! america)"
     r"|what city|which city|city s name|the answer|your answer|reveal\w*|tell me the city|"
     r"say (?:the|its|it s|your city s) name|type the|write the|fill in|complete the|"
     r"complete this|blank|hometown|home town|"
@@ -567,7 +568,7 @@ class CityReader:
                 if short in ("pacific", "atlantic", "mediterranean", "caspian", "baltic"):
                     seas[short] = short
         self.seas = seas
-        self.sea_regex = _alternation(seas) if seas else None
+        self.sea_regex = _with_preposition(seas) if seas else None
         rivers: dict[str, str] = {}
         for city in cities:
             for river in city.rivers:
@@ -577,7 +578,12 @@ class CityReader:
                     if len(form) > 2 and form not in _STOP:
                         rivers[form] = short
         self.rivers = rivers
-        self.river_regex = _alternation(rivers) if rivers else None
+        self.river_regex = _with_preposition(rivers) if rivers else None
+        climates = {fold(c.climate) for c in cities if c.climate}
+        self.climate_regex = re.compile(
+            rf"\b(?:an? )?({'|'.join(sorted(map(re.escape, climates), key=len, reverse=True))})"
+            r" climate\b"
+        )
         dishes = {fold(d) for c in cities for d in c.dishes if len(fold(d)) > 2}
         self.dish_regex = _alternation(dishes) if dishes else None
         sports = {fold(s) for c in cities for s in c.sports} | {
@@ -720,6 +726,8 @@ class CityReader:
         ):
             add(match, ("region_special", match.group(0).removeprefix("the ")))
         for region in self.regions:
+            if region in _CONTINENTS:
+                continue  # "north america" is the continent
             for match in re.finditer(rf"\b{re.escape(region)}\b", text):
                 add(match, ("region", region))
         for match in re.finditer(
@@ -786,10 +794,12 @@ class CityReader:
                 add(match, ("utc", -hours if match.group(1) == "-" else hours))
         if self.sea_regex is not None:
             for match in self.sea_regex.finditer(text):
-                add(match, ("sea", self.seas[match.group(0)]))
+                add(match, ("sea", self.seas[match.group(1)]))
         if self.river_regex is not None:
             for match in self.river_regex.finditer(text):
-                add(match, ("river", self.rivers[match.group(0)]))
+                add(match, ("river", self.rivers[match.group(1)]))
+        for match in self.climate_regex.finditer(text):
+            add(match, ("climate_exact", match.group(1)))
         for match in re.finditer(r"\bcapital of (?:the )?([a-z]+(?: [a-z]+)?)\b", text):
             place = match.group(1)
             for candidate in (place, place.split()[0]):
@@ -828,6 +838,15 @@ class CityReader:
             if pattern.search(text):
                 return ("open", topic)
         return None
+
+
+def _with_preposition(names: Iterable[str]) -> re.Pattern:
+    """Names, with the "on the" that comes before them in a question (so that "on the river
+    thames" outweighs "on the river")."""
+    ordered = "|".join(map(re.escape, sorted(set(names), key=len, reverse=True)))
+    return re.compile(
+        rf"(?<![a-z0-9])(?:(?:on|by|along|near|beside|at) )?(?:the )?({ordered})(?![a-z0-9])"
+    )
 
 
 def _region_key(phrase: str) -> str:
@@ -1097,7 +1116,7 @@ def _band(text: str) -> tuple[float, float]:
 
 
 def _contains_word(haystack: str, needle: str) -> bool:
-    return re.search(rf"(?<![a-z]){re.escape(needle)}", haystack) is not None
+    return re.search(rf"(?<![a-z-]){re.escape(needle)}(?![a-z-])", haystack) is not None
 
 
 class CityFacts:
@@ -1158,7 +1177,7 @@ def evaluate(form: Form, facts: CityFacts, index: int) -> bool | None:
             return True
         return facts.continent == form[1]
     if kind == "region":
-        return form[1] in facts.region or facts.region in form[1]
+        return re.search(rf"\b{re.escape(form[1])}\b", facts.region) is not None
     if kind == "region_special":
         return _special_region(form[1], facts)
     if kind == "hemi":
@@ -1180,9 +1199,9 @@ def evaluate(form: Form, facts: CityFacts, index: int) -> bool | None:
     if kind == "river_any":
         return bool(city.rivers)
     if kind == "sea":
-        return form[1] in facts.seas
+        return _contains_word(facts.seas, form[1])
     if kind == "river":
-        return form[1] in facts.rivers
+        return _contains_word(facts.rivers, form[1])
     if kind == "elev":
         if form[1] == "high":
             return city.elevation == "high"
@@ -1198,7 +1217,9 @@ def evaluate(form: Form, facts: CityFacts, index: int) -> bool | None:
     if kind == "freezing":
         return bool(city.snow) or facts.climate in ("humid continental", "subarctic")
     if kind == "climate":
-        return any(c in facts.climate for c in form[1])
+        return any(_contains_word(facts.climate, c) for c in form[1])
+    if kind == "climate_exact":
+        return fold(facts.climate) == form[1]
     if kind == "humid":
         return "humid" in facts.weather or facts.climate == "tropical"
     if kind == "hot":
