@@ -66,12 +66,12 @@ def _flan_input(query: Query) -> str:
 PROMPT = Prompt(chat=_chat_messages, text=_flan_input, max_tokens=64)
 
 
-def clean_answer(reply: str, secret_names: Sequence[str], allowed: Sequence[str] = ()) -> str:
+def clean_answer(reply: str, secret_names: Sequence[str]) -> str:
     """An oracle's reply as the agent sees it: one line of at most ``ANSWER_MAX_LENGTH``
     characters, or "I can't answer that question." if it gives the city's name away in any
-    form (any case, spaced out, reversed, base64; see ``reveals``). ``allowed`` are words that
-    begin with a name but are the city's own facts ("Cantonese" beside "Canton")."""
-    if reveals(reply, secret_names, allowed):
+    form (any case, spaced out, reversed, base64, or as the start of a longer word such as
+    "Tokyoite"; see ``reveals``)."""
+    if reveals(reply, secret_names):
         return WITHHELD
     text = " ".join(to_charset(reply).split())
     if len(text) > ANSWER_MAX_LENGTH:
@@ -203,7 +203,7 @@ class GuessMyCityEnv(TextEnv):
         self._turns = []
         return HEADER
 
-    def named_cities(self, question: str) -> set[int]:
+    def named_cities(self, question: str) -> frozenset[int]:
         """Indices of the cities a question names (by any alias)."""
         return self.reader.index.named(question)
 
@@ -217,8 +217,8 @@ class GuessMyCityEnv(TextEnv):
 
     def _play(self, action: str, answer: str | None):
         solved = self._is_correct_guess(action)
-        city = self.cities[self._target]
-        answer = YES if solved else clean_answer(answer or "", _secrets(city), city.languages)
+        secrets = _secrets(self.cities[self._target])
+        answer = YES if solved else clean_answer(answer or "", secrets)
         self._turns.append((action, answer))
         terminated = solved or len(self._turns) >= self.max_turns
         if terminated:
@@ -300,6 +300,13 @@ def parse_transcript(observation: str, questions: Sequence[str]) -> list[tuple[s
     return turns
 
 
+@functools.cache
+def _shared_knowledge(cities: tuple[City, ...]) -> tuple[CityOracle, dict[str, np.ndarray]]:
+    """One knowledge-base oracle per city list, shared by the scripted agents, and the answers
+    to their questions for every city, computed once."""
+    return CityOracle(cities, reader_for(cities)), {}
+
+
 class _KnowledgeAgent:
     """Shared state of the scripted agents: the env's cities, their questions and a
     knowledge-base oracle that tells which cities agree with a transcript. They see only the
@@ -308,15 +315,18 @@ class _KnowledgeAgent:
     def __init__(self, env: GuessMyCityEnv, seed: int | None = None):
         self.cities = env.cities
         self.names = [city.name for city in env.cities]
-        self.oracle = CityOracle(env.cities, env.reader)
+        self.oracle, self._columns = _shared_knowledge(env.cities)
         self.questions = question_pool(env.cities)
         self.guesses = [self.guess(i) for i in range(len(self.names))]
         self.rng = np.random.default_rng(seed)
 
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 (agents live as long as their run)
     def column(self, question: str) -> np.ndarray:
         """The knowledge base's answer to ``question`` for every city."""
-        return np.array([self.oracle.answer_one(name, question) for name in self.names])
+        column = self._columns.get(question)
+        if column is None:
+            column = np.array([self.oracle.answer_one(name, question) for name in self.names])
+            self._columns[question] = column
+        return column
 
     def candidates(self, observation: str) -> list[int]:
         """Cities whose answers agree with the transcript; if none agrees (an LLM oracle may

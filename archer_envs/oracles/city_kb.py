@@ -224,6 +224,7 @@ class CityIndex:
     """Finds the cities a text names, by any alias, longest name first."""
 
     def __init__(self, cities: Sequence[City]):
+        self.cities = tuple(cities)
         countries = {c.country for c in cities} | {a for c in cities for a in c.country_aliases}
         self.forms: dict[str, int | None] = {}
         for i, city in enumerate(cities):
@@ -239,11 +240,25 @@ class CityIndex:
         for phrase in _NOT_CITIES:
             self.forms[phrase] = None
         self.regex = _alternation(self.forms)
+        # multi-word names as written ("La Habana"), so that their words are not acronyms
+        spaced = sorted((f for f in self.forms if " " in f), key=len, reverse=True)
+        self.spaced_regex = re.compile(
+            r"(?i)(?<![a-z0-9])(?:"
+            + "|".join(r"[^a-z0-9]+".join(map(re.escape, f.split())) for f in spaced)
+            + r")(?![a-z0-9])"
+        )
         self.acronym_regex = re.compile(
             r"(?<![A-Za-z])(?:"
             + "|".join(rf"{a[0]}\.?{a[1]}\.?" for a in sorted(self.acronyms))
             + r")(?![A-Za-z])"
         )
+        self.named = functools.lru_cache(maxsize=100_000)(self._named)
+
+    def __getstate__(self):
+        return {"cities": self.cities}
+
+    def __setstate__(self, state):
+        self.__init__(state["cities"])
 
     def mentions(self, text: str) -> list[tuple[int, int, int]]:
         """(start, end, city index) of every city named in a *folded* text."""
@@ -253,16 +268,18 @@ class CityIndex:
             if self.forms[m.group(0)] is not None
         ]
 
-    def named(self, text: str) -> set[int]:
+    def _named(self, text: str) -> frozenset[int]:
         """The cities a text as written names, by any alias (two-letter acronyms in capitals)."""
         found = {i for _, _, i in self.mentions(fold(text))}
         if self.acronyms:
             plain = ascii_fold(text)
+            names = [m.span() for m in self.spaced_regex.finditer(plain)]
             found |= {
                 self.acronyms[re.sub(r"\.", "", m.group(0))]
                 for m in self.acronym_regex.finditer(plain)
+                if not any(start <= m.start() < end for start, end in names)
             }
-        return found
+        return frozenset(found)
 
 
 # --- the leak filter ---------------------------------------------------------------------------
@@ -294,11 +311,9 @@ def _base64_texts(text: str) -> list[str]:
     return decoded
 
 
-def reveals(text: str, names: Iterable[str], allowed: Iterable[str] = ()) -> bool:
-    """Whether ``text`` gives away one of ``names``: in any case or accents, spaced out or split
-    by punctuation ("T o k y o", "t-o-k-y-o", "Tok yo"), as the start of a longer word
-    ("Tokyoite"), reversed ("oykot"), or base64-encoded. A name must begin where a word begins,
-    so that "Lima" is not found in "climate" nor "Rome" in "from everywhere"."""
+@functools.lru_cache(maxsize=1024)
+def _secret_letters(names: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The names as lowercase letters (three or more), and the two-letter acronyms."""
     targets, capitals = [], []
     for name in names:
         letters = re.sub(r"[^a-z]", "", ascii_fold(name).lower())
@@ -306,7 +321,15 @@ def reveals(text: str, names: Iterable[str], allowed: Iterable[str] = ()) -> boo
             targets.append(letters)
         elif acronym(name):
             capitals.append(acronym(name))
-    allowed_words = {re.sub(r"[^a-z]", "", fold(word)) for word in allowed}
+    return targets, capitals
+
+
+def reveals(text: str, names: Iterable[str]) -> bool:
+    """Whether ``text`` gives away one of ``names``: in any case or accents, spaced out or split
+    by punctuation ("T o k y o", "t-o-k-y-o", "Tok yo"), as the start of a longer word
+    ("Tokyoite"), reversed ("oykot"), or base64-encoded. A name must begin where a word begins,
+    so that "Lima" is not found in "climate" nor "Rome" in "from everywhere"."""
+    targets, capitals = _secret_letters(tuple(names))
     plain = ascii_fold(text)
     for letters in capitals:
         if re.search(rf"(?<![A-Za-z]){letters[0]}\.?{letters[1]}(?![A-Za-z])", plain):
@@ -319,11 +342,7 @@ def reveals(text: str, names: Iterable[str], allowed: Iterable[str] = ()) -> boo
                 while position != -1:
                     end = position + len(word) - 1
                     if starts[position] and (ends[end] or not whole):
-                        following = end + 1
-                        while following < len(letters) and not starts[following]:
-                            following += 1
-                        if letters[position:following] not in allowed_words:
-                            return True
+                        return True
                     position = letters.find(word, position + 1)
     return False
 
@@ -1149,7 +1168,9 @@ class CityFacts:
         self.band = _band(city.population_band)
         # the city's names become "my city" and, in open answers, its country "my country" (a
         # safety net: the facts are written without them)
-        self.names_regex = _names_regex(city_secret_names(city))
+        secrets = city_secret_names(city)
+        self.names_regex = _names_regex(secrets)
+        self.derived_regex = _derived_regex(secrets)
         self.country_regex = _names_regex(
             (city.country, *city.country_aliases), r"(?<!north )(?<!south )(?<!latin )(?<!central )"
         )
@@ -1351,7 +1372,7 @@ class CityOracle:
         else:
             value = evaluate(form, facts, index)
             text = YES if value else NO if value is not None else _unsure(form, facts)
-        return facts.names_regex.sub("my city", text)
+        return facts.derived_regex.sub("local", facts.names_regex.sub("my city", text))
 
 
 def _unsure(form: Form, facts: CityFacts) -> str:
@@ -1376,11 +1397,25 @@ def _names_regex(names: Iterable[str], lookbehind: str = "") -> re.Pattern:
     )
 
 
+def _derived_regex(names: Iterable[str]) -> re.Pattern:
+    """Words that begin with a name ("Cantonese" from Canton, "Shanghainese")."""
+    stems = sorted({fold(n) for n in names if len(fold(n)) >= 4}, key=len, reverse=True)
+    return re.compile(rf"(?i)(?<![a-z])(?:{'|'.join(map(re.escape, stems))})[a-z]+")
+
+
 def _clean_items(items: Sequence[str], facts: CityFacts, country: bool = True) -> list[str]:
     """Items that name neither the city nor (if ``country``) the country; others are dropped."""
     city = facts.city
     secret = [*city_secret_names(city), *((city.country, *city.country_aliases) if country else ())]
-    return [item for item in items if not any(reveals(item, [s]) for s in secret if len(s) > 3)]
+    secret = [s for s in secret if len(s) > 3]
+    kept = []
+    for item in items:
+        # "Shanghainese (Wu Chinese)" -> "Wu Chinese": keep the part that names nothing
+        for part in (item, *re.findall(r"\(([^)]+)\)", item), re.sub(r"\s*\([^)]*\)", "", item)):
+            if part.strip() and not reveals(part, secret):
+                kept.append(part.strip())
+                break
+    return kept
 
 
 def _sentence(text: str) -> str:
@@ -1410,8 +1445,11 @@ def _open_answer(topic: str, facts: CityFacts) -> str | None:
     elif topic == "language":
         if not city.languages:
             return None
-        others = _listing(list(city.languages[1:3]))
-        text = f"Most people here speak {city.languages[0]}"
+        languages = _clean_items(city.languages, facts, country=False)
+        if not languages:
+            return None
+        others = _listing(languages[1:3])
+        text = f"Most people here speak {languages[0]}"
         text += f"; you also hear {others}." if others else "."
     elif topic == "winter":
         text = _sentence(f"Winters here are {city.winter}") if city.winter else None
@@ -1451,9 +1489,13 @@ def _open_answer(topic: str, facts: CityFacts) -> str | None:
         low, high = facts.band
         text = _sentence(_population(low, high).replace("live", "live", 1))
     elif topic == "elevation":
-        if city.elevation_m is None:
+        bands = {"low": "less than 200", "medium": "200 to 1,000", "high": "more than 1,000"}
+        if city.elevation_m is not None:
+            text = f"We're about {city.elevation_m:,.0f} metres above sea level."
+        elif city.elevation in bands:
+            text = f"We're {bands[city.elevation]} metres above sea level."
+        else:
             return None
-        text = f"We're about {city.elevation_m:,.0f} metres above sea level."
     elif topic == "water":
         seas = _clean_items(city.seas, facts)
         rivers = _clean_items(city.rivers, facts)
