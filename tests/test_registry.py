@@ -103,7 +103,7 @@ def test_seed_decides_the_target_and_reset_options_override_it(env_id):
     assert env.unwrapped.target == env.unwrapped.objects[2][0]
     env.reset(options={"target": env.unwrapped.objects[4][-1].upper()})  # any name, any case
     assert env.unwrapped.target == env.unwrapped.objects[4][0]
-    with pytest.raises(ValueError, match="no (?:object|city) called"):
+    with pytest.raises(ValueError, match=r"no (?:object|city) called"):
         env.reset(options={"target": "flux capacitor"})
     with pytest.raises(ValueError, match="index must be"):
         env.reset(options={"index": 10_000})
