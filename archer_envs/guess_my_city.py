@@ -66,7 +66,8 @@ def _flan_input(query: Query) -> str:
 PROMPT = Prompt(chat=_chat_messages, text=_flan_input, max_tokens=64)
 
 
-def clean_answer(reply: str, secret_names: Sequence[str]) -> str:
+@functools.lru_cache(maxsize=65536)
+def clean_answer(reply: str, secret_names: tuple[str, ...]) -> str:
     """An oracle's reply as the agent sees it: one line of at most ``ANSWER_MAX_LENGTH``
     characters, or "I can't answer that question." if it gives the city's name away in any
     form (any case, spaced out, reversed, base64, or as the start of a longer word such as

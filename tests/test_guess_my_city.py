@@ -329,7 +329,7 @@ def test_reveals_finds_names_written_in_any_way():
 
 
 def test_clean_answer_keeps_honest_replies_and_withholds_leaks():
-    names = ["Tokyo", "Tokio", "Edo"]
+    names = ("Tokyo", "Tokio", "Edo")
     assert clean_answer("It's in East Asia.", names) == "It's in East Asia."
     assert clean_answer("Welcome to\nT-O-K-Y-O!", names) == WITHHELD
     assert clean_answer("Sure.\nIt is in Asia.", names) == "Sure. It is in Asia."

@@ -483,6 +483,10 @@ _STOP = frozenset(
 )
 # fmt: on
 
+_CONTINENT_REGEX = _alternation(_CONTINENTS)
+_RELIGION_REGEX = _alternation(_RELIGIONS)
+_CURRENCY_REGEX = _alternation(_CURRENCIES)
+
 _NAME_REQUEST = re.compile(
     r"\b(?:names?|named|called|call (?:it|your city|the city)|spell\w*|letters?|initials?|"
     r"rhym\w*|anagram\w*|acronym|abbreviat\w*|nick ?names?|postcode|post code|zip code|"
@@ -620,6 +624,7 @@ class CityReader:
             for w in fold(text).split()
             if w not in _STOP and len(w) > 2
         }
+        self.topic_blob = " ".join(sorted(self.topic_words))
 
     # --- the reading ----------------------------------------------------------------------------
     def _read(self, question: str) -> Form | None:
@@ -755,9 +760,8 @@ class CityReader:
             text,
         ):
             add(match, ("region", _region_key(match.group(0))))
-        for phrase, continent in _CONTINENTS.items():
-            for match in re.finditer(rf"\b{phrase}\b", text):
-                add(match, ("continent", continent))
+        for match in _CONTINENT_REGEX.finditer(text):
+            add(match, ("continent", _CONTINENTS[match.group(0)]))
         for match in self.country_regex.finditer(text):
             keys = tuple(sorted(self.country_forms[match.group(0)]))
             kind = "border" if about_border else "country"
@@ -769,14 +773,11 @@ class CityReader:
         if about_language:
             for match in self.language_regex.finditer(text):
                 add(match, ("lang", match.group(0), bool(about_main)))
-        for phrase, key in _RELIGIONS.items():
-            for match in re.finditer(rf"\b{phrase}\b", text):
-                add(match, ("religion", key, bool(about_main)))
-        for phrase, key in _CURRENCIES.items():
-            if phrase in _AMBIGUOUS_CURRENCIES and not about_money:
-                continue
-            for match in re.finditer(rf"\b{phrase}\b", text):
-                add(match, ("currency", key))
+        for match in _RELIGION_REGEX.finditer(text):
+            add(match, ("religion", _RELIGIONS[match.group(0)], bool(about_main)))
+        for match in _CURRENCY_REGEX.finditer(text):
+            if match.group(0) not in _AMBIGUOUS_CURRENCIES or about_money:
+                add(match, ("currency", _CURRENCIES[match.group(0)]))
         for pattern, form in _STATIC_ATOMS:
             for match in pattern.finditer(text):
                 add(match, form)
@@ -846,7 +847,7 @@ class CityReader:
             if word in _STOP or len(word) < 3:
                 continue
             stems = _TOPIC_SYNONYMS.get(word, (_stem(word),))
-            if any(_has_topic(self.topic_words, stem) for stem in stems):
+            if any(_has_topic(self.topic_words, self.topic_blob, stem) for stem in stems):
                 atoms.append((match.start(), match.end(), ("topic", stems, food)))
         return atoms
 
@@ -902,10 +903,10 @@ _TOPIC_SYNONYMS = {  # a question's word -> the words of the facts that mean it
 }
 
 
-def _has_topic(words: set[str], stem: str) -> bool:
-    """Whether a fact's words hold ``stem``: as a word, or inside one if it is long enough
-    ("technolog" in "biotechnology")."""
-    return stem in words or (len(stem) >= 5 and any(stem in word for word in words))
+def _has_topic(words: set[str], blob: str, stem: str) -> bool:
+    """Whether a fact's words (also joined in ``blob``) hold ``stem``: as a word, or inside one
+    if it is long enough ("technolog" in "biotechnology")."""
+    return stem in words or (len(stem) >= 5 and stem in blob)
 
 
 def _amount(text: str) -> float | None:
@@ -1164,7 +1165,9 @@ class CityFacts:
         self.food = fold(" ".join([city.cuisine, *city.dishes]))
         self.sports = " | ".join(fold(s) for s in city.sports)
         self.topics = {_stem(w) for w in fold(_free_text(city)).split()}
-        self.food_topics = {_stem(w) for w in self.food.split()}
+        self.all_topics = self.topics | {_stem(w) for w in self.food.split()}
+        self.topic_blob = " ".join(sorted(self.topics))
+        self.all_topic_blob = " ".join(sorted(self.all_topics))
         self.band = _band(city.population_band)
         # the city's names become "my city" and, in open answers, its country "my country" (a
         # safety net: the facts are written without them)
@@ -1295,8 +1298,11 @@ def evaluate(form: Form, facts: CityFacts, index: int) -> bool | None:
             return "football" in facts.sports or "soccer" in facts.sports
         return sport in facts.sports
     if kind == "topic":
-        words = facts.topics | facts.food_topics if form[2] else facts.topics
-        return any(_has_topic(words, stem) for stem in form[1])
+        if form[2]:
+            words, blob = facts.all_topics, facts.all_topic_blob
+        else:
+            words, blob = facts.topics, facts.topic_blob
+        return any(_has_topic(words, blob, stem) for stem in form[1])
     raise ValueError(f"unknown logical form {form!r}")
 
 
@@ -1342,6 +1348,7 @@ class CityOracle:
         self.reader = reader or reader_for(self.cities)
         self._facts: dict[int, CityFacts] = {}
         self._by_name = {fold(c.name): i for i, c in enumerate(self.cities)}
+        self._by_name.update({c.name: i for i, c in enumerate(self.cities)})
 
     def __getstate__(self):
         return {"cities": self.cities}
@@ -1358,7 +1365,9 @@ class CityOracle:
         return self._facts[index]
 
     def answer_one(self, target: str, question: str) -> str:
-        index = self._by_name.get(fold(target))
+        index = self._by_name.get(target)
+        if index is None:
+            index = self._by_name.get(fold(target))
         if index is None:
             raise KeyError(f"{target!r} is not a city of this knowledge base")
         form = self.reader.read(question)
@@ -1371,7 +1380,9 @@ class CityOracle:
             text = _open_answer(form[1], facts) or NOT_SURE
         else:
             value = evaluate(form, facts, index)
-            text = YES if value else NO if value is not None else _unsure(form, facts)
+            if value is not None:
+                return YES if value else NO
+            text = _unsure(form, facts)
         return facts.derived_regex.sub("local", facts.names_regex.sub("my city", text))
 
 
