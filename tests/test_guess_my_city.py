@@ -3,6 +3,7 @@ on hand-written questions, the prompt-injection suite against every backend CI r
 filter that keeps the city's name out of every answer."""
 
 import base64
+import functools
 import json
 import re
 from pathlib import Path
@@ -73,12 +74,14 @@ def oracle():
     return CityOracle()
 
 
+@functools.cache
+def _city_index():
+    return {fold(n): (i, c) for i, c in enumerate(default_cities()) for n in c.names}
+
+
 def city_named(name):
-    key = fold(name)
-    for index, city in enumerate(default_cities()):
-        if key in {fold(n) for n in city.names}:
-            return index, city
-    raise KeyError(name)
+    """(index, city) of the city called ``name`` (any alias)."""
+    return _city_index()[fold(name)]
 
 
 def gives_away(text, city):
