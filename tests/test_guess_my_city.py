@@ -274,6 +274,30 @@ def test_open_answers_name_neither_the_city_nor_its_country(oracle, cities):
             assert len(re.findall(r"[.!?](?:\s|$)", answer)) <= 2, answer
 
 
+EVERY_KIND = [
+    "Is your city located in Europe?", "Are you in the southern hemisphere?",
+    "Is the city landlocked?", "Is Spanish the official language?", "Is it a megacity?",
+    "Is the population over 15 million?", "Does it have fewer than 5 million inhabitants?",
+    "Is the currency the euro?", "Is it the capital of a state?", "Is it in the tropics?",
+    "Is it in Latin America?", "Is it in the Middle East?", "Is it above 2000 meters?",
+    "Is it in a desert?", "Is Islam the main religion?", "Is football popular there?",
+    "Is it famous for its film industry?", "Does your country border Russia?",
+    "Is it UTC+1?", "Is it ahead of GMT?", "Is it on the Nile?", "Are there mountains nearby?",
+    "Is it in Africa or South America?", "Is it not in Asia?", "Is the food spicy?",
+    "Is it in the same country as Osaka?", "Is it in the same time zone as Lima?",
+    "Is it near Tokyo?", "Do they eat sushi there?", "Is it hot and humid all year?",
+    "Does it have a mediterranean climate?", "Is it on the Pacific?", "Is it a port city?",
+    "Does it have a monsoon?", "Is it the capital of Maharashtra?", "Is it Korean?",
+]  # fmt: skip
+
+
+def test_every_kind_of_question_for_every_city(oracle, cities):
+    for city in cities:
+        for question in EVERY_KIND + OPEN_QUESTIONS:
+            answer = oracle.answer_one(city.name, question)
+            assert answer and not gives_away(answer, city), (city.name, question, answer)
+
+
 def test_yes_no_questions_about_the_country_get_a_truthful_answer(oracle):
     assert oracle.answer_one("Bombay", "Is it in India?") == "Yes."
     assert oracle.answer_one("Bombay", "Is the country Pakistan?") == "No."

@@ -524,7 +524,8 @@ _UNKNOWN = re.compile(
     r"cyclones?|volcano\w*|tsunamis?|subway|metro|underground|universit\w*|zoo|museums?|"
     r"bridges?|traffic|pollut\w*|smog|born|celebrit\w*|famous people|who (?:is|was)|"
     r"when was|what year|which year|founded|how old|older than|phone|internet speed|"
-    r"wifi|speed limit|elections?|vote|voted|law|laws|legal|tax|taxes|"
+    r"wifi|speed limit|elections?|vote|voted|law|laws|legal|tax|taxes|colon\w*|"
+    r"(?:former|old|ancient|historic|once|ever|used to be|formerly) (?:the |a )?capital|"
     r"exchange rate|january|february|march|april|june|july|august|september|october|"
     r"november|december|how many (?!people\b|inhabitants|residents|citizens|million))\b|"
     r"\b\d+ (?!million|billion|thousand|m\b|meters|metres|feet|ft|km|kilometers|people|"
@@ -656,6 +657,8 @@ class CityReader:
             if lead_in and _QUESTION_WORD.match(fold(part)) and len(part.split()) > 3:
                 chosen = ",".join(parts[k:])
                 break
+        chosen = re.sub(r"(?i)\b(utc|gmt) ?\+ ?", r"\1 plus ", chosen)
+        chosen = re.sub(r"(?i)\b(utc|gmt) ?[-\u2212] ?", r"\1 minus ", chosen)
         text = _LEAD_IN.sub("", fold(chosen)).strip()
         text = _INDIRECT.sub("", text).strip()
         text = re.sub(r"^(?:please|pls|kindly|so|and|but|then) ", "", text)
@@ -803,15 +806,15 @@ class CityReader:
             operator = ">" if re.match(_MORE, match.group(1)) else "<"
             add(match, ("elev_m", operator, metres))
         for match in re.finditer(
-            r"\b(?:utc|gmt)(?: ?([+-]) ?(\d+(?:\.\d+)?)(?: ?(30|45))?)?\b|\b(ahead of|behind) "
-            r"(?:utc|gmt)\b",
+            r"\b(?:utc|gmt)(?: (plus|minus) (\d+(?:\.\d+)?)(?: (30|45))?)?\b|"
+            r"\b(ahead of|behind) (?:utc|gmt|greenwich|london)\b",
             text,
         ):
             if match.group(4):
                 add(match, ("utc_sign", ">" if match.group(4) == "ahead of" else "<"))
             else:
                 hours = float(match.group(2) or 0) + float(match.group(3) or 0) / 60
-                add(match, ("utc", -hours if match.group(1) == "-" else hours))
+                add(match, ("utc", -hours if match.group(1) == "minus" else hours))
         if self.sea_regex is not None:
             for match in self.sea_regex.finditer(text):
                 add(match, ("sea", self.seas[match.group(1)]))
@@ -946,7 +949,7 @@ _STATIC_ATOMS = [
     for _p, _f in [
         (
             r"\b(?:state|provincial|province|regional|prefectural|prefecture) capital\b|"
-            r"\bcapital (?:city )?of (?:a|its|the|your|their) (?:state|province|region|"
+            r"\bcapital (?:city )?of (?:a|its|the|your|their) (?:\w+ )?(?:state|province|region|"
             r"prefecture)\b",
             ("capital", "state"),
         ),
@@ -1297,6 +1300,14 @@ def evaluate(form: Form, facts: CityFacts, index: int) -> bool | None:
         if sport in ("soccer", "football") and "american football" not in facts.sports:
             return "football" in facts.sports or "soccer" in facts.sports
         return sport in facts.sports
+    if kind == "utc":
+        if city.utc_offset is None or form[1] is None:
+            return None
+        return abs(city.utc_offset - form[1]) < 0.01
+    if kind == "utc_sign":
+        if city.utc_offset is None:
+            return None
+        return city.utc_offset > 0 if form[1] == ">" else city.utc_offset < 0
     if kind == "topic":
         if form[2]:
             words, blob = facts.all_topics, facts.all_topic_blob
@@ -1525,18 +1536,18 @@ def _open_answer(topic: str, facts: CityFacts) -> str | None:
         text = f"We're on UTC{sign}{whole}" + (f":{minutes:02d}" if minutes else "") + "."
     elif topic == "capital":
         if city.capital == "national":
-            text = "Yes, it's the capital of my country."
+            text = "My city is the capital of the country."
         elif city.capital == "state":
             place = city.capital_of
             if place and not _clean_items([place], facts):
                 place = None
             text = (
-                f"It's the capital of {place}, but not of the whole country."
+                f"My city is the capital of {place}, but not of the whole country."
                 if place
-                else "It's the capital of its state or province, but not of the whole country."
+                else "My city is the capital of its state or province, not of the country."
             )
         else:
-            text = "No, it isn't a capital."
+            text = "My city isn't a capital."
     elif topic == "history":
         text = _sentence(city.history) if city.history else None
     elif topic == "landmarks":
