@@ -532,6 +532,8 @@ _UNKNOWN = re.compile(
     r"inhabitants|residents|hours?|degrees|c\b|f\b|percent)[a-z]+"
 )
 _CHOICE = re.compile(
+    r"\b(?:sea|ocean|coast|river) or (?:a |an |the |on a |on the )?"
+    r"(?:river|lake|sea|ocean|coast)\b|"
     r"\b(?:northern|southern|eastern|western|north|south|east|west|coast\w*|inland|hot|cold|"
     r"warm|big|small|high|low|wet|dry|capital) or (?:the )?(?:northern|southern|eastern|"
     r"western|north|south|east|west|coast\w*|inland|hot|cold|warm|big|small|high|low|wet|dry|"
@@ -1454,9 +1456,10 @@ def _open_answer(topic: str, facts: CityFacts) -> str | None:
         text = f"We're in the {city.hemisphere_ns} and {city.hemisphere_ew} hemispheres."
     elif topic in ("location", "country"):
         where = city.region or city.continent
-        text = f"It's in {where}" + (f", in {city.continent}." if where != city.continent else ".")
+        place = where + (f", in {city.continent}" if where != city.continent else "")
+        text = f"It's in {place}."
         if topic == "country":
-            text = "I'd rather not name my country, but my city is in " + text[6:]
+            text = f"I'd rather not name my country, but my city is in {place}."
     elif topic == "neighbours":
         neighbours = _clean_items(city.neighbouring_countries, facts, country=False)
         text = (
@@ -1494,7 +1497,10 @@ def _open_answer(topic: str, facts: CityFacts) -> str | None:
             return None
         others = _listing(list(city.religions[1:3]))
         verb = "is" if len(city.religions) == 2 else "are"
-        text = f"Most people here follow {city.religions[0]}"
+        if _RELIGIONS.get(fold(city.religions[0])) == "irreligio":
+            text = "Most people here are not religious"
+        else:
+            text = f"Most people here follow {city.religions[0]}"
         text += f"; {others} {verb} common too." if others else "."
     elif topic == "food":
         dishes = _clean_items(city.dishes, facts)[:3]
@@ -1563,7 +1569,7 @@ def _open_answer(topic: str, facts: CityFacts) -> str | None:
 
 def _currency_word(city: City) -> str:
     """The currency without the country's name or demonym ("Indian rupee" -> "rupee")."""
-    words = city.currency.split()
+    words = re.sub(r"\s*\([^)]*\)", "", city.currency).split()
     country_words = {
         w for name in (city.country, *city.country_aliases, *city.names) for w in fold(name).split()
     } | set(_DEMONYMS.values()) | {"us", "u.s.", "new"}  # fmt: skip
