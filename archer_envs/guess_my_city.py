@@ -111,7 +111,10 @@ class GuessMyCityEnv(TextEnv):
     that city is the hidden one. A question naming several cities ("Is it Tokyo or Osaka?") is
     not a guess: it is answered truthfully and costs a turn. (Upstream accepted any question
     containing the name, so that an agent could list many cities in one question.) Country names
-    are not city names: "Is it in Mexico?" does not name Mexico City.
+    are not city names: "Is it in Mexico?" does not name Mexico City, nor "El Salvador"
+    Salvador. Two-letter acronyms count only in capitals ("LA", "HK"; "la" is a word), and
+    those that are English words ("T.O.") not at all. Any question that names the hidden city
+    and no other wins, whatever else it asks ("Is it near Tokyo?" when it is Tokyo).
 
     ## Episode End
     Terminated on the correct guess or after ``max_turns`` questions (both are game rules);
