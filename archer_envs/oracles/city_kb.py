@@ -874,12 +874,16 @@ def _with_preposition(names: Iterable[str]) -> re.Pattern:
     )
 
 
-def _region_key(phrase: str) -> str:
-    phrase = re.sub(r"\b(south|north) ?(east|west)\b", r"\1\2", phrase)
-    phrase = phrase.replace("southeast", "southeast").replace("northeast", "northeast")
-    words = phrase.split()
-    direction = {"eastern": "east", "western": "west", "northern": "north", "southern": "south"}
-    return " ".join([direction.get(words[0], words[0]), *words[1:]])
+def _region_key(phrase: str) -> tuple[str, ...]:
+    """The ways the knowledge may write a region a question names: "south east asia" ->
+    ("southeast asia",), "east europe" -> ("east europe", "eastern europe")."""
+    words = re.sub(r"\b(south|north) ?(east|west)\b", r"\1\2", phrase).split()
+    nouns = {"eastern": "east", "western": "west", "northern": "north", "southern": "south"}
+    adjectives = {noun: adjective for adjective, noun in nouns.items()}
+    first = nouns.get(words[0], words[0])
+    return tuple(
+        dict.fromkeys(" ".join([w, *words[1:]]) for w in (first, adjectives.get(first, first)))
+    )
 
 
 def _stem(word: str) -> str:
@@ -1206,7 +1210,8 @@ def evaluate(form: Form, facts: CityFacts, index: int) -> bool | None:
             return True
         return facts.continent == form[1]
     if kind == "region":
-        return re.search(rf"\b{re.escape(form[1])}\b", facts.region) is not None
+        names = form[1] if isinstance(form[1], tuple) else (form[1],)
+        return any(re.search(rf"\b{re.escape(n)}\b", facts.region) for n in names)
     if kind == "region_special":
         return _special_region(form[1], facts)
     if kind == "hemi":
