@@ -414,9 +414,15 @@ _LANGUAGES_EXTRA = (
     "italian japanese korean hindi urdu bengali bangla turkish persian farsi indonesian "
     "javanese sundanese malay thai vietnamese tagalog filipino burmese ukrainian romanian "
     "hungarian uzbek amharic swahili tamil telugu kannada marathi gujarati punjabi greek dutch "
-    "polish hebrew"
+    "polish hebrew romance slavic germanic"
 ).split()
+_SOVIET = {"russia", "ukraine", "uzbekistan", "belarus", "kazakhstan", "georgia", "armenia",
+           "azerbaijan", "moldova", "lithuania", "latvia", "estonia", "kyrgyzstan", "tajikistan",
+           "turkmenistan"}  # fmt: skip
 _LANGUAGE_SYNONYMS = {
+    "romance": ("spanish", "portuguese", "french", "italian", "romanian", "catalan"),
+    "slavic": ("russian", "ukrainian", "polish", "czech", "serbian", "bulgarian", "belarusian"),
+    "germanic": ("english", "german", "dutch", "swedish", "danish", "norwegian"),
     "chinese": ("mandarin", "cantonese", "chinese", "wu", "shanghainese"),
     "farsi": ("persian", "farsi"), "persian": ("persian", "farsi"),
     "bangla": ("bengali", "bangla"), "bengali": ("bengali", "bangla"),
@@ -497,7 +503,7 @@ _NAME_REQUEST = re.compile(
     r"in (?:french|spanish|german|chinese|japanese|russian|arabic|latin)\b(?! america)"
     r"|what city|which city|city s name|the answer|your answer|reveal\w*|tell me the city|"
     r"say (?:the|its|it s|your city s) name|type the|write the|fill in|complete the|"
-    r"complete this|blank|hometown|home town|"
+    r"complete this|blank|(?:what|which) (?:is|s) (?:your|the) (?:home ?town|city)$|"
     r"where (?:do you|are you|you) (?:live|from|come from)|mayor|football club|soccer club|"
     r"team(?:s)? (?:name|called)|name of (?:the|your|its) (?:team|club|airport|university))\b"
 )
@@ -526,6 +532,7 @@ _UNKNOWN = re.compile(
     r"when was|what year|which year|founded|how old|older than|phone|internet speed|"
     r"wifi|speed limit|elections?|vote|voted|law|laws|legal|tax|taxes|colon\w*|"
     r"(?:former|old|ancient|historic|once|ever|used to be|formerly) (?:the |a )?capital|"
+    r"(?:largest|biggest|most populous|second largest|smallest) city|communis\w*|"
     r"exchange rate|january|february|march|april|june|july|august|september|october|"
     r"november|december|how many (?!people\b|inhabitants|residents|citizens|million))\b|"
     r"\b\d+ (?!million|billion|thousand|m\b|meters|metres|feet|ft|km|kilometers|people|"
@@ -643,7 +650,10 @@ class CityReader:
             return ("unknown",)
         if _OPEN_START.match(text) or (_CHOICE.search(text) and self._open(text)):
             return self._open(text)
-        return self._yes_no(text)
+        form = self._yes_no(text)
+        if form is None and not _AUX.match(text):
+            return self._open(text)  # a request ("tell me something about your city")
+        return form
 
     @staticmethod
     def _clause(question: str) -> str:
@@ -739,17 +749,19 @@ class CityReader:
         )
         for match in re.finditer(
             r"\b(?:north|south) of the equator|\b(?:above|below) the equator|"
-            r"\b(northern|southern|eastern|western) (?:half of the )?(?:hemisphere|half)",
+            r"\b(northern|southern|eastern|western) (?:half of the )?(?:hemisphere|half)|"
+            r"\b(northern|southern) (?:part|half) of the (?:world|globe|earth|planet)",
             text,
         ):
             word = match.group(0)
             ns = "northern" if ("north" in word or "above" in word) else "southern"
-            if match.group(1):
-                ns = match.group(1)
+            if match.group(1) or match.group(2):
+                ns = match.group(1) or match.group(2)
             add(match, ("hemi", ns))
         for match in re.finditer(
             r"\b(?:the )?(?:middle east|near east|far east|indian subcontinent|subcontinent|"
             r"latin america|central america|sub saharan africa|the americas|americas|"
+            r"(?:former )?soviet union|ussr|former soviet|soviet|"
             r"scandinavia|balkans|the tropics)\b",
             text,
         ):
@@ -1111,6 +1123,7 @@ _OPEN_TOPICS = [
         (
             r"\bfamous\b|\bknown for\b|\brenowned\b|\bspecial\b|\bunique\b|\bstand out\b|"
             r"\bbest thing\b|\bcelebrated\b|\bnoted for\b|\bpopular for\b|\btell me about\b|"
+            r"\binteresting\b|\bfun facts?\b|\bsomething about\b|"
             r"\bdescribe (?:your|the) city\b|\bwhat is (?:your|the) city like\b|"
             r"\bwhat is it like\b",
             "famous",
@@ -1328,6 +1341,8 @@ def _special_region(name: str, facts: CityFacts) -> bool | None:
     region, continent = facts.region, facts.continent
     if name in ("middle east", "near east"):
         return "middle east" in region or "western asia" in region or facts.country == "egypt"
+    if "soviet" in name or name == "ussr":
+        return facts.country in _SOVIET
     if name == "far east":
         return "east asia" in region and "south" not in region
     if name in ("indian subcontinent", "subcontinent"):
@@ -1447,6 +1462,11 @@ def _clean_items(items: Sequence[str], facts: CityFacts, country: bool = True) -
     return kept
 
 
+def _the(name: str) -> str:
+    """ "the Nile", but "a river of the same name" as it is."""
+    return name if re.match(r"(?i)(?:a|an|the) ", name) else f"the {name}"
+
+
 def _sentence(text: str) -> str:
     text = text.strip().rstrip(".")
     return text[:1].upper() + text[1:] + "." if text else ""
@@ -1533,11 +1553,12 @@ def _open_answer(topic: str, facts: CityFacts) -> str | None:
         seas = _clean_items(city.seas, facts)
         rivers = _clean_items(city.rivers, facts)
         if city.coastal:
-            text = f"We're on the coast{' of the ' + _listing(seas[:2]) if seas else ''}."
+            text = f"We're on the coast{' of ' + _the(_listing(seas[:2])) if seas else ''}."
         else:
             text = "We're inland, away from the sea."
         if rivers:
-            text += f" The {_listing(rivers[:2])} {'runs' if len(rivers) == 1 else 'run'} through the city."  # noqa: E501
+            verb = "runs" if len(rivers) == 1 else "run"
+            text += " " + _sentence(f"{_the(_listing(rivers[:2]))} {verb} through the city")
     elif topic == "timezone":
         if city.utc_offset is None:
             return None
