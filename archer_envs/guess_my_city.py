@@ -29,7 +29,9 @@ HEADER = "Questions:\n"
 ANSWER_MAX_LENGTH = 300  # an answer is one or two sentences; longer LLM replies are cut
 
 
+@functools.cache
 def _country_of(city_name: str) -> str | None:
+    """The country of one of our cities (None for a city of your own list)."""
     for city in default_cities():
         if fold(city_name) in {fold(n) for n in city.names}:
             return city.country
@@ -189,7 +191,10 @@ class GuessMyCityEnv(TextEnv):
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; use 'target' or 'index'")
         if "target" in options:
-            named = self.reader.index.forms.get(fold(str(options["target"])))
+            name = str(options["target"])
+            named = self.reader.index.forms.get(fold(name))
+            if named is None and len(self.reader.index.named(name)) == 1:
+                named = next(iter(self.reader.index.named(name)))  # "LA", "HK"
             if named is None:
                 raise ValueError(
                     f"no city called {options['target']!r}; names: "

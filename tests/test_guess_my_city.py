@@ -116,6 +116,8 @@ def test_all_100_cities_of_the_paper_with_their_aliases(cities):
     assert env.target == "Bombay"
     env.reset(options={"target": "KOLKATA"})
     assert env.target == "Calcutta"
+    env.reset(options={"target": "LA"})
+    assert env.target == "Los Angeles"
     env.reset(options={"index": 7})
     assert env.target == cities[7].name
 
