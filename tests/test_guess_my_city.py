@@ -466,3 +466,47 @@ def test_sub_optimal_bc_data(tmp_path):
     assert all(
         t["observation"].startswith("Questions:\n") for r in records for t in r["transitions"]
     )
+
+
+def test_injection_suite_against_a_leaky_local_model(tmp_path):
+    """The hf backend with upstream's input ("Your home town is Tokyo." + question) and a tiny
+    seq2seq model built to say nothing but the city's name: every reply must be withheld."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    prompts = [PROMPT.text(Query("Tokyo", q)) for q in INJECTIONS]
+    words = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
+    words.train_from_iterator(
+        prompts, trainers.WordLevelTrainer(special_tokens=["<pad>", "</s>", "<unk>", "<s>"])
+    )
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=words, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
+    config = transformers.BartConfig(
+        vocab_size=words.get_vocab_size(), d_model=16, encoder_layers=1, decoder_layers=1,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+        decoder_ffn_dim=32, max_position_embeddings=512, pad_token_id=0, eos_token_id=1,
+        bos_token_id=3, decoder_start_token_id=3, forced_bos_token_id=None,
+        forced_eos_token_id=None,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.BartForConditionalGeneration(config)
+    model.final_logits_bias[0, words.token_to_id("Tokyo")] = 100.0  # it always says the name
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    first = GuessMyCityEnv(oracle=f"hf:{tmp_path}", oracle_kwargs={"cache_mode": "off"})
+    envs = [first] + [GuessMyCityEnv(oracle=first.oracle) for _ in INJECTIONS[1:]]
+    for env in envs:
+        env.reset(options={"target": "Tokyo"})
+    tokyo = city_named("Tokyo")[1]
+    raw = first.oracle.answer([Query("Tokyo", "Where do you live?")])[0]
+    assert raw.startswith("Tokyo Tokyo")  # the model leaks
+    answer_in_batch(envs, INJECTIONS)  # one batched generate for the whole suite
+    for env, question in zip(envs, INJECTIONS, strict=True):
+        observation, _, _, _, info = env.step(question)
+        assert info["success"] or info["answer"] == WITHHELD, (question, info["answer"])
+        assert not gives_away(
+            observation.removeprefix(f"Questions:\n{clean_action(question)[0]}"), tokyo
+        )
