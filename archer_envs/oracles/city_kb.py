@@ -495,8 +495,8 @@ _CURRENCY_REGEX = _alternation(_CURRENCIES)
 
 _NAME_REQUEST = re.compile(
     r"\b(?:names?|named|called|call (?:it|your city|the city)|spell\w*|letters?|initials?|"
-    r"rhym\w*|anagram\w*|acronym|abbreviat\w*|nick ?names?|postcode|post code|zip code|"
-    r"area code|airport|iata|backwards?|reversed?|revers\w+|base ?64|encode\w*|decode\w*|"
+    r"rhym\w*|anagram\w*|acronym|abbreviat\w*|nick ?names?|"
+    r"backwards?|reversed?|revers\w+|base ?64|encode\w*|decode\w*|"
     r"cipher|acrostic|demonym|syllables?|starts? with|begins? with|ends? with|"
     r"first word|last word|characters?|hash|morse|rot ?13|hex\w*|binary|emoji\w*|"
     r"translate|translat\w+|"
@@ -504,8 +504,15 @@ _NAME_REQUEST = re.compile(
     r"|what city|which city|city s name|the answer|your answer|reveal\w*|tell me the city|"
     r"say (?:the|its|it s|your city s) name|type the|write the|fill in|complete the|"
     r"complete this|blank|(?:what|which) (?:is|s) (?:your|the) (?:home ?town|city)$|"
-    r"where (?:do you|are you|you) (?:live|from|come from)|mayor|football club|soccer club|"
-    r"team(?:s)? (?:name|called)|name of (?:the|your|its) (?:team|club|airport|university))\b"
+    r"where (?:do you|are you|you) (?:live|from|come from))\b"
+)
+# names of other things (a mayor, a club, an airport, a street): the facts hold none of them
+_OTHER_NAMES = re.compile(
+    r"\b(?:mayor\w*|chief of police|police chief|governor|postcode|post code|zip code|"
+    r"area code|postal address|address|airports?|iata|football club|soccer club|sports? club|"
+    r"teams? (?:name|called)|name of (?:the|your|its|a|their|my) (?!city\b|town\b|home ?town\b)"
+    r"\w+|(?:favou?rite|best) (?:restaurant|bar|cafe|hotel|shop|street|park)|restaurants?|"
+    r"streets?|neighbou?rhoods?|districts?|suburbs?)\b"
 )
 _OPEN_START = re.compile(
     r"^(?:what|what s|which|where|whereabouts|when|who|whom|whose|why|how|describe|tell|give|"
@@ -641,6 +648,8 @@ class CityReader:
         text = self._clause(question)
         if not text:
             return None
+        if _OTHER_NAMES.search(text):
+            return ("unknown",)
         if _NAME_REQUEST.search(text):
             return ("refuse",)
         acronyms = self.index.named(question) - {i for _, _, i in self.index.mentions(text)}
