@@ -1,4 +1,5 @@
-# make demo: set up and play Twenty Questions with the reference agents.
+# make demo: set up (with the CPU build of torch), then BC and ArCHer on the Twenty Questions
+#            Subset, ending with a summary and the learning curve (runs/demo/).
 # make test: set up (with the CPU build of torch) and run the whole test suite.
 PYTHON ?= python3
 VENV ?= .venv
@@ -16,14 +17,20 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# the test extras need torch: install the CPU build first so that no CUDA packages are pulled
+# the agents need torch: install the CPU build first so that no CUDA packages are pulled
+$(VENV)/.installed-agents: pyproject.toml | $(BIN)/python
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e ".[agents,plots]"
+	touch $@ $(VENV)/.installed-base
+
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e ".[dev]"
-	touch $@ $(VENV)/.installed-base
+	$(BIN)/pip install --quiet -e ".[jericho]" || echo "jericho could not be installed: tests/test_jericho.py will be skipped"
+	touch $@ $(VENV)/.installed-base $(VENV)/.installed-agents
 
-demo: $(VENV)/.installed-base
-	$(BIN)/python -m baselines.reference
+demo: $(VENV)/.installed-agents
+	$(BIN)/python -m baselines.demo
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -8,6 +8,8 @@ import gymnasium as gym
 
 from archer_envs.agents import Agent, OpenAIChatAgent, load_agent
 from archer_envs.core import CHARSET, TextEnv, TextVectorEnv
+from archer_envs.detective.env import DetectiveEnv
+from archer_envs.detective.jericho_env import JerichoEnv
 from archer_envs.evaluation import EvaluationResult, evaluate
 from archer_envs.guess_my_city import GuessMyCityEnv
 from archer_envs.oracles.base import Oracle, OracleError, Query
@@ -22,6 +24,9 @@ ENVIRONMENTS = {
         "TwentyQuestionsEnv",
         {"objects": list(SUBSET)},
     ),
+    "archer/Detective-v0": ("archer_envs.detective.env", "DetectiveEnv", {}),
+    # needs story_file= (a z-machine game of the user's) and the optional jericho package
+    "archer/Jericho-v0": ("archer_envs.detective.jericho_env", "JerichoEnv", {}),
     "archer/GuessMyCity-v0": ("archer_envs.guess_my_city", "GuessMyCityEnv", {}),
 }
 
@@ -38,8 +43,10 @@ __all__ = [
     "CHARSET",
     "ENVIRONMENTS",
     "Agent",
+    "DetectiveEnv",
     "EvaluationResult",
     "GuessMyCityEnv",
+    "JerichoEnv",
     "OpenAIChatAgent",
     "Oracle",
     "OracleError",

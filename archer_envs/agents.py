@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -161,6 +162,8 @@ def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **opti
     - ``"openai:<model>"``: ``OpenAIChatAgent`` (``options``: base_url, api_key_env, ...);
     - ``"random"``, ``"expert"``, ``"optimal"``: the env's scripted reference agents
       (``options``: e.g. epsilon);
+    - a run or checkpoint directory of ``archer-train``: its trained policy (needs the
+      ``agents`` extra), decoding greedily;
     - ``"package.module:attr"``: a callable ``str -> str``, an object with ``act``, or a class /
       factory returning one (called with ``options``);
     - anything else that is already an agent or a callable.
@@ -169,6 +172,15 @@ def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **opti
         return as_agent(spec)
     if spec.startswith("openai:"):
         return OpenAIChatAgent(spec.removeprefix("openai:"), **options)
+    if os.path.isdir(spec):
+        try:
+            from archer_agents.train import load_agent as load_trained
+        except ImportError as error:
+            raise ValueError(
+                f"{spec} is a trained policy: install the agents extra (pip install "
+                f"'archer-gym[agents]') to load it ({error})"
+            ) from None
+        return load_trained(spec, **options)
     if ":" not in spec:
         if env_id is None:
             raise ValueError(f"scripted agent {spec!r} needs an env id")

@@ -10,6 +10,7 @@ archer-envs dataset --env archer/TwentyQuestions-v0 --epsilon 0.3 --out bc.jsonl
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import re
 import sys
@@ -34,9 +35,13 @@ def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_list(args: argparse.Namespace) -> int:
     width = max(map(len, archer_envs.ENVIRONMENTS))
-    for env_id in archer_envs.ENVIRONMENTS:
-        env = gym.make(env_id).unwrapped
-        summary = (type(env).__doc__ or "").strip().splitlines()[0]
+    for env_id, (module, name, _) in archer_envs.ENVIRONMENTS.items():
+        env_class = getattr(importlib.import_module(module), name)
+        summary = (env_class.__doc__ or "").strip().splitlines()[0]
+        try:
+            env = gym.make(env_id).unwrapped
+        except ValueError:  # needs arguments of the user's (Jericho-v0: a story file)
+            env = None
         size = f"{len(env.objects)} objects" if hasattr(env, "objects") else ""
         print(f"{env_id:<{width}}  {summary} {size}".rstrip())
     return 0
@@ -58,7 +63,8 @@ def cmd_play(args: argparse.Namespace) -> int:
         total += reward
         print(f"{info.get('answer', observation)}")
         if terminated or truncated:
-            outcome = "You got it!" if info.get("success") else "Out of turns."
+            ended = "Out of turns." if truncated or "answer" in info else "Game over."
+            outcome = "You got it!" if info.get("success") else ended
             print(f"{outcome} It was: {info.get('target')}. Return: {total:g}")
             return 0
 

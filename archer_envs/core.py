@@ -236,7 +236,7 @@ class TextVectorEnv(SyncVectorEnv):
     def __init__(self, env_class: type[TextEnv], num_envs: int, **kwargs: Any):
         max_episode_steps = kwargs.pop("max_episode_steps", None)
         first = env_class(**kwargs)
-        shared = {**kwargs, "oracle": first.oracle, "oracle_kwargs": None}
+        shared = shared_oracle_kwargs(first, kwargs)
 
         def make(index: int) -> Callable[[], gym.Env]:
             def build() -> gym.Env:
@@ -256,6 +256,14 @@ class TextVectorEnv(SyncVectorEnv):
             [a for i, a in enumerate(actions) if not self._autoreset_envs[i]],
         )
         return super().step(actions)
+
+
+def shared_oracle_kwargs(first: TextEnv, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The kwargs that build more envs like ``first`` sharing its oracle (envs without an
+    oracle, such as text adventures, take ``kwargs`` unchanged)."""
+    if first.oracle is None:
+        return dict(kwargs)
+    return {**kwargs, "oracle": first.oracle, "oracle_kwargs": None}
 
 
 def answer_in_batch(envs: Sequence[TextEnv], actions: Sequence[str]) -> None:

@@ -19,7 +19,7 @@ import gymnasium as gym
 from tqdm.auto import tqdm
 
 from archer_envs.agents import as_agent
-from archer_envs.core import answer_in_batch
+from archer_envs.core import answer_in_batch, shared_oracle_kwargs
 
 
 @dataclass
@@ -79,7 +79,7 @@ def evaluate(
     agent = as_agent(agent)
     env_kwargs = dict(env_kwargs or {})
     first = gym.make(env_id, **env_kwargs)
-    shared = {**env_kwargs, "oracle": first.unwrapped.oracle, "oracle_kwargs": None}
+    shared = shared_oracle_kwargs(first.unwrapped, env_kwargs)
     plan = episode_list(first, episodes, seed)
     envs = [first] + [gym.make(env_id, **shared) for _ in range(min(num_envs, len(plan)) - 1)]
     name = agent_name or getattr(agent, "name", type(agent).__name__)

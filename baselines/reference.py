@@ -46,6 +46,39 @@ def reference_table(seed: int = 0, progress: bool = True) -> list[dict]:
     return rows
 
 
+DETECTIVE_ID = "archer/Detective-v0"
+# the walkthrough is deterministic: one episode; the noisy ones are the BC data's agents
+DETECTIVE_AGENTS = (
+    ("random", {}, 100),
+    ("walkthrough", {}, 1),
+    ("expert", {"epsilon": 0.1}, 100),
+    ("expert", {"epsilon": 0.3}, 100),
+)
+
+
+def detective_table(seed: int = 0, progress: bool = True) -> list[dict]:
+    rows = []
+    for name, options, episodes in DETECTIVE_AGENTS:
+        agent = load_agent(name, DETECTIVE_ID, seed=seed, **options)
+        label = f"walkthrough(epsilon={options['epsilon']})" if options else name
+        result = evaluate(
+            agent, DETECTIVE_ID, episodes=episodes, seed=seed, agent_name=label, progress=progress
+        )
+        rows.append(result.summary())
+    return rows
+
+
+def format_detective_table(rows: list[dict]) -> str:
+    lines = [f"{'agent':<27} {'score (of 100)':>16} {'solved':>7} {'turns':>6}", "-" * 59]
+    for row in rows:
+        score = f"{row['mean_return']:.1f} ± {row['stderr_return']:.1f}"
+        lines.append(
+            f"{row['agent']:<27} {score:>16} {100 * row['success_rate']:>6.0f}% "
+            f"{row['mean_turns']:>6.1f}"
+        )
+    return "\n".join(lines)
+
+
 def format_table(rows: list[dict]) -> str:
     lines = [
         f"{'environment':<33} {'agent':<8} {'return':>14} {'success':>8} {'turns':>6}",
@@ -75,9 +108,12 @@ def main() -> None:
         "\nEvery object is played once (random: ten times); return = -(questions before the "
         "correct guess), so 0 is the best possible."
     )
+    detective = detective_table(args.seed)
+    print(f"\n{DETECTIVE_ID}: score = the game's score (reward = its increase), 50-step cap")
+    print(format_detective_table(detective))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(rows, indent=1))
+        args.out.write_text(json.dumps(rows + detective, indent=1))
 
 
 if __name__ == "__main__":

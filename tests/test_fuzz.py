@@ -1,5 +1,7 @@
 """Fuzzing: any string is a legal action, and every observation stays inside its space."""
 
+import json
+
 import gymnasium as gym
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -41,7 +43,11 @@ def test_fuzzed_actions_never_crash_and_stay_in_space(env_id, actions, seed):
     for action in actions:
         observation, reward, terminated, truncated, info = env.step(action)
         assert env.observation_space.contains(observation)
-        assert reward in (0.0, -1.0)
-        check_answer(env_id, info["answer"])
+        json.dumps(info)
+        if "answer" in info:  # the oracle games
+            assert reward in (0.0, -1.0)
+            check_answer(env_id, info["answer"])
+        else:  # games with a score: rewards are its increases
+            assert reward >= 0.0 and info["score"] <= info["max_score"]
         if terminated or truncated:
             observation, info = env.reset(seed=seed)

@@ -13,7 +13,7 @@ from gymnasium.error import ResetNeeded
 from gymnasium.utils.env_checker import check_env
 
 from archer_envs.core import CHARSET, clean_action
-from tests.conftest import ENV_IDS, check_answer
+from tests.conftest import ENV_IDS, FIXED_START_IDS, check_answer
 
 PROBES = [
     "Is it alive?",
@@ -86,11 +86,14 @@ def test_same_seed_same_transcript_in_two_processes(env_id):
         )
         runs.append(json.loads(result.stdout))
     assert runs[0] == runs[1]
-    assert len({target for _, target in runs[0]}) > 1 or env_id.endswith("Subset-v0")
+    varies = not (env_id.endswith("Subset-v0") or env_id in FIXED_START_IDS)
+    assert len({target for _, target in runs[0]}) > 1 or not varies
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_seed_decides_the_target_and_reset_options_override_it(env_id):
+    if env_id in FIXED_START_IDS:
+        pytest.skip("every episode starts from the same state")
     env = gym.make(env_id)
     targets = []
     for seed in range(20):
@@ -127,19 +130,21 @@ def test_errors_before_reset_after_end_and_for_non_str_actions(env_id):
     env = gym.make(env_id).unwrapped
     with pytest.raises(ResetNeeded, match="reset"):
         env.step("Is it alive?")
-    env.reset(seed=0, options={"index": 0})
+    env.reset(seed=0)
     for bad in (None, 3, b"Is it alive?", ["Is it alive?"]):
         with pytest.raises(TypeError, match="actions must be str"):
             env.step(bad)
-    terminated = False
-    while not terminated:
-        *_, terminated, _truncated, _ = env.step("Is it alive?")
+    terminated = truncated = False
+    while not (terminated or truncated):
+        *_, terminated, truncated, _ = env.step("Is it alive?")
     with pytest.raises(ResetNeeded, match="episode is over"):
         env.step("Is it alive?")
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_target_never_in_observation_or_info_before_the_end(env_id):
+    if env_id in FIXED_START_IDS:
+        pytest.skip("no hidden target drawn per episode (its own tests check the info)")
     env = gym.make(env_id)
     for index in range(len(env.unwrapped.objects)):
         observation, info = env.reset(options={"index": index})
@@ -164,8 +169,8 @@ def test_target_never_in_observation_or_info_before_the_end(env_id):
 def test_render_modes(env_id, capsys):
     env = gym.make(env_id, render_mode="ansi")
     env.reset(seed=0)
-    env.step("Is it alive?")
-    assert env.render().startswith("Questions:\nIs it alive? ")
+    observation, *_ = env.step("Is it alive?")
+    assert env.render() == observation and "Is it alive?" in observation
     human = gym.make(env_id, render_mode="human")
     human.reset(seed=0)
     human.step("Is it alive?")
@@ -186,13 +191,12 @@ def test_make_vec(env_id, mode):
     kwargs = {"vector_kwargs": {"shared_memory": False}} if mode == "async" else {}
     envs = gym.make_vec(env_id, num_envs=3, vectorization_mode=mode, **kwargs)
     observations, _ = envs.reset(seed=11)
-    assert list(observations) == ["Questions:\n"] * 3
-    observations, rewards, _terminated, _truncated, _infos = envs.step(["Is it alive?"] * 3)
     single = gym.make(env_id)
+    assert list(observations) == [single.reset(seed=11 + i)[0] for i in range(3)]
+    observations, rewards, _terminated, _truncated, _infos = envs.step(["Is it alive?"] * 3)
     expected = []
     for i in range(3):
         single.reset(seed=11 + i)
-        expected.append(single.step("Is it alive?")[0])
-    assert list(observations) == expected
-    assert list(rewards) == [-1.0] * 3
+        expected.append(single.step("Is it alive?")[:2])
+    assert list(zip(observations, rewards, strict=True)) == expected
     envs.close()

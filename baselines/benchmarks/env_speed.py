@@ -89,6 +89,21 @@ def city_speed(steps: int) -> tuple[float, float]:
     return rates[0], rates[1]
 
 
+def detective_steps_per_second(steps: int, seed: int = 0) -> float:
+    """archer/Detective-v0 played by random valid actions: every step parses the command, runs
+    it, and composes the observation with the valid actions of the new state."""
+    env = gym.make("archer/Detective-v0")
+    rng = np.random.default_rng(seed)
+    _, info = env.reset(seed=seed)
+    start = time.perf_counter()
+    for _ in range(steps):
+        actions = info["valid_actions"]
+        *_, terminated, truncated, info = env.step(actions[int(rng.integers(len(actions)))])
+        if terminated or truncated:
+            _, info = env.reset()
+    return steps / (time.perf_counter() - start)
+
+
 def t5_seconds_per_answer(questions: list[str], batch: int = 32, batches: int = 4) -> float:
     """Greedy 16-token answers of a T5 with flan-t5-small's shape, built from its config."""
     import torch
@@ -149,6 +164,8 @@ def main() -> None:
     print("GuessMyCity-v0, knowledge-base oracle, one process")
     print(f"  single env (gym.make):          {city_warm:>10,.0f} steps/s")
     print(f"  never-seen questions (no cache): {city_cold:>9,.0f} steps/s")
+    detective = detective_steps_per_second(args.steps)
+    print(f"Detective-v0, random valid actions, single env: {detective:>10,.0f} steps/s")
     if args.skip_t5:
         return
     import torch

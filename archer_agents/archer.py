@@ -1,0 +1,253 @@
+"""ArCHer (Zhou et al., 2024): an utterance-level critic learned off-policy by TD, and a
+token-level actor trained by REINFORCE with the critic's advantage as the utterance's reward.
+
+One iteration = collect ``rollouts_per_iter`` trajectories (sampling at temperature 1.0) into
+the replay buffer, ``critic_steps`` critic updates, then ``actor_steps`` actor updates (none in
+the first ``warmup_iters`` iterations). With s′ the next state and a_π ~ π(· | s) a fresh
+utterance from the current actor:
+
+    critic:  Q_i(s, a) → r + γ (1 − done) V̄_i(s′)          (i = 1, 2; V̄ the target critic)
+             V_i(s)    → Q̄_i(s, a_π)
+             target ← (1 − τ) target + τ online, after every critic step
+    actor:   A = min(Q1, Q2)(s, a_π) − min(V1, V2)(s)          (no gradient)
+             loss = −mean(A · Σ_t log π(a_π,t | s, a_π,<t))
+
+With ``token_baseline`` a separate small model b(s, a_<t) regresses A at every token prefix of
+a_π, and the actor's per-token weight is the residual A − b(s, a_<t) instead of A.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from archer_agents.buffer import Batch, ReplayBuffer
+from archer_agents.models import PolicyAgent, PolicyLM, TokenBaseline, UtteranceCritic
+from archer_agents.rollout import collect_trajectories
+
+# The paper's discount per environment (2nd-hand table; see PAPER_NOTES.md).
+PAPER_GAMMA = {
+    "archer/TwentyQuestionsSubset-v0": 0.95,
+    "archer/TwentyQuestions-v0": 0.95,
+    "archer/GuessMyCity-v0": 0.95,
+    "archer/Detective-v0": 0.98,
+    "archer/WebShop-v0": 0.9,
+}
+
+
+@dataclass
+class ArCHerConfig:
+    """Hyperparameters with the paper's names. ``batch_size`` is the number of replay
+    transitions per update, split into ``grad_accum_steps`` chunks whose gradients are summed
+    (upstream: 8 × 32)."""
+
+    policy: str = "tiny"  # a preset of archer_agents.models or a pretrained name/path
+    critic: str = "tiny"
+    iterations: int = 30
+    rollouts_per_iter: int = 32
+    num_envs: int = 32
+    buffer_size: int = 10_000
+    batch_size: int = 64
+    grad_accum_steps: int = 1
+    critic_steps: int = 10
+    actor_steps: int = 3
+    warmup_iters: int = 2
+    gamma: float = 0.95
+    tau: float = 0.1
+    critic_lr: float = 1e-3
+    lm_lr: float = 1e-4
+    max_grad_norm: float = 1.0
+    temperature: float = 1.0
+    max_new_tokens: int = 32
+    token_baseline: bool = False
+    baseline_lr: float = 1e-3
+    eval_every: int = 2
+    save_every: int = 1
+
+    @classmethod
+    def preset(cls, name: str, env_id: str, **overrides: Any) -> ArCHerConfig:
+        """``cpu``: tiny models that learn in minutes here; ``paper``: the paper's table."""
+        if name == "cpu":
+            base = cls()
+        elif name == "paper":
+            twenty_questions = env_id.startswith("archer/TwentyQuestions")
+            base = cls(
+                policy="gpt2", critic="roberta-base", iterations=500,
+                rollouts_per_iter=512 if env_id.startswith("archer/WebShop") else 128,
+                num_envs=32, buffer_size=10_000, batch_size=256, grad_accum_steps=8,
+                critic_steps=50, actor_steps=3,
+                warmup_iters=10 if env_id == "archer/Detective-v0" else 20,
+                gamma=PAPER_GAMMA.get(env_id, 0.95), tau=0.1, critic_lr=2e-5,
+                lm_lr=1e-6 if twenty_questions else 1e-5, max_grad_norm=1.0, eval_every=10,
+                save_every=5,
+            )  # fmt: skip
+        else:
+            raise ValueError(f"unknown preset {name!r}: use 'cpu' or 'paper'")
+        return base.replace(**overrides)
+
+    def replace(self, **overrides: Any) -> ArCHerConfig:
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(f"unknown ArCHer config keys {unknown}; known: {sorted(names)}")
+        return dataclasses.replace(self, **overrides)
+
+
+def td_target(rewards: torch.Tensor, dones: torch.Tensor, next_values: torch.Tensor,
+              gamma: float) -> torch.Tensor:  # fmt: skip
+    """r + γ (1 − done) V̄(s′), all (batch,)."""
+    return rewards + gamma * (1.0 - dones) * next_values
+
+
+def utterance_advantage(q1, q2, v1, v2) -> torch.Tensor:
+    """min(Q1, Q2) − min(V1, V2): the twin critics' pessimistic estimates, (batch,)."""
+    return torch.minimum(q1, q2) - torch.minimum(v1, v2)
+
+
+def _chunks(batch: Batch, count: int):
+    """Split a batch into ``count`` near-equal parts (gradient accumulation)."""
+    bounds = np.linspace(0, len(batch.observations), count + 1).astype(int)
+    for start, end in itertools.pairwise(bounds):
+        if end > start:
+            yield Batch(
+                batch.observations[start:end], batch.actions[start:end],
+                batch.rewards[start:end], batch.next_observations[start:end],
+                batch.dones[start:end],
+            )  # fmt: skip
+
+
+class ArCHer:
+    """The trainer: owns the actor, the critic (with its target), the optional token baseline,
+    their Adam optimizers and the replay buffer."""
+
+    def __init__(self, config: ArCHerConfig, policy: PolicyLM, critic: UtteranceCritic,
+                 seed: int = 0):  # fmt: skip
+        self.config = config
+        self.policy = policy
+        self.critic = critic
+        if critic.target is None:
+            critic.make_target()
+        self.baseline = TokenBaseline(policy) if config.token_baseline else None
+        self.actor_optimizer = torch.optim.Adam(policy.parameters(), lr=config.lm_lr)
+        self.critic_optimizer = torch.optim.Adam(critic.parameters(), lr=config.critic_lr)
+        self.baseline_optimizer = (
+            torch.optim.Adam(self.baseline.parameters(), lr=config.baseline_lr)
+            if self.baseline is not None else None
+        )  # fmt: skip
+        self.buffer = ReplayBuffer(config.buffer_size, seed=seed)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        found = {"actor": self.actor_optimizer, "critic": self.critic_optimizer}
+        if self.baseline_optimizer is not None:
+            found["baseline"] = self.baseline_optimizer
+        return found
+
+    # --- critic ----------------------------------------------------------------------------
+    def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """The four MSE terms; the utterances a_π are sampled from the current actor."""
+        device = self.critic.device
+        rewards = torch.as_tensor(batch.rewards, device=device)
+        dones = torch.as_tensor(batch.dones, device=device)
+        with torch.no_grad():
+            next_v1, next_v2 = self.critic.target.v(batch.next_observations)
+            q_target1 = td_target(rewards, dones, next_v1, self.config.gamma)
+            q_target2 = td_target(rewards, dones, next_v2, self.config.gamma)
+            fresh = self.policy.generate(batch.observations, temperature=self.config.temperature)
+            v_target1, v_target2 = self.critic.target.q(batch.observations, fresh)
+        q1, q2 = self.critic.q(batch.observations, batch.actions)
+        v1, v2 = self.critic.v(batch.observations)
+        q_loss = F.mse_loss(q1, q_target1) + F.mse_loss(q2, q_target2)
+        v_loss = F.mse_loss(v1, v_target1) + F.mse_loss(v2, v_target2)
+        stats = {"q_loss": q_loss.item(), "v_loss": v_loss.item(), "q": q1.mean().item(),
+                 "v": v1.mean().item()}  # fmt: skip
+        return q_loss + v_loss, stats
+
+    def critic_step(self) -> dict[str, float]:
+        batch = self.buffer.sample(self.config.batch_size)
+        self.critic_optimizer.zero_grad()
+        stats: dict[str, float] = {}
+        parts = list(_chunks(batch, self.config.grad_accum_steps))
+        for part in parts:
+            loss, part_stats = self.critic_loss(part)
+            loss.backward()  # gradients summed over the chunks, as upstream
+            for key, value in part_stats.items():
+                stats[key] = stats.get(key, 0.0) + value / len(parts)
+        torch.nn.utils.clip_grad_norm_(self.critic.parameters(), self.config.max_grad_norm)
+        self.critic_optimizer.step()
+        self.critic.update_target(self.config.tau)
+        return stats
+
+    # --- actor -----------------------------------------------------------------------------
+    def advantages(self, observations: list[str], actions: list[str]) -> torch.Tensor:
+        """min(Q1, Q2)(s, a) − min(V1, V2)(s) from the online critic, without gradient."""
+        with torch.no_grad():
+            q1, q2 = self.critic.q(observations, actions)
+            v1, v2 = self.critic.v(observations)
+        return utterance_advantage(q1, q2, v1, v2)
+
+    def actor_loss(self, observations: list[str]) -> tuple[torch.Tensor, dict[str, float]]:
+        actions = self.policy.generate(observations, temperature=self.config.temperature)
+        advantage = self.advantages(observations, actions).to(self.policy.device)
+        token_log_probs, mask = self.policy.token_log_probs(observations, actions)
+        weight = advantage[:, None].expand_as(token_log_probs)
+        stats = {"advantage": advantage.mean().item(), "advantage_std": advantage.std().item()
+                 if len(advantage) > 1 else 0.0}  # fmt: skip
+        if self.baseline is not None:
+            predicted = self.baseline(observations, actions)  # (batch, length - 1)
+            baseline_loss = ((predicted - weight) ** 2 * mask).sum() / mask.sum()
+            self.baseline_optimizer.zero_grad()
+            baseline_loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.baseline.parameters(), self.config.max_grad_norm)
+            self.baseline_optimizer.step()
+            weight = weight - predicted.detach()
+            stats["baseline_loss"] = baseline_loss.item()
+        loss = -((weight * token_log_probs * mask).sum(-1)).mean()
+        return loss, stats
+
+    def actor_step(self) -> dict[str, float]:
+        batch = self.buffer.sample(self.config.batch_size)
+        self.actor_optimizer.zero_grad()
+        stats: dict[str, float] = {}
+        parts = list(_chunks(batch, self.config.grad_accum_steps))
+        for part in parts:
+            loss, part_stats = self.actor_loss(part.observations)
+            loss.backward()
+            part_stats["actor_loss"] = loss.item()
+            for key, value in part_stats.items():
+                stats[key] = stats.get(key, 0.0) + value / len(parts)
+        torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm)
+        self.actor_optimizer.step()
+        return stats
+
+    # --- the loop ----------------------------------------------------------------------------
+    def iteration(self, envs, iteration: int, seed: int, progress: bool = True) -> dict[str, Any]:
+        """Collect, then update the critic, then (after warm-up) the actor. ``seed`` makes the
+        iteration's episodes reproducible (a resumed run replays the same ones)."""
+        self.policy.eval()
+        actor = PolicyAgent(self.policy, greedy=False, temperature=self.config.temperature)
+        trajectories = collect_trajectories(
+            actor, envs, self.config.rollouts_per_iter, seed=seed, progress=progress
+        )
+        self.buffer.add_trajectories(trajectories)
+        returns = [t["return"] for t in trajectories]
+        metrics: dict[str, Any] = {
+            "iteration": iteration,
+            "rollout_return": float(np.mean(returns)),
+            "rollout_success": float(np.mean([t["success"] for t in trajectories])),
+        }
+        self.critic.train()
+        critic_stats = [self.critic_step() for _ in range(self.config.critic_steps)]
+        metrics.update({k: float(np.mean([s[k] for s in critic_stats])) for k in critic_stats[0]})
+        if iteration >= self.config.warmup_iters and self.config.actor_steps > 0:
+            self.policy.train()
+            actor_stats = [self.actor_step() for _ in range(self.config.actor_steps)]
+            self.policy.eval()
+            metrics.update({k: float(np.mean([s[k] for s in actor_stats])) for k in actor_stats[0]})
+        metrics["trajectories"] = trajectories
+        return metrics

@@ -1,0 +1,273 @@
+"""The actor (``PolicyLM``: a GPT-2 causal LM) and the critic (``UtteranceCritic``: an encoder
+with twin Q(s, a) and twin V(s) heads), each from a small preset built from a config and the
+project's tokenizer, or from any pretrained name or path (``gpt2``, ``roberta-base``, a local
+directory) through the same code."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from transformers import (
+    AutoModel,
+    AutoModelForCausalLM,
+    GPT2Config,
+    GPT2LMHeadModel,
+    GPT2Model,
+    RobertaConfig,
+    RobertaModel,
+)
+
+from archer_agents.tokenizer import load_tokenizer
+
+# Built from a config with the project's tokenizer; "gpt2-124m"/"roberta-base-size" are the
+# paper's model sizes (their vocabulary sizes too) with random weights, to measure speed and
+# memory without a download.
+POLICY_PRESETS = {
+    "tiny": dict(n_layer=2, n_embd=128, n_head=4, n_positions=512,
+                 resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0),
+    "gpt2-124m": dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024, vocab_size=50257),
+}
+CRITIC_PRESETS = {
+    "tiny": dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=4,
+                 intermediate_size=256, max_position_embeddings=514,
+                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
+    "roberta-base-size": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12,
+                              intermediate_size=3072, max_position_embeddings=514,
+                              vocab_size=50265),
+}  # fmt: skip
+
+
+def _tokenizer_for(name: str, presets: dict):
+    return load_tokenizer(None if name in presets else name)
+
+
+class PolicyLM(nn.Module):
+    """A causal LM that reads an observation and writes one utterance (cut at the newline).
+
+    ``max_length`` tokens of context are kept: long histories are truncated on the left so the
+    newest turns survive. ``generate`` samples (or decodes greedily) a batch with the KV cache;
+    ``log_probs`` returns each utterance's summed token log-probability, differentiable.
+    """
+
+    def __init__(
+        self,
+        name: str = "tiny",
+        max_new_tokens: int = 32,
+        max_length: int | None = None,
+        lora: dict | None = None,
+    ):
+        super().__init__()
+        self.name = name
+        self.tokenizer = _tokenizer_for(name, POLICY_PRESETS)
+        if name in POLICY_PRESETS:
+            sizes = {"vocab_size": len(self.tokenizer), **POLICY_PRESETS[name]}
+            config = GPT2Config(
+                bos_token_id=self.tokenizer.eos_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+                **sizes,
+            )
+            self.model = GPT2LMHeadModel(config)
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(name)
+        if lora:
+            from peft import LoraConfig, get_peft_model  # optional, for large models
+
+            self.model = get_peft_model(self.model, LoraConfig(task_type="CAUSAL_LM", **lora))
+        self.max_new_tokens = max_new_tokens
+        positions = getattr(self.model.config, "n_positions", None) or 1024
+        self.max_length = max_length or positions
+        self.max_prompt_length = self.max_length - max_new_tokens - 1
+        newline = [i for t, i in self.tokenizer.get_vocab().items() if "Ċ" in t or "\n" in t]
+        self.stop_ids = sorted({*newline, self.tokenizer.eos_token_id})
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _prompts(self, observations: Sequence[str]) -> dict[str, torch.Tensor]:
+        batch = self.tokenizer(
+            list(observations),
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=self.max_prompt_length,
+        )
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    @torch.no_grad()
+    def generate(self, observations: Sequence[str], greedy: bool = False,
+                 temperature: float = 1.0) -> list[str]:  # fmt: skip
+        """One utterance per observation: sampled at ``temperature`` or greedy."""
+        prompts = self._prompts(observations)
+        sampling = {"do_sample": False} if greedy else {
+            "do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0
+        }  # fmt: skip
+        output = self.model.generate(
+            **prompts,
+            max_new_tokens=self.max_new_tokens,
+            eos_token_id=self.stop_ids,
+            pad_token_id=self.tokenizer.pad_token_id,
+            **sampling,
+        )
+        texts = self.tokenizer.batch_decode(
+            output[:, prompts["input_ids"].shape[1] :], skip_special_tokens=True
+        )
+        return [text.split("\n", 1)[0].strip() for text in texts]
+
+    def _sequences(self, observations: Sequence[str], actions: Sequence[str]):
+        """Left-padded (observation + action + newline) ids, the attention mask and a mask of
+        the action's tokens (including the newline that ends it)."""
+        rows, action_lengths = [], []
+        for observation, action in zip(observations, actions, strict=True):
+            target = self.tokenizer(action + "\n")["input_ids"][: self.max_new_tokens + 1]
+            prompt = self.tokenizer(observation)["input_ids"]
+            prompt = prompt[max(0, len(prompt) - (self.max_length - len(target))) :]
+            rows.append(prompt + target)
+            action_lengths.append(len(target))
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        action_mask = torch.zeros((len(rows), width), dtype=torch.bool)
+        for i, (row, n) in enumerate(zip(rows, action_lengths, strict=True)):
+            input_ids[i, width - len(row) :] = torch.tensor(row)
+            attention[i, width - len(row) :] = 1
+            action_mask[i, width - n :] = True
+        device = self.device
+        return input_ids.to(device), attention.to(device), action_mask.to(device)
+
+    def token_log_probs(self, observations: Sequence[str], actions: Sequence[str]):
+        """log π(a_t | s, a_<t) for every position, (batch, length - 1), and the mask of the
+        action's tokens, aligned with it."""
+        input_ids, attention, action_mask = self._sequences(observations, actions)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left padding: positions from 0
+        logits = self.model(
+            input_ids=input_ids, attention_mask=attention, position_ids=positions
+        ).logits[:, :-1]
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        token = log_probs.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+        return token, action_mask[:, 1:]
+
+    def log_probs(self, observations: Sequence[str], actions: Sequence[str]) -> torch.Tensor:
+        """Σ_t log π(a_t | s, a_<t) over each utterance's tokens, shape (batch,)."""
+        token, mask = self.token_log_probs(observations, actions)
+        return (token * mask).sum(-1)
+
+
+class PolicyAgent:
+    """A policy as a batched agent of archer_envs (``None`` for finished episodes): greedy for
+    evaluation, sampling at ``temperature`` for rollouts."""
+
+    def __init__(self, policy: PolicyLM, greedy: bool = True, temperature: float = 1.0,
+                 name: str = "policy"):  # fmt: skip
+        self.policy, self.greedy, self.temperature, self.name = policy, greedy, temperature, name
+
+    def act(self, observations: Sequence[str | None]) -> list[str | None]:
+        live = [i for i, obs in enumerate(observations) if obs is not None]
+        actions: list[str | None] = [None] * len(observations)
+        if live:
+            texts = self.policy.generate([observations[i] for i in live], greedy=self.greedy,
+                                         temperature=self.temperature)  # fmt: skip
+            for i, text in zip(live, texts, strict=True):
+                actions[i] = text
+        return actions
+
+
+class TokenBaseline(nn.Module):
+    """The paper's token-level baseline: a separate small GPT-2 (the policy's tokenizer and
+    sequence layout) with a scalar head that predicts, at every prefix (s, a_<t) of an
+    utterance, the utterance's advantage. Output aligned with ``PolicyLM.token_log_probs``."""
+
+    def __init__(self, policy: PolicyLM, preset: str = "tiny"):
+        super().__init__()
+        self.policy = [policy]  # a plain list: the policy is not a submodule of the baseline
+        sizes = {**POLICY_PRESETS[preset], "n_positions": policy.max_length,
+                 "vocab_size": policy.model.config.vocab_size}  # fmt: skip
+        config = GPT2Config(**sizes)
+        self.body = GPT2Model(config)
+        self.head = nn.Linear(config.n_embd, 1)
+
+    def forward(self, observations: Sequence[str], actions: Sequence[str]) -> torch.Tensor:
+        input_ids, attention, _ = self.policy[0]._sequences(observations, actions)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        states = self.body(
+            input_ids=input_ids, attention_mask=attention, position_ids=positions
+        ).last_hidden_state
+        return self.head(states[:, :-1]).squeeze(-1)  # position t-1 predicts before token t
+
+
+class UtteranceCritic(nn.Module):
+    """Utterance-level critic: one encoder for observations and actions (pooled separately, as
+    upstream), twin Q_i = MLP([enc(s), enc(a)]) and twin V_i = MLP(enc(s)), and a target copy
+    updated by Polyak averaging."""
+
+    def __init__(self, name: str = "tiny", max_length: int = 512, hidden: int = 256):
+        super().__init__()
+        self.name = name
+        self.tokenizer = _tokenizer_for(name, CRITIC_PRESETS)
+        if name in CRITIC_PRESETS:
+            sizes = {"vocab_size": len(self.tokenizer), **CRITIC_PRESETS[name]}
+            config = RobertaConfig(
+                pad_token_id=self.tokenizer.pad_token_id,
+                bos_token_id=self.tokenizer.eos_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+                **sizes,
+            )
+            self.encoder = RobertaModel(config, add_pooling_layer=False)
+        else:
+            self.encoder = AutoModel.from_pretrained(name)
+        self.max_length = min(max_length, self.encoder.config.max_position_embeddings - 2)
+        width = self.encoder.config.hidden_size
+
+        def head(inputs: int) -> nn.Module:
+            return nn.Sequential(
+                nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                nn.Linear(hidden, 1),
+            )  # fmt: skip
+
+        self.q1, self.q2 = head(2 * width), head(2 * width)
+        self.v1, self.v2 = head(width), head(width)
+        self.target: UtteranceCritic | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def encode(self, texts: Sequence[str]) -> torch.Tensor:
+        """Mean-pooled encoder states, (batch, hidden)."""
+        batch = self.tokenizer(
+            list(texts), return_tensors="pt", padding=True, truncation=True,
+            max_length=self.max_length,
+        ).to(self.device)  # fmt: skip
+        states = self.encoder(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
+        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def q(self, observations: Sequence[str], actions: Sequence[str]):
+        """(Q1, Q2), each (batch,)."""
+        joint = torch.cat([self.encode(observations), self.encode(actions)], dim=-1)
+        return self.q1(joint).squeeze(-1), self.q2(joint).squeeze(-1)
+
+    def v(self, observations: Sequence[str]):
+        """(V1, V2), each (batch,)."""
+        state = self.encode(observations)
+        return self.v1(state).squeeze(-1), self.v2(state).squeeze(-1)
+
+    def make_target(self) -> None:
+        """The target critic starts as an exact copy and is never trained by gradients."""
+        target = copy.deepcopy(self)
+        target.target = None
+        target.requires_grad_(False)
+        object.__setattr__(self, "target", target)  # not a submodule: not in state_dict
+
+    @torch.no_grad()
+    def update_target(self, tau: float) -> None:
+        """target ← (1 − τ)·target + τ·online."""
+        online = dict(self.named_parameters())
+        for name, parameter in self.target.named_parameters():
+            parameter.lerp_(online[name], tau)

@@ -1,0 +1,303 @@
+"""archer-train: behaviour cloning or ArCHer in one run directory.
+
+    archer-train --env archer/TwentyQuestionsSubset-v0 --algo bc --preset cpu --seed 0 --out runs/bc
+    archer-train --env archer/TwentyQuestionsSubset-v0 --algo archer --preset cpu \\
+        --init runs/bc --seed 0 --out runs/archer
+    archer-train ... --out runs/archer --resume         # continue a killed run, nothing lost
+
+A run directory holds config.json, metrics.jsonl (one line per iteration), checkpoints/
+(safetensors + JSON, the replay buffer as JSONL) and curve.png (greedy-evaluation return against
+trajectories collected). A checkpoint loads as an agent:
+``archer-envs eval --env ID --agent runs/archer``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+import archer_envs
+from archer_agents import checkpoint
+from archer_agents.archer import ArCHer, ArCHerConfig
+from archer_agents.bc import BCConfig, train_bc, utterance_pairs
+from archer_agents.models import PolicyAgent, PolicyLM, UtteranceCritic
+from archer_agents.rollout import make_vector_env
+from archer_envs.datasets import generate_bc_dataset, read_trajectories
+from archer_envs.evaluation import evaluate
+
+# BC data for the cpu preset: the expert made sub-optimal, as the paper's SFT data was
+BC_DATA = {"episodes": 500, "epsilon": 0.3}
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def mixed_precision(device: torch.device):
+    """bf16 autocast where the GPU supports it (weights and optimizer stay in float32)."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def greedy_eval(policy: PolicyLM, env_id: str, seed: int) -> dict[str, float]:
+    """Greedy decoding on the env's fixed episode list (every object once)."""
+    policy.eval()
+    result = evaluate(PolicyAgent(policy, name="greedy policy"), env_id, seed=seed,
+                      num_envs=16, progress=False)  # fmt: skip
+    return {"eval_return": result.mean_return, "eval_success": result.success_rate}
+
+
+def load_policy(path: str | Path, device: str = "cpu") -> PolicyLM:
+    """The policy of a run directory (its newest checkpoint) or of a checkpoint directory."""
+    path = Path(path)
+    found = checkpoint.latest_checkpoint(path) if (path / "checkpoints").is_dir() else path
+    if found is None:
+        raise ValueError(f"{path} has no complete checkpoint")
+    checkpoint.verify_checkpoint(found)
+    meta = checkpoint.load_meta(found)
+    policy = PolicyLM(meta["policy"], max_new_tokens=meta["max_new_tokens"])
+    policy.load_state_dict(checkpoint.load_tensors(found, "policy"))
+    return policy.to(pick_device(device)).eval()
+
+
+def load_agent(path: str, device: str = "cpu", greedy: bool = True) -> PolicyAgent:
+    """A trained checkpoint as an agent for archer_envs' ``evaluate`` and ``archer-envs eval``."""
+    return PolicyAgent(load_policy(path, device), greedy=greedy, name=str(path))
+
+
+class Run:
+    """The run directory: config, metrics and the curve."""
+
+    def __init__(self, out: str | Path, config: dict[str, Any], resume: bool):
+        self.dir = Path(out)
+        config_path = self.dir / "config.json"
+        if resume:
+            if not config_path.is_file():
+                raise SystemExit(f"--resume: {self.dir} is not a run directory")
+            saved = json.loads(config_path.read_text())
+            if saved != config:
+                changed = sorted(k for k in config if saved.get(k) != config[k])
+                raise SystemExit(f"--resume with a different configuration: {changed}")
+        elif config_path.exists():
+            raise SystemExit(f"{self.dir} holds a run already: use --resume or another --out")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(json.dumps(config, indent=1))
+        self.metrics_path = self.dir / "metrics.jsonl"
+
+    def metrics(self, until_iteration: int | None = None) -> list[dict[str, Any]]:
+        if not self.metrics_path.is_file():
+            return []
+        rows = [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
+        return [r for r in rows if until_iteration is None or r["iteration"] < until_iteration]
+
+    def rewrite_metrics(self, rows: list[dict[str, Any]]) -> None:
+        """Drop lines of iterations after the checkpoint a resumed run starts from."""
+        self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def log(self, row: dict[str, Any]) -> None:
+        with self.metrics_path.open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+    def plot(self, title: str) -> None:
+        evaluated = [r for r in self.metrics() if "eval_return" in r]
+        if not evaluated:
+            return
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            print("matplotlib is not installed: no curve.png (pip install 'archer-gym[plots]')")
+            return
+        figure, axis = plt.subplots(figsize=(6, 4))
+        axis.plot([r["trajectories"] for r in evaluated], [r["eval_return"] for r in evaluated],
+                  marker="o", label="greedy evaluation")  # fmt: skip
+        rollouts = self.metrics()
+        axis.plot([r["trajectories"] for r in rollouts], [r["rollout_return"] for r in rollouts],
+                  alpha=0.5, label="rollouts (sampled)")  # fmt: skip
+        axis.set_xlabel("trajectories collected")
+        axis.set_ylabel("mean return")
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+        axis.legend()
+        figure.tight_layout()
+        figure.savefig(self.dir / "curve.png", dpi=120)
+        plt.close(figure)
+
+
+def train_bc_run(env_id: str, out: str, seed: int = 0, dataset: str | None = None,
+                 config: BCConfig | None = None, policy_name: str = "tiny",
+                 device: str = "auto", progress: bool = True) -> dict[str, Any]:  # fmt: skip
+    """BC on a trajectory dataset (generated from the env's sub-optimal expert if none is
+    given); the result is a run directory with one checkpoint."""
+    config = config or BCConfig()
+    run = Run(out, {"algo": "bc", "env": env_id, "seed": seed, "dataset": dataset,
+                    "policy": policy_name, **dataclasses.asdict(config)}, resume=False)  # fmt: skip
+    if dataset is None:
+        dataset = str(run.dir / "dataset.jsonl")
+        generate_bc_dataset(env_id, dataset, seed=seed, progress=progress, **BC_DATA)
+    torch.manual_seed(seed)
+    policy = PolicyLM(policy_name).to(pick_device(device))
+    losses = train_bc(policy, utterance_pairs(read_trajectories(dataset)), config, seed,
+                      progress)  # fmt: skip
+    row = {"iteration": 0, "trajectories": 0, "bc_loss": losses[-1],
+           **greedy_eval(policy, env_id, seed)}  # fmt: skip
+    run.log(row)
+    checkpoint.save_checkpoint(
+        run.dir / "checkpoints" / "iter-000000", {"policy": policy.state_dict()},
+        {"policy": policy_name, "max_new_tokens": policy.max_new_tokens, "iteration": 0},
+    )  # fmt: skip
+    return row
+
+
+def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
+                     init: str | None = None, resume: bool = False, device: str = "auto",
+                     progress: bool = True) -> list[dict[str, Any]]:  # fmt: skip
+    """ArCHer for ``config.iterations`` iterations, checkpointing every ``save_every``."""
+    run = Run(out, {"algo": "archer", "env": env_id, "seed": seed, "init": init,
+                    **dataclasses.asdict(config)}, resume=resume)  # fmt: skip
+    torch_device = pick_device(device)
+    torch.manual_seed(seed)
+    policy = PolicyLM(config.policy, max_new_tokens=config.max_new_tokens)
+    if init is not None:
+        policy.load_state_dict(load_policy(init).state_dict())
+    policy.to(torch_device)
+    critic = UtteranceCritic(config.critic).to(torch_device)
+    trainer = ArCHer(config, policy, critic, seed=seed)
+    start = 0
+    found = checkpoint.latest_checkpoint(run.dir) if resume else None
+    if found is not None:
+        start = restore(trainer, found)
+        print(f"resuming from {found} (iteration {start})")
+    rows = run.metrics(until_iteration=start)
+    run.rewrite_metrics(rows)
+    trajectories = rows[-1]["trajectories"] if rows else 0
+    envs = make_vector_env(env_id, config.num_envs)
+    bar = tqdm(range(start, config.iterations), desc=f"ArCHer on {env_id}",
+               disable=not progress, initial=start, total=config.iterations)  # fmt: skip
+    for iteration in bar:
+        with mixed_precision(torch_device):
+            metrics = trainer.iteration(envs, iteration, seed=seed * 1_000_003 + iteration,
+                                        progress=progress)  # fmt: skip
+        trajectories += len(metrics.pop("trajectories"))
+        metrics["trajectories"] = trajectories
+        last = iteration + 1 == config.iterations
+        if (iteration + 1) % config.eval_every == 0 or last:
+            with mixed_precision(torch_device):
+                metrics.update(greedy_eval(policy, env_id, seed))
+        run.log(metrics)
+        bar.set_postfix({k: f"{metrics[k]:.2f}" for k in ("rollout_return", "eval_return")
+                         if k in metrics})  # fmt: skip
+        if (iteration + 1) % config.save_every == 0 or last:
+            save(trainer, run.dir / "checkpoints" / f"iter-{iteration + 1:06d}", iteration + 1)
+        rows.append(metrics)
+    envs.close()
+    run.plot(f"ArCHer on {env_id}")
+    return rows
+
+
+def save(trainer: ArCHer, directory: Path, iteration: int) -> None:
+    config = trainer.config
+    tensors = {
+        "policy": trainer.policy.state_dict(),
+        "critic": trainer.critic.state_dict(),
+        "critic_target": trainer.critic.target.state_dict(),
+        "rng": {"torch": torch.get_rng_state()},
+    }
+    meta: dict[str, Any] = {
+        "policy": config.policy, "max_new_tokens": config.max_new_tokens,
+        "iteration": iteration, "buffer_rng": trainer.buffer.rng.bit_generator.state,
+        "buffer_start": trainer.buffer.start, "optimizers": {},
+    }  # fmt: skip
+    for name, optimizer in trainer.optimizers().items():
+        tensors[f"optimizer_{name}"], meta["optimizers"][name] = checkpoint.optimizer_to_files(
+            optimizer
+        )
+    if trainer.baseline is not None:
+        tensors["baseline"] = trainer.baseline.state_dict()
+    checkpoint.save_checkpoint(directory, tensors, meta, files={"buffer.jsonl": trainer.buffer})
+
+
+def restore(trainer: ArCHer, directory: Path) -> int:
+    """Load everything ``save`` wrote; returns the iteration to continue from."""
+    checkpoint.verify_checkpoint(directory)
+    meta = checkpoint.load_meta(directory)
+    trainer.policy.load_state_dict(checkpoint.load_tensors(directory, "policy"))
+    trainer.critic.load_state_dict(checkpoint.load_tensors(directory, "critic"))
+    trainer.critic.target.load_state_dict(checkpoint.load_tensors(directory, "critic_target"))
+    if trainer.baseline is not None:
+        trainer.baseline.load_state_dict(checkpoint.load_tensors(directory, "baseline"))
+    for name, optimizer in trainer.optimizers().items():
+        checkpoint.optimizer_from_files(
+            optimizer, checkpoint.load_tensors(directory, f"optimizer_{name}"),
+            meta["optimizers"][name],
+        )  # fmt: skip
+    trainer.buffer.load(directory / "buffer.jsonl")
+    trainer.buffer.rng.bit_generator.state = meta["buffer_rng"]
+    torch.set_rng_state(checkpoint.load_tensors(directory, "rng")["torch"])
+    return meta["iteration"]
+
+
+def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    overrides = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator:
+            raise SystemExit(f"--set expects key=value, got {pair!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="archer-train", description=__doc__.split("\n")[0])
+    parser.add_argument("--env", required=True, choices=sorted(archer_envs.ENVIRONMENTS))
+    parser.add_argument("--algo", required=True, choices=["bc", "archer"])
+    parser.add_argument("--preset", default="cpu", choices=["cpu", "paper"])
+    parser.add_argument("--init", help="run or checkpoint directory whose policy to start from")
+    parser.add_argument("--dataset", help="BC: trajectory JSONL (default: generate one)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="run directory")
+    parser.add_argument("--resume", action="store_true", help="continue a run from its checkpoint")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="override config fields, e.g. --set iterations=10 lm_lr=3e-5")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    overrides = _parse_overrides(args.set)
+    try:
+        if args.algo == "bc":
+            if args.resume or args.init:
+                raise SystemExit("--resume and --init apply to --algo archer")
+            row = train_bc_run(args.env, args.out, args.seed, args.dataset,
+                               dataclasses.replace(BCConfig(), **overrides),
+                               device=args.device, progress=not args.quiet)  # fmt: skip
+            print(json.dumps(row))
+        else:
+            config = ArCHerConfig.preset(args.preset, args.env, **overrides)
+            rows = train_archer_run(args.env, args.out, config, args.seed, args.init,
+                                    args.resume, args.device, not args.quiet)  # fmt: skip
+            final = {k: rows[-1][k] for k in rows[-1] if not isinstance(rows[-1][k], list)}
+            print(json.dumps(final))
+    except (ValueError, TypeError) as error:
+        print(f"archer-train: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,308 @@
+"""Detective: our original murder mystery as a Gymnasium env, and its scripted reference agents."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from archer_envs.core import OBSERVATION_MAX_LENGTH, TextEnv, data_path
+from archer_envs.detective.engine import PLAYER, Game, World
+
+DEFAULT_GAME = ("detective", "hollowmere.json")
+ACTIONS_HEADER = "\n\nValid actions:\n"
+
+
+@functools.cache
+def _load_game(path: str) -> Game:
+    return Game.load(path)
+
+
+def load_game(game: str | os.PathLike | Game | None = None) -> Game:
+    """Our Hollowmere mystery (None), a game file in the format of data/detective/, or a Game."""
+    if isinstance(game, Game):
+        return game
+    path = data_path(*DEFAULT_GAME) if game is None else Path(game)
+    return _load_game(str(Path(path).resolve()))
+
+
+def compose_observation(world: World, latest: str, actions: list[str]) -> str:
+    """What the agent sees, as upstream: the latest game text, then the location (what ``look``
+    prints), the inventory, the score and the valid actions, one per line."""
+    head = (
+        f"{latest}\n\nLocation: {world.look()}\n\nInventory: {world.inventory()}\n\n"
+        f"Score: {world.score} of {world.game.max_score}"
+    )
+    tail = ACTIONS_HEADER + "\n".join(actions) if actions else ""
+    text = head + tail
+    if len(text) > OBSERVATION_MAX_LENGTH:  # an over-long reply is cut, never the actions
+        text = head[: max(0, OBSERVATION_MAX_LENGTH - len(tail) - 4)] + "...\n" + tail
+        text = text[-OBSERVATION_MAX_LENGTH:]
+    return text
+
+
+def parse_valid_actions(observation: str) -> list[str]:
+    """The valid actions listed at the end of an observation."""
+    _, found, actions = observation.rpartition(ACTIONS_HEADER)
+    return actions.split("\n") if found else []
+
+
+class DetectiveEnv(TextEnv):
+    """Detective: solve a murder in a text adventure by exploring, gathering clues, questioning
+    the household and accusing the murderer.
+
+    ## Description
+    ArCHer's Detective runs the interactive-fiction game detective.z5 through Jericho; that file
+    cannot ship with this project, so this env plays *The Hollowmere Affair*, an original mystery
+    written for archer-gym, on a small engine (``archer_envs.detective.engine``). Sir Edmund
+    Hollow lies dead in his locked study; 16 locations, 46 objects (25 portable), five people.
+    Progress is gated: a locked door needs a key that the housekeeper only hands over when shown
+    your warrant, the dark cellar needs a lamp (found in the garden shed) lit with matches, and
+    the study safe opens to a code written in a diary. Distractions (a red-herring heir, junk
+    items, people with nothing to add) and fatal mistakes (drinking the poisoned brandy, accusing
+    the wrong person or accusing without proof) keep a random agent's score low. Any game
+    written in the same JSON format (see data/detective/README.md) can be played with ``game=``.
+    For the real detective.z5 use ``archer/Jericho-v0``.
+
+    ## Action Space
+    ``Text(256)``: a command in the usual interactive-fiction style ("north", "n", "x body",
+    "take the lamp", "unlock door with key", "ask hobbs about last night", "show warrant to
+    pell", "put diary in bag", "i", "wait"). Any string is a legal move; the parser answers what
+    it cannot understand the way IF games do ("I don't understand that.").
+
+    ## Observation Space
+    ``Text(8192)``: the game's reply to the last command (headed by the command, "> take lamp"),
+    then ``Location:`` (the output of ``look``), ``Inventory:``, ``Score: s of 100`` and
+    ``Valid actions:`` with one command per line: every command that changes the world from this
+    state (the engine computes them from the state, as Jericho's filter does; each is accepted
+    and does something). ``info["valid_actions"]`` holds the same list.
+
+    ## Rewards
+    The increase of the game's score; the maximum total is ``info["max_score"]`` (100).
+
+    ## Episode End
+    Terminated when the game is over: the case is solved (``success``) or a fatal mistake ends
+    it. Truncated after ``max_steps`` commands (50, the paper's cap; the full-score walkthrough
+    takes 42).
+
+    ## Information
+    ``turn``, ``success``, ``reply`` (the game's latest text), ``score``, ``max_score``,
+    ``valid_actions``, ``action_cut``; ``task`` at reset; ``target`` (the murderer) and
+    ``state`` (the engine state, JSON-able) only once the episode is over.
+
+    ## Arguments
+    - ``game``: a game file in the format of data/detective/ (default: The Hollowmere Affair).
+    - ``max_steps``: the step cap (50).
+    - ``render_mode``: "ansi" or "human".
+
+    Every reset starts from the same initial state; ``options={"state": saved}`` starts from an
+    engine state saved earlier (``env.unwrapped.world.state``).
+
+    ## References
+    Zhou et al., ArCHer, ICML 2024 (arXiv 2402.19446); Hausknecht et al., Interactive Fiction
+    Games: A Colossal Adventure (Jericho), AAAI 2020 (arXiv 1909.05398).
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    def __init__(
+        self,
+        game: str | os.PathLike | Game | None = None,
+        max_steps: int = 50,
+        render_mode: str | None = None,
+    ):
+        super().__init__(render_mode)
+        if not isinstance(max_steps, int) or max_steps < 1:
+            raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
+        self.game = load_game(game)
+        self.max_steps = max_steps
+        self.world = self.game.new_world()
+        self.task_description = (
+            f"You are the detective in a text adventure, {self.game.title}. "
+            f"{self.game.intro} Explore, examine things, read documents, question people "
+            '("talk to hobbs", then "ask hobbs about the night") and collect evidence, then '
+            '"accuse" the murderer. Each observation shows the game\'s reply, your location, '
+            "your inventory, your score and the valid actions; reply with one command only. "
+            f"You have {max_steps} commands; the score is out of {self.game.max_score}."
+        )
+
+    def _start(self, options: dict[str, Any]) -> str:
+        unknown = set(options) - {"state"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; use 'state' or none")
+        self.world = self.game.new_world()
+        if "state" in options:
+            self.world.restore(options["state"])
+        self._last_reply = self.game.intro
+        return compose_observation(self.world, self.game.intro, self.world.valid_actions())
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        observation, info = super().reset(seed=seed, options=options)
+        info.update(self._status_info())
+        return observation, info
+
+    def _status_info(self) -> dict[str, Any]:
+        return {
+            "reply": self._last_reply,
+            "score": self.world.score,
+            "max_score": self.game.max_score,
+            "valid_actions": list(self.world.valid_actions()),
+        }
+
+    def _play(self, action: str, answer: str | None):
+        before = self.world.score
+        reply = self.world.do(action)
+        self._last_reply = f"> {action}\n{reply}"
+        terminated = self.world.over is not None
+        truncated = not terminated and self._turn + 1 >= self.max_steps
+        if terminated:
+            self._finish(self.world.over == "won")
+        actions = self.world.valid_actions()
+        observation = compose_observation(self.world, self._last_reply, actions)
+        return observation, self.world.score - before, terminated, truncated, self._status_info()
+
+    def _reveal(self) -> dict[str, Any]:
+        culprit = self.game.culprit
+        return {
+            "target": self.game.name(culprit) if culprit else None,
+            "state": self.world.state,
+        }
+
+
+def make_vector_env(num_envs: int, **kwargs: Any):
+    """``gymnasium.make_vec`` entry point (the game has no oracle; sub-envs step in turn)."""
+    from archer_envs.core import TextVectorEnv
+
+    return TextVectorEnv(DetectiveEnv, num_envs, **kwargs)
+
+
+# --- scripted reference agents -------------------------------------------------------------------
+class RandomValidAgent:
+    """Each turn a uniformly random action from the observation's valid-action list (the floor
+    learning agents must beat)."""
+
+    def __init__(self, env: DetectiveEnv, seed: int | None = None):
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, observations: list[str | None]) -> list[str | None]:
+        return [None if obs is None else self.act_one(obs) for obs in observations]
+
+    def act_one(self, observation: str) -> str:
+        actions = parse_valid_actions(observation)
+        return actions[int(self.rng.integers(len(actions)))] if actions else "look"
+
+
+class WalkthroughAgent:
+    """Plays the game's full-score walkthrough. With probability ``epsilon`` a turn goes to a
+    random valid action instead (the knob that makes noisy behaviour-cloning data); after such a
+    detour it walks back to where the walkthrough continues and picks up items it dropped.
+
+    It follows the game on its own copy of the engine (it knows the game, as the Twenty
+    Questions agents know the knowledge base) and sees only the observations."""
+
+    def __init__(self, env: DetectiveEnv, seed: int | None = None, epsilon: float = 0.0):
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+        if not env.game.walkthrough:
+            raise ValueError(f"the game {env.game.title!r} has no walkthrough")
+        self.game = env.game
+        self.epsilon = epsilon
+        self.rng = np.random.default_rng(seed)
+        self.start = compose_observation(
+            self.game.new_world(), self.game.intro, self.game.new_world().valid_actions()
+        )
+        # where the walkthrough stands, and what it holds, before each of its steps
+        world = self.game.new_world()
+        self.plan: list[tuple[str, str, frozenset[str]]] = []
+        for action in self.game.walkthrough:
+            self.plan.append((action, world.room, frozenset(world.held())))
+            world.do(action)
+        self.slots: list[tuple[World, int] | None] = []
+
+    def reset(self, tasks: list[str]) -> None:
+        self.slots = [None] * len(tasks)
+
+    def act(self, observations: list[str | None]) -> list[str | None]:
+        if len(self.slots) != len(observations):
+            self.slots = [None] * len(observations)
+        actions: list[str | None] = []
+        for i, observation in enumerate(observations):
+            if observation is None:
+                actions.append(None)
+                continue
+            if self.slots[i] is None or observation == self.start:
+                self.slots[i] = (self.game.new_world(), 0)
+            world, step = self.slots[i]
+            action, step = self._choose(world, step, observation)
+            world.do(action)
+            self.slots[i] = (world, step)
+            actions.append(action)
+        return actions
+
+    def _choose(self, world: World, step: int, observation: str) -> tuple[str, int]:
+        if self.epsilon and self.rng.random() < self.epsilon:
+            valid = parse_valid_actions(observation)
+            if valid:
+                return valid[int(self.rng.integers(len(valid)))], step
+        if step >= len(self.plan):
+            return "wait", step
+        action, room, needed = self.plan[step]
+        for item in sorted(needed - set(world.held())):
+            detour = self._fetch(world, item)
+            if detour is not None:
+                return detour, step
+        if world.room != room:
+            move = self._route(world, room)
+            if move is not None:
+                return move, step
+        return action, step + 1
+
+    def _fetch(self, world: World, item: str) -> str | None:
+        """The next command towards getting ``item`` back, or None if it cannot be had."""
+        if world.visible(item):
+            return f"take {self.game.word(item)}"
+        location = world.where.get(item)
+        if location in self.game.objects and world.visible(location):
+            return f"open {self.game.word(location)}"
+        room = world.room_of(item)
+        if room is None or room == PLAYER:
+            return None
+        return self._route(world, room)
+
+    def _route(self, world: World, goal: str) -> str | None:
+        """The first command of a shortest walk to room ``goal`` (opening doors on the way)."""
+        first: dict[str, str] = {world.room: ""}
+        queue = deque([world.room])
+        while queue:
+            room = queue.popleft()
+            for direction, exit_ in self.game.rooms[room].get("exits", {}).items():
+                spec = {"to": exit_} if isinstance(exit_, str) else exit_
+                if spec["to"] in first or not all(world.holds(c) for c in spec.get("if", ())):
+                    continue
+                door = spec.get("door")
+                step = direction
+                if door is not None and f"open:{door}" not in world.flags:
+                    if f"locked:{door}" in world.flags:
+                        key = self.game.objects[door].get("key")
+                        if key is None or world.where.get(key) != PLAYER:
+                            continue
+                        step = f"unlock {self.game.word(door)} with {self.game.word(key)}"
+                    else:
+                        step = f"open {self.game.word(door)}"
+                first[spec["to"]] = first[room] or step
+                if spec["to"] == goal:
+                    return first[goal]
+                queue.append(spec["to"])
+        return None
+
+
+SCRIPTED_AGENTS = {
+    "random": RandomValidAgent,
+    "expert": WalkthroughAgent,  # the name BC data generation and the leaderboard use
+    "walkthrough": WalkthroughAgent,
+}

@@ -1,0 +1,119 @@
+"""The tokenizer, the actor and critic models, and the replay buffer."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from archer_agents.buffer import ReplayBuffer
+from archer_agents.models import PolicyLM, UtteranceCritic
+from archer_agents.tokenizer import load_tokenizer, train_tokenizer
+
+OBSERVATION = "Questions:\nIs it an animal? No.\nIs it man-made? Yes.\n"
+
+
+@pytest.fixture(scope="module")
+def policy():
+    torch.manual_seed(0)
+    return PolicyLM("tiny", max_new_tokens=8).eval()
+
+
+def test_project_tokenizer_round_trips_suite_text_in_few_tokens():
+    tokenizer = load_tokenizer()
+    ids = tokenizer(OBSERVATION)["input_ids"]
+    assert tokenizer.decode(ids) == OBSERVATION
+    assert len(ids) <= 20  # common question words are single tokens
+    odd = "naïve ☃ <|endoftext|> \x00"
+    assert tokenizer.decode(tokenizer(odd)["input_ids"], skip_special_tokens=False) == odd
+
+
+def test_tokenizer_trains_from_text():
+    tokenizer = train_tokenizer(iter([OBSERVATION] * 50), vocab_size=300)
+    assert "<|endoftext|>" in tokenizer.get_vocab()
+    assert tokenizer.decode(tokenizer.encode(OBSERVATION).ids) == OBSERVATION
+
+
+def test_log_probs_are_the_summed_token_log_probabilities(policy):
+    action = "Is it a dog?"
+    prompt = policy.tokenizer(OBSERVATION)["input_ids"]
+    target = policy.tokenizer(action + "\n")["input_ids"]
+    with torch.no_grad():
+        logits = policy.model(torch.tensor([prompt + target])).logits[0]
+        log_probs = torch.log_softmax(logits, -1)
+        expected = sum(log_probs[len(prompt) + i - 1, t] for i, t in enumerate(target))
+        got = policy.log_probs([OBSERVATION], [action])
+    assert got.shape == (1,)
+    assert got.item() == pytest.approx(expected.item(), abs=1e-4)
+
+
+def test_left_padding_does_not_change_log_probs(policy):
+    observations = [OBSERVATION, "Questions:\n", OBSERVATION * 3]
+    actions = ["Is it a dog?", "Is it big?", "x"]
+    with torch.no_grad():
+        batched = policy.log_probs(observations, actions)
+        pairs = zip(observations, actions, strict=True)
+        single = torch.cat([policy.log_probs([o], [a]) for o, a in pairs])
+    torch.testing.assert_close(batched, single, atol=1e-4, rtol=1e-4)
+
+
+def test_long_histories_are_cut_on_the_left(policy):
+    small = PolicyLM("tiny", max_new_tokens=8, max_length=64)
+    long_observation = "Questions:\n" + "Is it a dog? No.\n" * 100 + "Is it red? Yes.\n"
+    ids, attention, _ = small._sequences([long_observation], ["Is it a cat?"])
+    assert ids.shape[1] <= 64
+    text = small.tokenizer.decode(ids[0][attention[0] == 1])
+    assert text.endswith("Is it red? Yes.\nIs it a cat?\n")
+    assert small.generate([long_observation], greedy=True)[0] is not None
+
+
+def test_generation_is_one_line_and_seeded(policy):
+    torch.manual_seed(1)
+    first = policy.generate([OBSERVATION] * 4)
+    torch.manual_seed(1)
+    assert policy.generate([OBSERVATION] * 4) == first
+    assert all("\n" not in text for text in first)
+    assert policy.generate([OBSERVATION], greedy=True) == policy.generate([OBSERVATION],
+                                                                         greedy=True)
+
+
+def test_critic_has_twin_heads_and_a_polyak_target():
+    torch.manual_seed(0)
+    critic = UtteranceCritic("tiny")
+    critic.make_target()
+    assert "target" not in " ".join(critic.state_dict())  # the target is not a submodule
+    q1, q2 = critic.q([OBSERVATION] * 2, ["Is it a dog?", "Is it red?"])
+    v1, v2 = critic.v([OBSERVATION] * 2)
+    assert q1.shape == q2.shape == v1.shape == v2.shape == (2,)
+    assert not torch.allclose(q1, q2)
+    before = {k: v.clone() for k, v in critic.target.state_dict().items()}
+    with torch.no_grad():
+        for parameter in critic.parameters():
+            parameter.add_(1.0)
+    critic.update_target(tau=0.1)
+    for name, value in critic.target.state_dict().items():
+        torch.testing.assert_close(value, before[name] + 0.1 * 1.0, atol=1e-5, rtol=0)
+
+
+def test_buffer_is_a_seeded_fifo_that_round_trips(tmp_path):
+    buffer = ReplayBuffer(capacity=3, seed=0)
+    for i in range(5):
+        buffer.add(f"s{i}", f"a{i}", -1.0, f"s{i + 1}", i == 4)
+    assert len(buffer) == 3
+    assert sorted(t["observation"] for t in buffer.transitions) == ["s2", "s3", "s4"]
+    again = ReplayBuffer(capacity=3, seed=0)
+    for i in range(5):
+        again.add(f"s{i}", f"a{i}", -1.0, f"s{i + 1}", i == 4)
+    first, second = buffer.sample(8), again.sample(8)
+    assert first.observations == second.observations  # same seed, same draws
+    assert np.array_equal(first.dones, second.dones)
+    assert len(set(buffer.sample(50).observations)) == 3  # uniform over what is stored
+    buffer.save(tmp_path / "buffer.jsonl")
+    loaded = ReplayBuffer(capacity=3)
+    loaded.load(tmp_path / "buffer.jsonl")
+    assert [t["observation"] for t in loaded.transitions] == ["s2", "s3", "s4"]
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"observation": "s"}) + "\n")
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: not a buffer transition"):
+        loaded.load(tmp_path / "bad.jsonl")
+    with pytest.raises(ValueError, match="empty"):
+        ReplayBuffer(2).sample(1)
