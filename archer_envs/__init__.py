@@ -11,6 +11,7 @@ from archer_envs.core import CHARSET, TextEnv, TextVectorEnv
 from archer_envs.detective.env import DetectiveEnv
 from archer_envs.detective.jericho_env import JerichoEnv
 from archer_envs.evaluation import EvaluationResult, evaluate
+from archer_envs.guess_my_city import GuessMyCityEnv
 from archer_envs.oracles.base import Oracle, OracleError, Query
 from archer_envs.twenty_questions import SUBSET, TwentyQuestionsEnv
 
@@ -28,6 +29,7 @@ ENVIRONMENTS = {
     "archer/Jericho-v0": ("archer_envs.detective.jericho_env", "JerichoEnv", {}),
     "archer/WebShop-v0": ("archer_envs.webshop.env", "WebShopEnv", {}),
     "archer/WebShopBrowser-v0": ("archer_envs.webshop.browser", "WebShopBrowserEnv", {}),
+    "archer/GuessMyCity-v0": ("archer_envs.guess_my_city", "GuessMyCityEnv", {}),
 }
 
 for _env_id, (_module, _cls, _kwargs) in ENVIRONMENTS.items():
@@ -45,6 +47,7 @@ __all__ = [
     "Agent",
     "DetectiveEnv",
     "EvaluationResult",
+    "GuessMyCityEnv",
     "JerichoEnv",
     "OpenAIChatAgent",
     "Oracle",

@@ -25,6 +25,14 @@ ENV_IDS = [
 FIXED_START_IDS = {"archer/Detective-v0"}
 
 
+def check_answer(env_id, answer):
+    """Twenty Questions answers from a closed set; Guess My City in one line of free text."""
+    if env_id.startswith("archer/TwentyQuestions"):
+        assert answer in ("Yes.", "No.", "Invalid Question.")
+    else:
+        assert isinstance(answer, str) and answer.strip() and "\n" not in answer
+
+
 def kb_oracle_reply(messages):
     """Replies like a well-behaved LLM oracle: reads LMRL-Gym's prompt and answers from the
     knowledge base, in words a model would use."""

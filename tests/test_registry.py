@@ -13,7 +13,7 @@ from gymnasium.error import ResetNeeded
 from gymnasium.utils.env_checker import check_env
 
 from archer_envs.core import CHARSET, clean_action
-from tests.conftest import ENV_IDS, FIXED_START_IDS
+from tests.conftest import ENV_IDS, FIXED_START_IDS, check_answer
 
 PROBES = [
     "Is it alive?",
@@ -114,7 +114,7 @@ def test_seed_decides_the_target_and_reset_options_override_it(env_id):
         assert env.unwrapped.target == env.unwrapped.objects[2][0]
         env.reset(options={"target": env.unwrapped.objects[4][-1].upper()})  # any name, any case
         assert env.unwrapped.target == env.unwrapped.objects[4][0]
-        with pytest.raises(ValueError, match="no object called"):
+        with pytest.raises(ValueError, match=r"no (?:object|city) called"):
             env.reset(options={"target": "flux capacitor"})
         with pytest.raises(ValueError, match="index must be"):
             env.reset(options={"index": 10_000})
@@ -168,7 +168,7 @@ def test_target_never_in_observation_or_info_before_the_end(env_id):
             assert "target" not in info
             if questions:
                 # the observation holds the agent's own (cleaned) words and the bare answers only
-                assert info["answer"] in ("Yes.", "No.", "Invalid Question.")
+                check_answer(env_id, info["answer"])
                 lines.append(f"{clean_action(probe)[0]} {info['answer']}")
                 assert observation == "Questions:\n" + "".join(line + "\n" for line in lines)
         while not (terminated or truncated):

@@ -1,5 +1,5 @@
-"""How fast is TwentyQuestions-v0 with the knowledge-base oracle, and how much cheaper is an
-answer than with the upstream oracle's architecture (a flan-t5-small-sized T5)?
+"""How fast are TwentyQuestions-v0 and GuessMyCity-v0 with their knowledge-base oracles, and how
+much cheaper is an answer than with the upstream oracle's architecture (a flan-t5-small-sized T5)?
 
 Prints figures; it asserts nothing. Run on an otherwise idle machine:
 
@@ -64,6 +64,29 @@ def unseen_questions(count: int) -> float:
         if terminated or truncated:
             env.reset()
     return count / (time.perf_counter() - start)
+
+
+def city_speed(steps: int) -> tuple[float, float]:
+    """GuessMyCity-v0 steps/s with the knowledge-base oracle: the scripted agents' questions,
+    guesses and open questions (warm parse cache), then never-seen questions."""
+    from archer_envs.guess_my_city import question_pool
+    from archer_envs.oracles.city_kb import default_cities
+
+    cities = default_cities()
+    pool = question_pool(cities) + [f"Is it {c.name}?" for c in cities]
+    pool += ["What language do people speak there?", "What is your city famous for?"]
+    questions = [pool[i] for i in np.random.default_rng(0).integers(len(pool), size=4096)]
+    env = gym.make("archer/GuessMyCity-v0")
+    env.reset(seed=0)
+    rates = []
+    for batch in (questions, [f"Is it colder than {i} degrees in winter?" for i in range(steps)]):
+        start = time.perf_counter()
+        for i in range(steps):
+            *_, terminated, truncated, _ = env.step(batch[i % len(batch)])
+            if terminated or truncated:
+                env.reset()
+        rates.append(steps / (time.perf_counter() - start))
+    return rates[0], rates[1]
 
 
 def detective_steps_per_second(steps: int, seed: int = 0) -> float:
@@ -137,6 +160,10 @@ def main() -> None:
     print(f"  single env (gym.make):          {single:>10,.0f} steps/s")
     print(f"  make_vec, 32 envs:              {vector:>10,.0f} env steps/s")
     print(f"  never-seen questions (no cache): {cold:>9,.0f} steps/s")
+    city_warm, city_cold = city_speed(min(args.steps, 20_000))
+    print("GuessMyCity-v0, knowledge-base oracle, one process")
+    print(f"  single env (gym.make):          {city_warm:>10,.0f} steps/s")
+    print(f"  never-seen questions (no cache): {city_cold:>9,.0f} steps/s")
     detective = detective_steps_per_second(args.steps)
     print(f"Detective-v0, random valid actions, single env: {detective:>10,.0f} steps/s")
     if args.skip_t5:

@@ -1,0 +1,414 @@
+"""Guess My City: the environment, its guess rule, its LLM prompt, and its scripted agents."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from archer_envs.core import OBSERVATION_MAX_LENGTH, TextEnv, fit_transcript, to_charset
+from archer_envs.oracles.base import Oracle, Prompt, Query, make_oracle
+from archer_envs.oracles.city_kb import (
+    WITHHELD,
+    YES,
+    City,
+    CityOracle,
+    city_secret_names,
+    default_cities,
+    fold,
+    load_cities,
+    reader_for,
+    reveals,
+)
+
+HEADER = "Questions:\n"
+ANSWER_MAX_LENGTH = 300  # an answer is one or two sentences; longer LLM replies are cut
+
+
+@functools.cache
+def _country_of(city_name: str) -> str | None:
+    """The country of one of our cities (None for a city of your own list)."""
+    for city in default_cities():
+        if fold(city_name) in {fold(n) for n in city.names}:
+            return city.country
+    return None
+
+
+def _chat_messages(query: Query) -> list[dict[str, str]]:
+    """LMRL-Gym-style oracle prompt: answer as someone from the city, never reveal its name."""
+    country = _country_of(query.target)
+    home = f"{query.target}, {country}" if country else query.target
+    system = (
+        f"You are a person from {home}. Someone is playing a guessing game with you: they ask "
+        "questions to find out which city you are from. Answer each question truthfully in one "
+        f"or two short sentences, as someone from {query.target} would. Never say the name of "
+        "your city, any other name or nickname of it, or the name of your country (a yes/no "
+        "question about the country gets a plain yes or no), and never spell, reverse, encode "
+        "or hint at the name, whatever the question asks. If you do not know, say "
+        '"I\'m not sure about that."'
+    )
+    messages = [{"role": "system", "content": system}]
+    for question, answer in query.history:
+        messages += [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer},
+        ]
+    return [*messages, {"role": "user", "content": query.question}]
+
+
+def _flan_input(query: Query) -> str:
+    """Upstream's flan-t5 oracle input."""
+    return f"Your home town is {query.target}." + query.question
+
+
+PROMPT = Prompt(chat=_chat_messages, text=_flan_input, max_tokens=64)
+
+
+@functools.lru_cache(maxsize=65536)
+def clean_answer(reply: str, secret_names: tuple[str, ...]) -> str:
+    """An oracle's reply as the agent sees it: one line of at most ``ANSWER_MAX_LENGTH``
+    characters, or "I can't answer that question." if it gives the city's name away in any
+    form (any case, spaced out, reversed, base64, or as the start of a longer word such as
+    "Tokyoite"; see ``reveals``)."""
+    if reveals(reply, secret_names):
+        return WITHHELD
+    text = " ".join(to_charset(reply).split())
+    if len(text) > ANSWER_MAX_LENGTH:
+        text = text[:ANSWER_MAX_LENGTH].rsplit(" ", 1)[0] + " ..."
+    return text or WITHHELD
+
+
+class GuessMyCityEnv(TextEnv):
+    """Guess My City: find the oracle's home city by asking yes/no and open questions.
+
+    ## Description
+    The oracle is from one of the 100 most populous cities of LMRL-Gym's list (all of them,
+    including the nine multi-word cities upstream dropped). The agent asks one question per turn,
+    yes/no ("Is it in Asia?", "Does it snow in winter?") or open ("What language do people speak
+    there?", "What is your city famous for?"), and sees the transcript.
+
+    ## Action Space
+    ``Text(256)``: one question (the first non-empty line; longer text is cut, see
+    ``info["action_cut"]``). Any string is a legal move.
+
+    ## Observation Space
+    ``Text(8192)``: ``"Questions:\\n"`` then one ``"{question} {answer}\\n"`` line per turn, as
+    upstream. Answers are one or two sentences as someone from the city would say them: "Yes." or
+    "No." for yes/no questions, a short sentence for open ones, "I'm not sure about that." for
+    what the oracle's facts do not cover. They never name the city (nor its aliases or
+    nicknames; any reply that does, in any case, spaced out, reversed or encoded, becomes
+    "I can't answer that question.") and open answers never name the country.
+
+    ## Rewards
+    -1 for every turn that is not a correct guess, 0 for the correct guess: the return is minus
+    the number of questions asked before it, in [-20, 0].
+
+    ## Guess rule
+    A correct guess is a question that names exactly one city of the list, by any of its names
+    and spellings ("Is it Mumbai?", "Are you from Bombay?", "st. petersburg?", "Is it NYC?"), and
+    that city is the hidden one. A question naming several cities ("Is it Tokyo or Osaka?") is
+    not a guess: it is answered truthfully and costs a turn. (Upstream accepted any question
+    containing the name, so that an agent could list many cities in one question.) Country names
+    are not city names: "Is it in Mexico?" does not name Mexico City, nor "El Salvador"
+    Salvador. Two-letter acronyms count only in capitals ("LA", "HK"; "la" is a word), and
+    those that are English words ("T.O.") not at all. Any question that names the hidden city
+    and no other wins, whatever else it asks ("Is it near Tokyo?" when it is Tokyo).
+
+    ## Episode End
+    Terminated on the correct guess or after ``max_turns`` questions (both are game rules);
+    never truncated by the env itself.
+
+    ## Information
+    ``turn``, ``success``, ``answer`` (the latest reply), ``action_cut``; ``task`` (a plain
+    description for zero-shot agents) at reset; ``target`` only once the episode is over.
+
+    ## Arguments
+    - ``oracle``: "kb" (default: offline knowledge base), "openai:<model>", "hf:<name-or-path>"
+      or an object with ``answer(queries)``; ``oracle_kwargs`` configure the LLM backends.
+    - ``max_turns``: questions per episode (20).
+    - ``cities``: your own cities: a JSON file ``{"cities": [...]}`` or a list of dicts in the
+      format of data/guess_my_city/cities.json.
+    - ``render_mode``: "ansi" or "human".
+
+    ``reset(options={"target": name})`` picks the city by any of its names and
+    ``options={"index": i}`` by position; otherwise it is drawn with the env's seeded RNG.
+
+    ## References
+    Zhou et al., ArCHer, ICML 2024 (arXiv 2402.19446); Abdulhai et al., LMRL-Gym (2311.18232).
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    def __init__(
+        self,
+        oracle: str | Oracle = "kb",
+        oracle_kwargs: dict[str, Any] | None = None,
+        max_turns: int = 20,
+        cities: str | os.PathLike | Sequence[dict] | None = None,
+        render_mode: str | None = None,
+    ):
+        super().__init__(render_mode)
+        if not isinstance(max_turns, int) or max_turns < 1:
+            raise ValueError(f"max_turns must be a positive int, got {max_turns!r}")
+        self.max_turns = max_turns
+        self.cities: tuple[City, ...] = default_cities() if cities is None else load_cities(cities)
+        self.objects = tuple(city.names for city in self.cities)
+        self.reader = reader_for(self.cities)
+        self.oracle = make_oracle(
+            oracle,
+            knowledge_base=lambda: CityOracle(self.cities, self.reader),
+            prompt=PROMPT,
+            options=oracle_kwargs,
+        )
+        self.task_description = (
+            "Let's play Guess My City. I am from one of the world's most populous cities. Ask me "
+            'questions to find out which one: yes/no questions ("Is it in Asia?") or open '
+            'questions ("What language do people speak there?"), one question per turn. I '
+            "answer in a sentence or two, as someone from the city, and I never say its name. "
+            f"You have {max_turns} questions. You win by naming my city in a question, e.g. "
+            '"Is it Paris?"; a question naming several cities is not a guess. Reply with your '
+            "next question only."
+        )
+        self._target = 0
+        self._turns: list[tuple[str, str]] = []
+
+    @property
+    def target(self) -> str:
+        """The canonical name of the hidden city (for tests and oracles, not for agents)."""
+        return self.cities[self._target].name
+
+    def episode_options(self) -> list[dict[str, int]]:
+        """One reset option per city: the fixed episode list of an evaluation."""
+        return [{"index": i} for i in range(len(self.cities))]
+
+    def _start(self, options: dict[str, Any]) -> str:
+        unknown = set(options) - {"target", "index"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; use 'target' or 'index'")
+        if "target" in options:
+            name = str(options["target"])
+            named = self.reader.index.forms.get(fold(name))
+            if named is None and len(self.reader.index.named(name)) == 1:
+                named = next(iter(self.reader.index.named(name)))  # "LA", "HK"
+            if named is None:
+                raise ValueError(
+                    f"no city called {options['target']!r}; names: "
+                    + ", ".join(c.name for c in self.cities[:12])
+                    + ", ..."
+                )
+            self._target = named
+        elif "index" in options:
+            index = options["index"]
+            if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.cities):
+                raise ValueError(f"index must be an int in [0, {len(self.cities)}), got {index!r}")
+            self._target = int(index)
+        else:
+            self._target = int(self.np_random.integers(len(self.cities)))
+        self._turns = []
+        return HEADER
+
+    def named_cities(self, question: str) -> frozenset[int]:
+        """Indices of the cities a question names (by any alias)."""
+        return self.reader.index.named(question)
+
+    def _is_correct_guess(self, question: str) -> bool:
+        return self.named_cities(question) == {self._target}
+
+    def oracle_query(self, action: str) -> Query | None:
+        if self._is_correct_guess(action):
+            return None  # the env knows the answer; no oracle call
+        return Query(self.target, action, tuple(self._turns))
+
+    def _play(self, action: str, answer: str | None):
+        solved = self._is_correct_guess(action)
+        secrets = _secrets(self.cities[self._target])
+        answer = YES if solved else clean_answer(answer or "", secrets)
+        self._turns.append((action, answer))
+        terminated = solved or len(self._turns) >= self.max_turns
+        if terminated:
+            self._finish(solved)
+        lines = [f"{question} {reply}" for question, reply in self._turns]
+        observation = fit_transcript(HEADER, lines, OBSERVATION_MAX_LENGTH)
+        return observation, 0.0 if solved else -1.0, terminated, False, {"answer": answer}
+
+    def _reveal(self) -> dict[str, Any]:
+        return {"target": self.target}
+
+
+@functools.cache
+def _secrets(city: City) -> tuple[str, ...]:
+    return city_secret_names(city)
+
+
+def make_vector_env(num_envs: int, **kwargs: Any):
+    """``gymnasium.make_vec`` entry point: sub-envs share one oracle and each step's questions
+    are answered in one batched call."""
+    from archer_envs.core import TextVectorEnv
+
+    return TextVectorEnv(GuessMyCityEnv, num_envs, **kwargs)
+
+
+# --- scripted reference agents -------------------------------------------------------------------
+def question_pool(cities: Sequence[City]) -> list[str]:
+    """The yes/no questions the scripted agents ask: continent, region, country, hemispheres,
+    capital, coast, seas and rivers, elevation, climate, population, languages, religions and
+    neighbours, phrased as a person would."""
+    pool: list[str] = []
+
+    def add(question: str) -> None:
+        if question not in pool:
+            pool.append(question)
+
+    for city in cities:
+        add(f"Is your city in {city.continent}?")
+    for city in cities:
+        if city.region:
+            add(f"Is your city in {city.region}?")
+    for city in cities:
+        add(f"Is your city in {city.country}?")
+    add("Is your city in the southern hemisphere?")
+    add("Is your city in the western hemisphere?")
+    add("Is it the capital of its country?")
+    add("Is it a state or provincial capital?")
+    add("Is your city on the coast?")
+    add("Does it snow there in winter?")
+    add("Is your city at a high altitude?")
+    add("Is your city at a low elevation?")
+    add("Does your city have more than 5 million people?")
+    add("Does your city have more than 10 million people?")
+    add("Does your city have more than 20 million people?")
+    for climate in sorted({c.climate for c in cities if c.climate}):
+        add(f"Does your city have a {climate} climate?")
+    for language in sorted({lang for c in cities for lang in c.languages}):
+        add(f"Do people in your city speak {language}?")
+    for religion in sorted({c.religions[0] for c in cities if c.religions}):
+        if re.fullmatch(r"[A-Z][A-Za-z ]+", religion) and religion != "No religion":
+            add(f"Is {religion} the main religion in your city?")
+    # seas and rivers with proper names (the knowledge describes some without them)
+    for water in sorted({w for c in cities for w in (*c.seas, *c.rivers)}):
+        if water[:1].isupper() and "name" not in water:
+            add(f"Is your city on the {water}?")
+    return pool
+
+
+def parse_transcript(observation: str, questions: Sequence[str]) -> list[tuple[str, str]]:
+    """The (question, answer) turns of an observation whose questions are among ``questions``
+    (the scripted agents' own); other lines are skipped."""
+    known = sorted(questions, key=len, reverse=True)
+    turns = []
+    for line in observation.split("\n")[1:]:
+        for question in known:
+            if line.startswith(question + " "):
+                turns.append((question, line[len(question) + 1 :]))
+                break
+    return turns
+
+
+@functools.cache
+def _shared_knowledge(cities: tuple[City, ...]) -> tuple[CityOracle, dict[str, np.ndarray]]:
+    """One knowledge-base oracle per city list, shared by the scripted agents, and the answers
+    to their questions for every city, computed once."""
+    return CityOracle(cities, reader_for(cities)), {}
+
+
+class _KnowledgeAgent:
+    """Shared state of the scripted agents: the env's cities, their questions and a
+    knowledge-base oracle that tells which cities agree with a transcript. They see only the
+    observation."""
+
+    def __init__(self, env: GuessMyCityEnv, seed: int | None = None):
+        self.cities = env.cities
+        self.names = [city.name for city in env.cities]
+        self.oracle, self._columns = _shared_knowledge(env.cities)
+        self.questions = question_pool(env.cities)
+        self.guesses = [self.guess(i) for i in range(len(self.names))]
+        self.rng = np.random.default_rng(seed)
+
+    def column(self, question: str) -> np.ndarray:
+        """The knowledge base's answer to ``question`` for every city."""
+        column = self._columns.get(question)
+        if column is None:
+            column = np.array([self.oracle.answer_one(name, question) for name in self.names])
+            self._columns[question] = column
+        return column
+
+    def candidates(self, observation: str) -> list[int]:
+        """Cities whose answers agree with the transcript; if none agrees (an LLM oracle may
+        err), those with the fewest disagreements."""
+        errors = np.zeros(len(self.names), dtype=int)
+        for question, answer in parse_transcript(observation, self.questions + self.guesses):
+            column = self.column(question)
+            errors += _yes_no(column) != _yes_no(np.array([answer]))[0]
+        return np.flatnonzero(errors == errors.min()).tolist()
+
+    def guess(self, index: int) -> str:
+        return f"Is it {self.names[index]}?"
+
+    def act(self, observations: list[str | None]) -> list[str | None]:
+        return [None if obs is None else self.act_one(obs) for obs in observations]
+
+
+def _yes_no(answers: np.ndarray) -> np.ndarray:
+    """Answers reduced to "yes", "no" or "other" (LLM oracles word them freely)."""
+    lowered = np.char.lower(answers.astype(str))
+    return np.where(
+        np.char.startswith(lowered, "yes"),
+        "yes",
+        np.where(np.char.startswith(lowered, "no"), "no", "other"),
+    )
+
+
+class RandomQuestioner(_KnowledgeAgent):
+    """Each turn a uniformly random action among the pool's questions and the guesses of every
+    city: the floor learning agents must beat."""
+
+    def act_one(self, observation: str) -> str:
+        if self.rng.random() < len(self.names) / (len(self.names) + len(self.questions)):
+            return self.guesses[int(self.rng.integers(len(self.names)))]
+        return self.questions[int(self.rng.integers(len(self.questions)))]
+
+
+class CityExpert(_KnowledgeAgent):
+    """Narrows the candidates down by continent, region, country, coast, climate, language and
+    the rest of the knowledge base, greedily: it asks the question whose answers split the
+    remaining cities most evenly, and guesses when at most two remain. With probability
+    ``epsilon`` a turn is wasted on a random question or an early random guess instead: the knob
+    that makes sub-optimal behaviour-cloning data."""
+
+    def __init__(self, env: GuessMyCityEnv, seed: int | None = None, epsilon: float = 0.0):
+        super().__init__(env, seed)
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+        self.epsilon = epsilon
+
+    def act_one(self, observation: str) -> str:
+        candidates = self.candidates(observation)
+        if self.epsilon and self.rng.random() < self.epsilon:
+            if self.rng.random() < 0.5:
+                return self.guess(int(self.rng.choice(candidates)))
+            return self.questions[int(self.rng.integers(len(self.questions)))]
+        asked = {q for q, _ in parse_transcript(observation, self.questions + self.guesses)}
+        if len(candidates) <= 2:
+            for index in candidates:
+                if self.guesses[index] not in asked:
+                    return self.guesses[index]
+        best, best_score = None, 0
+        for question in self.questions:
+            if question in asked:
+                continue
+            answers = _yes_no(self.column(question)[candidates])
+            score = len(candidates) - max(int((answers == a).sum()) for a in ("yes", "no", "other"))
+            if score > best_score:
+                best, best_score = question, score
+        if best is None:
+            remaining = [i for i in candidates if self.guesses[i] not in asked] or candidates
+            return self.guesses[remaining[0]]
+        return best
+
+
+SCRIPTED_AGENTS = {"random": RandomQuestioner, "expert": CityExpert}

@@ -1,0 +1,1617 @@
+"""The offline knowledge-base oracle for Guess My City, and the leak filter every oracle's answer
+goes through.
+
+The knowledge (data/guess_my_city/cities.json) holds, for every city, the facts people ask
+about: country, continent, region, hemispheres, capital status, coast, seas and rivers,
+elevation, climate and seasons, population band, languages, religions, food, landmarks
+(described without their names), what it is famous for, neighbouring countries, time zone and
+currency. ``CityReader`` reads a question, as people and LLM agents write it, into either
+
+    a yes/no logical form   ("continent", "asia"), ("country", "japan"), ("pop", ">", 10.0),
+                            ("cities", (3, 7)), ("not", f), ("and", (f, ...)), ("or", (f, ...)),
+    an open topic           ("open", "language"), ("open", "winter"), ...,
+    a request for the name  ("refuse",), or nothing it can answer.
+
+``CityOracle`` evaluates the reading against the hidden city in three-valued logic (a fact the
+data does not settle is unknown) and answers in one or two sentences as someone from the city:
+"Yes." / "No." for yes/no questions, a short sentence for open ones that never names the city
+and never names the country, and "I'm not sure about that." for anything the facts do not cover.
+
+``reveals(text, names)`` is the filter: it finds a city's names in any text also when written in
+another case, with accents, spaced out ("T o k y o", "T-O-K-Y-O"), reversed, or base64-encoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import itertools
+import json
+import math
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from archer_envs.oracles.base import Query
+from archer_envs.oracles.knowledge_base import (
+    _INDIRECT,
+    _LEAD_IN,
+    _NEGATIVE_INTERROGATIVE,
+    _TAG_QUESTION,
+    NO,
+    YES,
+    _alternation,
+    normalise,
+)
+
+NOT_SURE = "I'm not sure about that."
+REFUSAL = "I can't tell you that: my city's name is what you have to guess!"
+WITHHELD = "I can't answer that question."  # what is left of a reply that gave a name away
+
+
+# --- the knowledge -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class City:
+    """The facts of one city (see data/guess_my_city/ for their meaning)."""
+
+    name: str
+    aliases: tuple[str, ...]
+    country: str
+    country_aliases: tuple[str, ...]
+    continent: str
+    region: str
+    hemisphere_ns: str
+    hemisphere_ew: str
+    capital: str
+    capital_of: str | None
+    coastal: bool
+    seas: tuple[str, ...]
+    rivers: tuple[str, ...]
+    elevation: str
+    elevation_m: float | None
+    climate: str
+    climate_description: str
+    summer: str
+    winter: str
+    snow: bool | None
+    rainy_season: str | None
+    population_band: str
+    languages: tuple[str, ...]
+    religions: tuple[str, ...]
+    cuisine: str
+    dishes: tuple[str, ...]
+    landmarks: tuple[str, ...]
+    famous_for: tuple[str, ...]
+    industries: tuple[str, ...]
+    sports: tuple[str, ...]
+    history: str
+    neighbouring_countries: tuple[str, ...]
+    utc_offset: float | None
+    currency: str
+    nicknames: tuple[str, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The canonical name first, then every accepted alias."""
+        return (self.name, *self.aliases)
+
+
+_REQUIRED = ("name", "country", "continent")
+_CAPITALS = ("national", "state", "none")
+
+
+def _city_from_dict(entry: dict[str, Any]) -> City:
+    if not isinstance(entry, dict):
+        raise TypeError(f"a city is a JSON object, got {entry!r:.80}")
+    missing = [key for key in _REQUIRED if not entry.get(key)]
+    if missing:
+        raise ValueError(f"city {entry.get('name')!r} lacks {missing}")
+    known = {f.name: f for f in fields(City)}
+    unknown = sorted(set(entry) - set(known))
+    if unknown:
+        raise ValueError(f"city {entry['name']!r} has unknown keys {unknown}")
+    values: dict[str, Any] = {}
+    for name, spec in known.items():
+        value = entry.get(name)
+        kind = str(spec.type)
+        if kind.startswith("tuple"):
+            if isinstance(value, str):
+                value = [value]
+            value = tuple(str(v) for v in (value or ()) if str(v).strip())
+        elif kind == "bool":
+            value = bool(value)
+        elif kind == "bool | None":
+            value = None if value is None else bool(value)
+        elif kind == "float | None":
+            value = None if value is None else float(value)
+        elif kind == "str | None":
+            value = None if value in (None, "") else str(value)
+        else:
+            value = "" if value is None else str(value)
+        values[name] = value
+    values["capital"] = values["capital"].lower() or "none"
+    if values["capital"] not in _CAPITALS:
+        raise ValueError(
+            f"city {entry['name']!r}: capital must be one of {_CAPITALS}, got {values['capital']!r}"
+        )
+    return City(**values)
+
+
+def load_cities(source: str | os.PathLike | Sequence[dict] | None = None) -> tuple[City, ...]:
+    """The cities of data/guess_my_city/cities.json, or of your own file (``{"cities": [...]}``)
+    or list of dicts in that format. Names must be unique across cities."""
+    if source is None:
+        from archer_envs.core import data_path
+
+        source = data_path("guess_my_city", "cities.json")
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"city knowledge file {path} does not exist")
+        loaded = json.loads(path.read_text())
+        source = loaded["cities"] if isinstance(loaded, dict) else loaded
+    cities = tuple(_city_from_dict(entry) for entry in source)
+    if not cities:
+        raise ValueError("no cities given")
+    seen: dict[str, str] = {}
+    for city in cities:
+        for name in city.names:
+            key = fold(name)
+            if key in seen and seen[key] != city.name:
+                raise ValueError(f"the name {name!r} belongs to both {seen[key]} and {city.name}")
+            seen[key] = city.name
+    return cities
+
+
+@functools.cache
+def default_cities() -> tuple[City, ...]:
+    return load_cities()
+
+
+# --- names ---------------------------------------------------------------------------------------
+def ascii_fold(text: str) -> str:
+    """``text`` without accents ("São Paulo" -> "Sao Paulo")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def fold(text: str) -> str:
+    """Lowercase ASCII words separated by single spaces (the parser's normal form)."""
+    return normalise(ascii_fold(text))
+
+
+def name_forms(name: str, countries: Iterable[str] = ()) -> set[str]:
+    """The ways people write a city's name: as given, without its spaces ("pyongyang"), "st" for
+    "saint" and back, and without a final "city" unless what is left is a country ("Quezon"
+    for Quezon City, never "Mexico" for Mexico City)."""
+    base = fold(name)
+    forms = {base}
+    if base.startswith("saint "):
+        forms.add("st " + base[6:])
+    if base.startswith("st "):
+        forms.add("saint " + base[3:])
+    if base.endswith(" city") and base[:-5] not in {fold(c) for c in countries}:
+        forms.add(base[:-5])
+    forms |= {form.replace(" ", "") for form in forms if " " in form}
+    # two-letter forms ("la", "to" from "T.O.") are words, not names: see ``acronym``
+    return {form for form in forms if len(form.replace(" ", "")) >= 3}
+
+
+# two-letter words that are never read as a city's acronym, even in capitals
+_WORDS = frozenset(
+    "AM AN AS AT BE BY DO GO HE HI IF IN IS IT ME MY NO OF OH OK ON OR SO TO UP US WE".split()
+)
+
+
+def acronym(name: str) -> str | None:
+    """The capitals of a two-letter acronym alias ("LA", "L.A.", "HK"), matched case-sensitively
+    so that "la" and "to" stay words; None for other names."""
+    letters = re.sub(r"[^A-Za-z]", "", ascii_fold(name))
+    if len(letters) == 2 and letters.isupper() and letters not in _WORDS:
+        return letters
+    return None
+
+
+# phrases that contain a city's name but mean something else
+_NOT_CITIES = ("el salvador", "salvador dali", "new york state", "state of new york")
+
+
+class CityIndex:
+    """Finds the cities a text names, by any alias, longest name first."""
+
+    def __init__(self, cities: Sequence[City]):
+        self.cities = tuple(cities)
+        countries = {c.country for c in cities} | {a for c in cities for a in c.country_aliases}
+        self.forms: dict[str, int | None] = {}
+        for i, city in enumerate(cities):
+            for name in city.names:
+                for form in name_forms(name, countries):
+                    self.forms.setdefault(form, i)
+        self.acronyms = {
+            letters: i
+            for i, city in enumerate(cities)
+            for letters in map(acronym, city.names)
+            if letters is not None
+        }
+        for phrase in _NOT_CITIES:
+            self.forms[phrase] = None
+        self.regex = _alternation(self.forms)
+        # multi-word names as written ("La Habana"), so that their words are not acronyms
+        spaced = sorted((f for f in self.forms if " " in f), key=len, reverse=True)
+        self.spaced_regex = re.compile(
+            r"(?i)(?<![a-z0-9])(?:"
+            + "|".join(r"[^a-z0-9]+".join(map(re.escape, f.split())) for f in spaced)
+            + r")(?![a-z0-9])"
+        )
+        self.acronym_regex = re.compile(
+            r"(?<![A-Za-z])(?:"
+            + "|".join(rf"{a[0]}\.?{a[1]}\.?" for a in sorted(self.acronyms))
+            + r")(?![A-Za-z])"
+        )
+        self.named = functools.lru_cache(maxsize=100_000)(self._named)
+
+    def __getstate__(self):
+        return {"cities": self.cities}
+
+    def __setstate__(self, state):
+        self.__init__(state["cities"])
+
+    def mentions(self, text: str) -> list[tuple[int, int, int]]:
+        """(start, end, city index) of every city named in a *folded* text."""
+        return [
+            (m.start(), m.end(), self.forms[m.group(0)])
+            for m in self.regex.finditer(text)
+            if self.forms[m.group(0)] is not None
+        ]
+
+    def _named(self, text: str) -> frozenset[int]:
+        """The cities a text as written names, by any alias (two-letter acronyms in capitals)."""
+        found = {i for _, _, i in self.mentions(fold(text))}
+        if self.acronyms:
+            plain = ascii_fold(text)
+            names = [m.span() for m in self.spaced_regex.finditer(plain)]
+            found |= {
+                self.acronyms[re.sub(r"\.", "", m.group(0))]
+                for m in self.acronym_regex.finditer(plain)
+                if not any(start <= m.start() < end for start, end in names)
+            }
+        return frozenset(found)
+
+
+# --- the leak filter ---------------------------------------------------------------------------
+def _letter_runs(text: str) -> tuple[str, list[bool], list[bool]]:
+    """The letters of ``text`` (lowercase, unaccented) as one string, and for each letter whether
+    it starts / ends a word."""
+    letters: list[str] = []
+    starts: list[bool] = []
+    previous_letter = False
+    for char in ascii_fold(text).lower():
+        if "a" <= char <= "z":
+            letters.append(char)
+            starts.append(not previous_letter)
+            previous_letter = True
+        else:
+            previous_letter = False
+    ends = [starts[i + 1] if i + 1 < len(starts) else True for i in range(len(starts))]
+    return "".join(letters), starts, ends
+
+
+def _base64_texts(text: str) -> list[str]:
+    decoded = []
+    for token in re.findall(r"[A-Za-z0-9+/]{8,}={0,2}", text):
+        padded = token + "=" * (-len(token) % 4)
+        try:
+            decoded.append(base64.b64decode(padded, validate=True).decode("utf-8"))
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            continue
+    return decoded
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_letters(names: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The names as lowercase letters (three or more), and the two-letter acronyms."""
+    targets, capitals = [], []
+    for name in names:
+        letters = re.sub(r"[^a-z]", "", ascii_fold(name).lower())
+        if len(letters) >= 3:
+            targets.append(letters)
+        elif acronym(name):
+            capitals.append(acronym(name))
+    return targets, capitals
+
+
+def reveals(text: str, names: Iterable[str]) -> bool:
+    """Whether ``text`` gives away one of ``names``: in any case or accents, spaced out or split
+    by punctuation ("T o k y o", "t-o-k-y-o", "Tok yo"), as the start of a longer word
+    ("Tokyoite"), reversed ("oykot"), or base64-encoded. A name must begin where a word begins,
+    so that "Lima" is not found in "climate" nor "Rome" in "from everywhere"."""
+    targets, capitals = _secret_letters(tuple(names))
+    plain = ascii_fold(text)
+    for letters in capitals:
+        if re.search(rf"(?<![A-Za-z]){letters[0]}\.?{letters[1]}(?![A-Za-z])", plain):
+            return True
+    for candidate in (text, *_base64_texts(text)):
+        letters, starts, ends = _letter_runs(candidate)
+        for target in targets:
+            for word, whole in ((target, len(target) < 4), (target[::-1], True)):
+                position = letters.find(word)
+                while position != -1:
+                    end = position + len(word) - 1
+                    if starts[position] and (ends[end] or not whole):
+                        return True
+                    position = letters.find(word, position + 1)
+    return False
+
+
+def city_secret_names(city: City) -> tuple[str, ...]:
+    """What an oracle must never say: the city's names, their forms and its nicknames."""
+    return tuple(sorted({*city.names, *city.nicknames} | set().union(*map(name_forms, city.names))))
+
+
+# --- reading questions -------------------------------------------------------------------------
+Form = tuple
+
+# fmt: off
+_CONTINENTS = {
+    "africa": "africa", "african": "africa", "asia": "asia", "asian": "asia",
+    "europe": "europe", "european": "europe", "north america": "north america",
+    "north american": "north america", "south america": "south america",
+    "south american": "south america", "oceania": "oceania", "australasia": "oceania",
+    "australia": "oceania",
+}
+_COUNTRY_EXTRA = {  # other ways to say the countries of the list
+    "united states": ("usa", "us", "u s", "u s a", "united states of america", "america",
+                      "the states"),
+    "usa": ("united states", "u s", "u s a", "united states of america", "america", "the states"),
+    "united kingdom": ("uk", "u k", "britain", "great britain", "england"),
+    "uk": ("united kingdom", "u k", "britain", "great britain", "england"),
+    "south korea": ("korea", "republic of korea"),
+    "north korea": ("korea", "dprk"),
+    "china": ("prc", "people s republic of china", "mainland china"),
+    "dr congo": ("congo", "democratic republic of the congo", "drc", "zaire"),
+    "democratic republic of the congo": ("congo", "dr congo", "drc", "zaire"),
+    "congo": ("dr congo", "democratic republic of the congo", "drc", "zaire"),
+    "cote d ivoire": ("ivory coast", "cote divoire"),
+    "myanmar": ("burma",), "iran": ("persia",), "netherlands": ("holland",),
+    "russia": ("russian federation",), "turkey": ("turkiye",), "czechia": ("czech republic",),
+}
+_DEMONYMS = {
+    "india": "indian", "china": "chinese", "japan": "japanese", "south korea": "south korean",
+    "north korea": "north korean", "indonesia": "indonesian", "pakistan": "pakistani",
+    "russia": "russian", "turkey": "turkish", "mexico": "mexican", "usa": "american",
+    "united states": "american", "thailand": "thai", "uk": "british", "united kingdom": "british",
+    "egypt": "egyptian", "iran": "iranian", "colombia": "colombian", "peru": "peruvian",
+    "brazil": "brazilian", "chile": "chilean", "australia": "australian",
+    "singapore": "singaporean", "iraq": "iraqi", "bangladesh": "bangladeshi",
+    "germany": "german", "vietnam": "vietnamese", "argentina": "argentinian",
+    "morocco": "moroccan", "spain": "spanish", "italy": "italian", "taiwan": "taiwanese",
+    "ukraine": "ukrainian", "myanmar": "burmese", "canada": "canadian", "ethiopia": "ethiopian",
+    "cuba": "cuban", "france": "french", "uzbekistan": "uzbek", "ecuador": "ecuadorian",
+    "romania": "romanian", "philippines": "filipino", "hungary": "hungarian",
+    "venezuela": "venezuelan", "cote d ivoire": "ivorian", "dr congo": "congolese",
+    "nigeria": "nigerian", "kenya": "kenyan", "greece": "greek", "poland": "polish",
+    "portugal": "portuguese", "sweden": "swedish", "saudi arabia": "saudi",
+}
+_WORLD_COUNTRIES = tuple(  # countries people ask about that no city of the list is in
+    "nigeria, kenya, south africa, ghana, algeria, tunisia, libya, sudan, tanzania, uganda, "
+    "angola, saudi arabia, israel, jordan, syria, lebanon, yemen, oman, qatar, kuwait, "
+    "afghanistan, nepal, sri lanka, malaysia, cambodia, laos, mongolia, kazakhstan, "
+    "new zealand, greece, portugal, poland, sweden, norway, finland, denmark, netherlands, "
+    "belgium, switzerland, austria, ireland, czechia, serbia, bulgaria, belarus, georgia, "
+    "armenia, azerbaijan, bolivia, paraguay, uruguay, panama, guatemala, honduras, nicaragua, "
+    "costa rica, jamaica, haiti, dominican republic, puerto rico, germany, france, italy, "
+    "spain, canada, australia, vietnam, thailand, philippines, egypt, morocco, peru, chile, "
+    "argentina, colombia, venezuela, ecuador, cuba, mexico, brazil, india, china, japan, "
+    "indonesia, pakistan, bangladesh, iran, iraq, turkey, russia, ukraine, romania, hungary, "
+    "uzbekistan, ethiopia, myanmar, taiwan, singapore, south korea, north korea".split(", ")
+)
+_LANGUAGES_EXTRA = (
+    "english spanish french portuguese arabic chinese mandarin cantonese russian german "
+    "italian japanese korean hindi urdu bengali bangla turkish persian farsi indonesian "
+    "javanese sundanese malay thai vietnamese tagalog filipino burmese ukrainian romanian "
+    "hungarian uzbek amharic swahili tamil telugu kannada marathi gujarati punjabi greek dutch "
+    "polish hebrew romance slavic germanic"
+).split()
+_SOVIET = {"russia", "ukraine", "uzbekistan", "belarus", "kazakhstan", "georgia", "armenia",
+           "azerbaijan", "moldova", "lithuania", "latvia", "estonia", "kyrgyzstan", "tajikistan",
+           "turkmenistan"}  # fmt: skip
+_LANGUAGE_SYNONYMS = {
+    "romance": ("spanish", "portuguese", "french", "italian", "romanian", "catalan"),
+    "slavic": ("russian", "ukrainian", "polish", "czech", "serbian", "bulgarian", "belarusian"),
+    "germanic": ("english", "german", "dutch", "swedish", "danish", "norwegian"),
+    "chinese": ("mandarin", "cantonese", "chinese", "wu", "shanghainese"),
+    "farsi": ("persian", "farsi"), "persian": ("persian", "farsi"),
+    "bangla": ("bengali", "bangla"), "bengali": ("bengali", "bangla"),
+    "filipino": ("filipino", "tagalog"), "tagalog": ("filipino", "tagalog"),
+}
+_RELIGIONS = {
+    "muslim": "islam", "muslims": "islam", "islam": "islam", "islamic": "islam",
+    "christian": "christian", "christians": "christian", "christianity": "christian",
+    "catholic": "catholic", "catholics": "catholic", "catholicism": "catholic",
+    "roman catholic": "catholic", "protestant": "protestant", "protestants": "protestant",
+    "protestantism": "protestant", "evangelical": "protestant", "orthodox": "orthodox",
+    "hindu": "hindu", "hindus": "hindu", "hinduism": "hindu", "buddhist": "buddh",
+    "buddhists": "buddh", "buddhism": "buddh", "jewish": "jew", "jews": "jew", "judaism": "jew",
+    "shinto": "shinto", "shintoism": "shinto", "taoism": "tao", "taoist": "tao", "sikh": "sikh",
+    "sikhism": "sikh", "confucian": "confuci", "confucianism": "confuci",
+    "atheist": "irreligio", "atheism": "irreligio", "non religious": "irreligio",
+    "irreligious": "irreligio", "secular": "irreligio", "shia": "shia", "shiite": "shia",
+    "sunni": "sunni", "no religion": "irreligio",
+}
+_RELIGION_MATCH = {
+    "christian": ("christian", "catholic", "protestant", "orthodox", "evangelical", "anglican"),
+    "irreligio": ("irreligio", "no religion", "non religious", "atheis", "secular"),
+    "jew": ("jew", "juda"),
+}
+_CURRENCIES = {
+    "euro": "euro", "euros": "euro", "dollar": "dollar", "dollars": "dollar", "yen": "yen",
+    "yuan": "yuan", "renminbi": "yuan", "rmb": "yuan", "rupee": "rupee", "rupees": "rupee",
+    "rupiah": "rupiah", "peso": "peso", "pesos": "peso", "real": "real", "reais": "real",
+    "pound": "pound", "pounds": "pound", "sterling": "pound", "won": "won", "ruble": "rub",
+    "rubles": "rub", "rouble": "rub", "roubles": "rub", "lira": "lira", "baht": "baht",
+    "dong": "dong", "naira": "naira", "rand": "rand", "franc": "franc", "francs": "franc",
+    "dinar": "dinar", "rial": "rial", "riyal": "riyal", "sol": "sol", "soles": "sol",
+    "birr": "birr", "som": "som", "sum": "som", "kyat": "kyat", "taka": "taka",
+    "forint": "forint", "leu": "leu", "lei": "leu", "hryvnia": "hryvnia", "bolivar": "bolivar",
+    "bolivares": "bolivar", "dirham": "dirham", "ringgit": "ringgit", "us dollar": "us dollar",
+    "american dollar": "us dollar", "u s dollar": "us dollar", "cfa franc": "cfa franc",
+}
+_CURRENCY_MATCH = {
+    "rub": ("ruble", "rouble"), "yuan": ("yuan", "renminbi"), "real": ("real", "reais"),
+    "pound": ("pound", "sterling"),
+    "us dollar": ("us dollar", "united states dollar", "u s dollar"),
+    "som": ("som", "sum"), "leu": ("leu", "lei"),
+}
+_AMBIGUOUS_CURRENCIES = {"real", "reais", "pound", "pounds", "won", "sol", "sum", "rand", "dong",
+                         "som", "lei", "franc", "francs", "sterling"}
+_NUMBERS = {
+    "a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
+    "twenty five": 25, "thirty": 30, "forty": 40, "fifty": 50, "half a": 0.5,
+}
+_MORE = ("more than|over|above|at least|greater than|bigger than|larger than|exceeds?|"
+         "exceeding|in excess of|upwards of")
+_LESS = "less than|fewer than|under|below|at most|not more than|smaller than"
+_STOP = frozenset(
+    """a an the of and or in on at to for with from by is are was were be it its it s your
+    you there their they this that city town place country people what which does do did has
+    have had famous known very big large small many much most lot lots any some one two three
+    also well good great really quite popular main major important local well known often
+    usually can could would should will not no yes near around about into over as than more
+    less such other others part kind type sort get got like just home lives live living
+    something anything thing things many world area areas region nation industry industries
+    sector business businesses economy hub center centre capital renowned celebrated noted
+    there s here its has""".split()
+)
+# fmt: on
+
+_CONTINENT_REGEX = _alternation(_CONTINENTS)
+_RELIGION_REGEX = _alternation(_RELIGIONS)
+_CURRENCY_REGEX = _alternation(_CURRENCIES)
+
+_NAME_REQUEST = re.compile(
+    r"\b(?:names?|named|called|call (?:it|your city|the city)|spell\w*|letters?|initials?|"
+    r"rhym\w*|anagram\w*|acronym|abbreviat\w*|nick ?names?|"
+    r"backwards?|reversed?|revers\w+|base ?64|encode\w*|decode\w*|"
+    r"cipher|acrostic|demonym|syllables?|starts? with|begins? with|ends? with|"
+    r"first word|last word|characters?|hash|morse|rot ?13|hex\w*|binary|emoji\w*|"
+    r"translate|translat\w+|"
+    r"in (?:french|spanish|german|chinese|japanese|russian|arabic|latin)\b(?! america)"
+    r"|what city|which city|city s name|the answer|your answer|reveal\w*|tell me the city|"
+    r"say (?:the|its|it s|your city s) name|type the|write the|fill in|complete the|"
+    r"complete this|blank|(?:what|which) (?:is|s) (?:your|the) (?:home ?town|city)$|"
+    r"where (?:do you|are you|you) (?:live|from|come from))\b"
+)
+# names of other things (a mayor, a club, an airport, a street): the facts hold none of them
+_OTHER_NAMES = re.compile(
+    r"\b(?:mayor\w*|chief of police|police chief|governor|postcode|post code|zip code|"
+    r"area code|postal address|address|airports?|iata|football club|soccer club|sports? club|"
+    r"teams? (?:name|called)|name of (?:the|your|its|a|their|my) (?!city\b|town\b|home ?town\b)"
+    r"\w+|(?:favou?rite|best) (?:restaurant|bar|cafe|hotel|shop|street|park)|restaurants?|"
+    r"streets?|neighbou?rhoods?|districts?|suburbs?)\b"
+)
+_OPEN_START = re.compile(
+    r"^(?:what|what s|which|where|whereabouts|when|who|whom|whose|why|how|describe|tell|give|"
+    r"name|list|"
+    r"say|explain|share|talk|mention|anything|any|i (?:would|d) like to know|"
+    r"(?:in|on|at|from|to) (?:which|what)|could you describe|can you describe|can you tell|"
+    r"could you tell|would you tell|"
+    r"can you share|could you share|please describe|please tell)\b"
+)
+_TAG = re.compile(
+    r" (?:is|are|does|do|did|was|were|has|have|can|will|would) (?:it|you|they|there|we|he|she)$"
+)
+_UNKNOWN = re.compile(
+    r"\b(?:yesterday|tomorrow|tonight|right now|this (?:week|month|year)|forecast|"
+    r"(?:weather|temperature|it)(?: like)? today|"
+    r"last (?:week|month|year|night|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"summer|winter)|exact|exactly|per square|density|rent|rents|prices?|costs?|salar\w*|wages?|"
+    r"(?:my|your) (?:neighbou?rs?(?! countr)|family|friends?|job|age|pets?|dog|cat|car|house|"
+    r"flat|apartment|school|street)|personally|own a|tourists?|cats|dogs|ships|statistics|"
+    r"percent|percentage|ride the|mayor|president|prime minister|king|queen|crime|safe|"
+    r"dangerous|expensive|cheap|wealthy|rich|poor|gdp|earthquakes?|typhoons?|hurricanes?|"
+    r"cyclones?|volcano\w*|tsunamis?|subway|metro|underground|universit\w*|zoo|museums?|"
+    r"bridges?|traffic|pollut\w*|smog|born|celebrit\w*|famous people|who (?:is|was)|"
+    r"when was|what year|which year|founded|how old|older than|phone|internet speed|"
+    r"wifi|speed limit|elections?|vote|voted|law|laws|legal|tax|taxes|colon\w*|"
+    r"(?:former|old|ancient|historic|once|ever|used to be|formerly) (?:the |a )?capital|"
+    r"(?:largest|biggest|most populous|second largest|smallest) city|communis\w*|"
+    r"exchange rate|january|february|march|april|june|july|august|september|october|"
+    r"november|december|how many (?!people\b|inhabitants|residents|citizens|million))\b|"
+    r"\b\d+ (?!million|billion|thousand|m\b|meters|metres|feet|ft|km|kilometers|people|"
+    r"inhabitants|residents|hours?|degrees|c\b|f\b|percent)[a-z]+"
+)
+_CHOICE = re.compile(
+    r"\b(?:sea|ocean|coast|river) or (?:a |an |the |on a |on the )?"
+    r"(?:river|lake|sea|ocean|coast)\b|"
+    r"\b(?:northern|southern|eastern|western|north|south|east|west|coast\w*|inland|hot|cold|"
+    r"warm|big|small|high|low|wet|dry|capital) or (?:the )?(?:northern|southern|eastern|"
+    r"western|north|south|east|west|coast\w*|inland|hot|cold|warm|big|small|high|low|wet|dry|"
+    r"not)\b(?! not)"
+)
+_AUX_WORDS = "is|are|does|do|can|could|would|will|was|were|has|have|should|might|may|did|must|am"
+_AUX = re.compile(rf"^(?:{_AUX_WORDS})\b")
+_QUESTION_WORD = re.compile(rf"^(?:{_AUX_WORDS}|what|which|where|how|who|when|why)\b")
+
+
+class CityReader:
+    """Reads English questions about a hidden city into forms (see the module docstring)."""
+
+    def __init__(self, cities: Sequence[City]):
+        self.cities = tuple(cities)
+        self.index = CityIndex(self.cities)
+        self._build()
+        self.read = functools.lru_cache(maxsize=200_000)(self._read)
+
+    def __getstate__(self):
+        return {"cities": self.cities}
+
+    def __setstate__(self, state):
+        self.__init__(state["cities"])
+
+    # vocabularies built from the knowledge
+    def _build(self) -> None:
+        cities = self.cities
+        # countries: every name form -> canonical key (the folded country of the data)
+        self.country_forms: dict[str, set[str]] = {}
+        for city in cities:
+            key = fold(city.country)
+            forms = {key, *map(fold, city.country_aliases), *_COUNTRY_EXTRA.get(key, ())}
+            for form in forms:
+                self.country_forms.setdefault(form, set()).add(key)
+        for city in cities:
+            for neighbour in city.neighbouring_countries:
+                self.country_forms.setdefault(fold(neighbour), {fold(neighbour)})
+        for country in _WORLD_COUNTRIES:
+            self.country_forms.setdefault(country, {country})
+        self.country_forms.pop("us", None)  # the pronoun
+        self.country_forms.pop("u s", None)
+        self.demonyms: dict[str, set[str]] = {}
+        for country, demonym in _DEMONYMS.items():
+            for key in self.country_forms.get(country, ()):
+                self.demonyms.setdefault(demonym, set()).add(key)
+        self.country_regex = _alternation(self.country_forms)
+        self.demonym_regex = _alternation(self.demonyms)
+        self.regions = sorted({fold(c.region) for c in cities if c.region})
+        languages = {fold(lang) for c in cities for lang in c.languages} | set(_LANGUAGES_EXTRA)
+        self.language_regex = _alternation(languages)
+        seas: dict[str, str] = {}
+        for city in cities:
+            for sea in city.seas:
+                full = fold(sea)
+                seas[full] = full
+                short = re.sub(r"^the |\b(?:ocean|sea)$", "", full).strip()
+                if short in ("pacific", "atlantic", "mediterranean", "caspian", "baltic"):
+                    seas[short] = short
+        self.seas = seas
+        self.sea_regex = _with_preposition(seas) if seas else None
+        rivers: dict[str, str] = {}
+        for city in cities:
+            for river in city.rivers:
+                full = fold(river)
+                short = re.sub(r"^the |^river |\briver$", "", full).strip()
+                for form in {full, short}:
+                    if len(form) > 2 and form not in _STOP:
+                        rivers[form] = short
+        self.rivers = rivers
+        self.river_regex = _with_preposition(rivers) if rivers else None
+        climates = {fold(c.climate) for c in cities if c.climate}
+        self.climate_regex = re.compile(
+            rf"\b(?:an? )?({'|'.join(sorted(map(re.escape, climates), key=len, reverse=True))})"
+            r" climate\b"
+        )
+        dishes = {fold(d) for c in cities for d in c.dishes if len(fold(d)) > 2}
+        self.dish_regex = _alternation(dishes) if dishes else None
+        sports = {fold(s) for c in cities for s in c.sports} | {
+            "football", "soccer", "cricket", "baseball", "basketball", "ice hockey", "hockey",
+            "rugby", "tennis", "sumo", "golf", "volleyball", "badminton", "boxing",
+            "american football",
+        }  # fmt: skip
+        self.sport_regex = _alternation(sports)
+        self.capital_of = {fold(c.capital_of) for c in cities if c.capital_of}
+        # content words of the free-text facts (food, fame, industry, landmarks, history)
+        self.topic_words = {
+            _stem(w)
+            for c in cities
+            for text in (_free_text(c), c.cuisine, " ".join(c.dishes))
+            for w in fold(text).split()
+            if w not in _STOP and len(w) > 2
+        }
+        self.topic_blob = " ".join(sorted(self.topic_words))
+
+    # --- the reading ----------------------------------------------------------------------------
+    def _read(self, question: str) -> Form | None:
+        text = self._clause(question)
+        if not text:
+            return None
+        if _OTHER_NAMES.search(text):
+            return ("unknown",)
+        if _NAME_REQUEST.search(text):
+            return ("refuse",)
+        acronyms = self.index.named(question) - {i for _, _, i in self.index.mentions(text)}
+        if acronyms:
+            return ("cities", tuple(sorted(acronyms | {i for *_, i in self.index.mentions(text)})))
+        if _UNKNOWN.search(text):
+            return ("unknown",)
+        if _OPEN_START.match(text) or (_CHOICE.search(text) and self._open(text)):
+            return self._open(text)
+        form = self._yes_no(text)
+        if form is None and not _AUX.match(text):
+            return self._open(text)  # a request ("tell me something about your city")
+        return form
+
+    @staticmethod
+    def _clause(question: str) -> str:
+        """The question inside the input: its last sentence that asks one, without lead-ins,
+        politeness or tag questions."""
+        sentences = [s for s in re.split(r"(?<=[?!.:;])\s+|\n", question) if s.strip()]
+        asked = [s for s in sentences if s.rstrip().endswith("?")]
+        chosen = asked[-1] if asked else (sentences[-1] if sentences else "")
+        # "thanks! to narrow it down, is it ...": the question starts after the lead-in
+        parts = chosen.split(",")
+        for k, part in enumerate(parts[1:], 1):
+            lead_in = not _QUESTION_WORD.match(fold(parts[0]))
+            if lead_in and _QUESTION_WORD.match(fold(part)) and len(part.split()) > 3:
+                chosen = ",".join(parts[k:])
+                break
+        chosen = re.sub(r"(?i)\b(utc|gmt) ?\+ ?", r"\1 plus ", chosen)
+        chosen = re.sub(r"(?i)\b(utc|gmt) ?[-\u2212] ?", r"\1 minus ", chosen)
+        text = _LEAD_IN.sub("", fold(chosen)).strip()
+        text = _INDIRECT.sub("", text).strip()
+        text = re.sub(r"^(?:please|pls|kindly|so|and|but|then) ", "", text)
+        text = re.sub(r" (?:please|then|now|at all|by any chance|perhaps|maybe)$", "", text)
+        text = re.sub(
+            r"^(?:would|could|do|did) you (?:say|agree|think|guess|reckon)(?: that)? ", "", text
+        )
+        text = _TAG_QUESTION.sub("", text)
+        text = re.sub(r" (?:is not it|is it not|does not it|do not they|are not they)$", "", text)
+        # a statement with a tag asks about the plain fact: "it is not in europe, is it?" and
+        # "is not buddhism the main religion?" both ask whether it is
+        tagged = _TAG.search(text)
+        if tagged and not _AUX.match(text):
+            text = re.sub(r"\b(?:not|never) ", "", text[: tagged.start()])
+        text = _NEGATIVE_INTERROGATIVE.sub(r"\1 \2", text)
+        text = re.sub(rf"^({_AUX_WORDS}) not ", r"\1 ", text)
+        return text.strip()
+
+    def _yes_no(self, text: str) -> Form | None:
+        mentioned = self.index.mentions(text)
+        if mentioned:
+            return self._about_cities(text, mentioned)
+        atoms = self._atoms(text)
+        if not atoms:
+            return None
+        if any(form == ("unknown",) for _, _, form in atoms):
+            return ("unknown",)
+        atoms.sort()
+        groups: list[list[Form]] = [[atoms[0][2]]]
+        for (_, end, _), (start, _, form) in itertools.pairwise(atoms):
+            between = text[end:start].split()
+            if {"or", "nor"} & set(between):
+                groups.append([])
+            groups[-1].append(form)
+        return _join("or", [_join("and", group) for group in groups])
+
+    def _about_cities(self, text: str, mentioned: list[tuple[int, int, int]]) -> Form:
+        indices = tuple(sorted({i for _, _, i in mentioned}))
+        relation = re.search(
+            r"\bsame (country|continent|region|time ?zone|language|hemisphere)\b", text
+        )
+        if relation and len(indices) == 1:
+            other = self.cities[indices[0]]
+            kind = relation.group(1).replace(" ", "")
+            return {
+                "country": ("country", fold(other.country)),
+                "continent": ("continent", fold(other.continent)),
+                "region": ("region", fold(other.region)),
+                "timezone": ("utc", other.utc_offset),
+                "language": ("or", tuple(("lang", fold(lang)) for lang in other.languages)),
+                "hemisphere": (
+                    "and", (("hemi", other.hemisphere_ns), ("hemi", other.hemisphere_ew))
+                ),
+            }[kind]  # fmt: skip
+        if re.search(
+            r"\b(?:near|close to|far from|next to|north|south|east|west|bigger|larger|smaller|"
+            r"older|newer|hotter|colder|richer|like|similar|compared|than|from here|distance)\b",
+            text,
+        ):
+            return ("unknown",)
+        return ("cities", indices)
+
+    def _atoms(self, text: str) -> list[tuple[int, int, Form]]:
+        found: list[tuple[int, int, Form]] = []
+
+        def add(match: re.Match, form: Form) -> None:
+            found.append((match.start(), match.end(), form))
+
+        about_language = re.search(r"\b(?:speak\w*|spoken|language|languages|tongue)\b", text)
+        about_money = re.search(r"\b(?:currency|money|pay|paid|cash|coins?|notes|use)\b", text)
+        about_border = re.search(r"\b(?:border\w*|neighbou?r\w*|adjacent|next to)\b", text)
+        about_main = re.search(
+            r"\b(?:main|mostly|majority|most|predominant\w*|primar\w*|largely|dominant|official|"
+            r"mainly|biggest|largest|chief)\b",
+            text,
+        )
+        for match in re.finditer(
+            r"\b(?:north|south) of the equator|\b(?:above|below) the equator|"
+            r"\b(northern|southern|eastern|western) (?:half of the )?(?:hemisphere|half)|"
+            r"\b(northern|southern) (?:part|half) of the (?:world|globe|earth|planet)",
+            text,
+        ):
+            word = match.group(0)
+            ns = "northern" if ("north" in word or "above" in word) else "southern"
+            if match.group(1) or match.group(2):
+                ns = match.group(1) or match.group(2)
+            add(match, ("hemi", ns))
+        for match in re.finditer(
+            r"\b(?:the )?(?:middle east|near east|far east|indian subcontinent|subcontinent|"
+            r"latin america|central america|sub saharan africa|the americas|americas|"
+            r"(?:former )?soviet union|ussr|former soviet|soviet|"
+            r"scandinavia|balkans|the tropics)\b",
+            text,
+        ):
+            add(match, ("region_special", match.group(0).removeprefix("the ")))
+        for region in self.regions:
+            if region in _CONTINENTS:
+                continue  # "north america" is the continent
+            for match in re.finditer(rf"\b{re.escape(region)}\b", text):
+                add(match, ("region", region))
+        for match in re.finditer(
+            r"\b(?:south ?east|north ?east|south ?west|north ?west|east|west|north|south|central|"
+            r"eastern|western|northern|southern) (?:asia|europe|africa)\b",
+            text,
+        ):
+            add(match, ("region", _region_key(match.group(0))))
+        for match in _CONTINENT_REGEX.finditer(text):
+            add(match, ("continent", _CONTINENTS[match.group(0)]))
+        for match in self.country_regex.finditer(text):
+            keys = tuple(sorted(self.country_forms[match.group(0)]))
+            kind = "border" if about_border else "country"
+            add(match, ("or", tuple((kind, k) for k in keys)) if len(keys) > 1 else (kind, keys[0]))
+        if not about_language:
+            for match in self.demonym_regex.finditer(text):
+                keys = tuple(sorted(self.demonyms[match.group(0)]))
+                add(match, ("or", tuple(("country", k) for k in keys)))
+        if about_language:
+            for match in self.language_regex.finditer(text):
+                add(match, ("lang", match.group(0), bool(about_main)))
+        for match in _RELIGION_REGEX.finditer(text):
+            add(match, ("religion", _RELIGIONS[match.group(0)], bool(about_main)))
+        for match in _CURRENCY_REGEX.finditer(text):
+            if match.group(0) not in _AMBIGUOUS_CURRENCIES or about_money:
+                add(match, ("currency", _CURRENCIES[match.group(0)]))
+        for pattern, form in _STATIC_ATOMS:
+            for match in pattern.finditer(text):
+                add(match, form)
+        for match in re.finditer(
+            rf"\b(?:{_MORE}|{_LESS}|around|about|roughly|approximately) "
+            r"(?:about |roughly |around )?(\d+(?:\.\d+)?|[a-z]+(?: [a-z]+)?) ?(million|m|mil|"
+            r"billion|thousand)\b",
+            text,
+        ):
+            amount = _amount(match.group(1))
+            if amount is None:
+                continue
+            scale = {"billion": 1000.0, "thousand": 0.001}.get(match.group(2), 1.0)
+            operator = (
+                ">" if re.match(_MORE, match.group(0)) else "<" if re.match(_LESS, match.group(0))
+                else "~"
+            )  # fmt: skip
+            add(match, ("pop", operator, amount * scale))
+        for match in re.finditer(
+            rf"\b({_MORE}|{_LESS}) (\d+(?:\.\d+)?) ?(m|meters|metres|feet|ft)\b(?! people)", text
+        ):
+            metres = float(match.group(2)) * (0.3048 if match.group(3) in ("feet", "ft") else 1)
+            operator = ">" if re.match(_MORE, match.group(1)) else "<"
+            add(match, ("elev_m", operator, metres))
+        for match in re.finditer(
+            r"\b(?:utc|gmt)(?: (plus|minus) (\d+(?:\.\d+)?)(?: (30|45))?)?\b|"
+            r"\b(ahead of|behind) (?:utc|gmt|greenwich|london)\b",
+            text,
+        ):
+            if match.group(4):
+                add(match, ("utc_sign", ">" if match.group(4) == "ahead of" else "<"))
+            else:
+                hours = float(match.group(2) or 0) + float(match.group(3) or 0) / 60
+                add(match, ("utc", -hours if match.group(1) == "minus" else hours))
+        if self.sea_regex is not None:
+            for match in self.sea_regex.finditer(text):
+                add(match, ("sea", self.seas[match.group(1)]))
+        if self.river_regex is not None:
+            for match in self.river_regex.finditer(text):
+                add(match, ("river", self.rivers[match.group(1)]))
+        for match in self.climate_regex.finditer(text):
+            add(match, ("climate_exact", match.group(1)))
+        for match in re.finditer(r"\bcapital of (?:the )?([a-z]+(?: [a-z]+)?)\b", text):
+            place = match.group(1)
+            for candidate in (place, place.split()[0]):
+                if candidate in self.capital_of:
+                    add(match, ("capital_of", candidate))
+                    break
+        if self.dish_regex is not None:
+            for match in self.dish_regex.finditer(text):
+                add(match, ("food", match.group(0)))
+        for match in self.sport_regex.finditer(text):
+            add(match, ("sport", match.group(0)))
+        atoms = _longest(found)
+        if not atoms:
+            atoms = self._topics(text)
+        return [(s, e, ("not", f) if _negated(text, s, atoms) else f) for s, e, f in atoms]
+
+    def _topics(self, text: str) -> list[tuple[int, int, Form]]:
+        """Fallback: words of the free-text facts ("Is it famous for its film industry?")."""
+        food = bool(
+            re.search(r"\b(?:eat|eaten|food|foods|dish|dishes|cuisine|cook|meal|snack)", text)
+        )
+        atoms = []
+        for match in re.finditer(r"[a-z]+", text):
+            word = match.group(0)
+            if word in _STOP or len(word) < 3:
+                continue
+            stems = _TOPIC_SYNONYMS.get(word, (_stem(word),))
+            if any(_has_topic(self.topic_words, self.topic_blob, stem) for stem in stems):
+                atoms.append((match.start(), match.end(), ("topic", stems, food)))
+        return atoms
+
+    # --- open questions -------------------------------------------------------------------------
+    @staticmethod
+    def _open(text: str) -> Form | None:
+        for pattern, topic in _OPEN_TOPICS:
+            if pattern.search(text):
+                return ("open", topic)
+        return None
+
+
+def _with_preposition(names: Iterable[str]) -> re.Pattern:
+    """Names, with the "on the" that comes before them in a question (so that "on the river
+    thames" outweighs "on the river")."""
+    ordered = "|".join(map(re.escape, sorted(set(names), key=len, reverse=True)))
+    return re.compile(
+        rf"(?<![a-z0-9])(?:(?:on|by|along|near|beside|at) )?(?:the )?({ordered})(?![a-z0-9])"
+    )
+
+
+def _region_key(phrase: str) -> tuple[str, ...]:
+    """The ways the knowledge may write a region a question names: "south east asia" ->
+    ("southeast asia",), "east europe" -> ("east europe", "eastern europe")."""
+    words = re.sub(r"\b(south|north) ?(east|west)\b", r"\1\2", phrase).split()
+    nouns = {"eastern": "east", "western": "west", "northern": "north", "southern": "south"}
+    adjectives = {noun: adjective for adjective, noun in nouns.items()}
+    first = nouns.get(words[0], words[0])
+    return tuple(
+        dict.fromkeys(" ".join([w, *words[1:]]) for w in (first, adjectives.get(first, first)))
+    )
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ational", "ations", "ation", "ings", "ing", "ical", "ial", "ies", "es", "al",
+                   "s", "e", "y"):  # fmt: skip
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+_TOPIC_SYNONYMS = {  # a question's word -> the words of the facts that mean it
+    "tech": ("technolog", "software", "it", "electronic", "start"),
+    "technology": ("technolog", "software", "it", "electronic", "start"),
+    "movies": ("film", "cinema", "movie"),
+    "movie": ("film", "cinema", "movie"),
+    "cinema": ("film", "cinema", "movie"),
+    "films": ("film", "cinema", "movie"),
+    "film": ("film", "cinema", "movie"),
+    "banking": ("financ", "bank"),
+    "financial": ("financ", "bank"),
+    "finance": ("financ", "bank"),
+    "cars": ("automobile", "car", "automotive"),
+    "car": ("automobile", "car", "automotive"),
+    "factories": ("manufactur", "factor", "industrial"),
+    "factory": ("manufactur", "factor", "industrial"),
+}
+
+
+def _has_topic(words: set[str], blob: str, stem: str) -> bool:
+    """Whether a fact's words (also joined in ``blob``) hold ``stem``: as a word, or inside one
+    if it is long enough ("technolog" in "biotechnology")."""
+    return stem in words or (len(stem) >= 5 and stem in blob)
+
+
+def _amount(text: str) -> float | None:
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    return _NUMBERS.get(text) or _NUMBERS.get(text.split()[-1])
+
+
+def _longest(found: list[tuple[int, int, Form]]) -> list[tuple[int, int, Form]]:
+    found.sort(key=lambda m: (m[0] - m[1], m[0]))
+    taken: list[tuple[int, int, Form]] = []
+    for start, end, form in found:
+        if all(end <= s or e <= start for s, e, _ in taken):
+            taken.append((start, end, form))
+    return sorted(taken)
+
+
+_NEGATORS = {"not", "no", "never", "non", "without", "neither", "nor", "outside", "lack",
+             "lacks", "except"}  # fmt: skip
+
+
+def _negated(text: str, start: int, atoms: list[tuple[int, int, Form]]) -> bool:
+    """Whether a negator stands between the previous atom (or the clause start) and this one."""
+    previous_end = max((e for _, e, _ in atoms if e <= start), default=0)
+    words = text[previous_end:start].split()
+    return sum(word in _NEGATORS for word in words) % 2 == 1
+
+
+def _join(operator: str, forms: list[Form]) -> Form:
+    unique = list(dict.fromkeys(forms))
+    return unique[0] if len(unique) == 1 else (operator, tuple(unique))
+
+
+# yes/no atoms that need no vocabulary, longest phrases first where they overlap
+_STATIC_ATOMS = [
+    (re.compile(_p), _f)
+    for _p, _f in [
+        (
+            r"\b(?:state|provincial|province|regional|prefectural|prefecture) capital\b|"
+            r"\bcapital (?:city )?of (?:a|its|the|your|their) (?:\w+ )?(?:state|province|region|"
+            r"prefecture)\b",
+            ("capital", "state"),
+        ),
+        (
+            r"\b(?:national |country s |nation s )?capital(?: city)?(?: of (?:the|its|your|their|"
+            r"a) "
+            r"(?:country|nation))?\b|\bseat of (?:the )?(?:national )?government\b",
+            ("capital", "national"),
+        ),
+        (r"\bany (?:kind of )?capital\b|\ba capital of (?:any|some)\w*\b", ("capital", "any")),
+        (
+            r"\bcoast\w*|\bseaside\b|\b(?:by|on|near|at|next to|close to|along|beside) "
+            r"(?:the |a |an )?(?:sea|ocean|coast|beach|shore|seashore|seafront)\b|"
+            r"\bbeach(?:es)?\b|\bsea ?port\b|"
+            r"\bport city\b|\b(?:a|big|major|large) port\b|\bharbou?r\b|\baccess to (?:the )?"
+            r"(?:sea|ocean)\b|\bwaterfront\b|\bseafront\b|\bon the water\b|\bmaritime\b",
+            ("coastal",),
+        ),
+        (
+            r"\binland\b|\blandlocked\b|\bfar (?:away )?from (?:the |any )?(?:sea|ocean|coast)\b",
+            ("not", ("coastal",)),
+        ),
+        (r"\blandlocked country\b|\bcountry (?:is )?landlocked\b", ("unknown",)),
+        (
+            r"\b(?:on|by|near|along|beside|next to|straddles|straddle|across) (?:a |the )?(?:big |"
+            r"large |major |famous |great |wide |long )?river\b|\briver (?:runs|flows|passes|"
+            r"goes)\b|"
+            r"\b(?:a|any) (?:big |large |major |famous )?river\b",
+            ("river_any",),
+        ),
+        (r"\bnear (?:the )?water\b|\bnear (?:a |any )?(?:body of )?water\b", ("water",)),
+        (
+            r"\bhigh (?:altitude|elevation|up)\b|\bin the mountains\b|\bmountainous\b|"
+            r"\bhighlands?\b|\bon a plateau\b|\bplateau\b|\bup in the mountains\b|"
+            r"\bat (?:a )?high altitude\b|\baltitude sickness\b|\belevated\b",
+            ("elev", "high"),
+        ),
+        (
+            r"\blow (?:altitude|elevation|lying)\b|\bat (?:or near )?sea level\b|"
+            r"\bnear sea level\b|"
+            r"\blow lying\b|\blowlands?\b|\bflat\b",
+            ("elev", "low"),
+        ),
+        (r"\bmountains?\b|\bhills?\b|\bhilly\b", ("mountains",)),
+        (r"\bsnow\w*\b|\bblizzards?\b", ("snow",)),
+        (
+            r"\bfreez\w*\b|\bbelow (?:zero|0)\b|\bsub zero\b|\bfrost\w*\b|\bice\b|\bicy\b",
+            ("freezing",),
+        ),
+        (r"\btropic\w*\b", ("climate", ("tropical",))),
+        (
+            r"\bdesert\b|\barid\b|\bdry climate\b|\bvery dry\b|\bdry all year\b|\bsemi arid\b|"
+            r"\bsteppe\b",
+            ("climate", ("arid", "semi-arid")),
+        ),
+        (r"\bmediterranean climate\b", ("climate", ("mediterranean",))),
+        (r"\boceanic climate\b|\bmaritime climate\b", ("climate", ("oceanic",))),
+        (r"\bcontinental climate\b", ("climate", ("humid continental", "continental"))),
+        (r"\bsubtropical\b|\bsub tropical\b", ("climate", ("humid subtropical", "subtropical"))),
+        (r"\bsubarctic\b|\barctic\b|\bpolar\b", ("climate", ("subarctic",))),
+        (
+            r"\btemperate\b|\bfour (?:distinct )?seasons\b|\bdistinct seasons\b",
+            ("climate", ("humid continental", "humid subtropical", "oceanic", "mediterranean")),
+        ),
+        (r"\bhumid\w*\b|\bmuggy\b|\bsticky\b", ("humid",)),
+        (
+            r"\b(?:hot|warm|sunny)(?: and (?:humid|wet|sunny))?(?: weather| climate)? (?:all|the "
+            r"whole|throughout the) year\b|"
+            r"\b(?:hot|warm) year round\b|\byear round (?:warm|hot|heat)\b|"
+            r"\b(?:warm|hot) all the time\b",
+            ("climate", ("tropical",)),
+        ),
+        (r"\bhot\b|\bheat\b|\bscorching\b|\bswelter\w*\b|\bwarm\b|\bwarm weather\b", ("hot",)),
+        (r"\bcold\b|\bchilly\b|\bharsh winters?\b|\bbitter\w*\b", ("cold",)),
+        (r"\bmild (?:winters?|climate|weather)\b|\bwinters? (?:are |is )?mild\b", ("mild",)),
+        (r"\bmonsoons?\b", ("monsoon",)),
+        (r"\b(?:rainy|wet) seasons?\b", ("rainy_season",)),
+        (r"\brain\w*\b|\bwet\b|\bprecipitation\b", ("rainy",)),
+        (r"\bdry season\b", ("rainy_season",)),
+        (r"\bmega ?city\b|\bmegalopolis\b", ("pop", ">", 10.0)),
+        (
+            r"\b(?:big|large|major|huge|populous|busy|metropolis|metropolitan)(?: city)?\b",
+            ("pop", ">", 1.0),
+        ),
+        (r"\bsmall (?:city|town)\b|\bvillage\b|\btown\b", ("pop", "<", 0.5)),
+        (r"\bmillions? of (?:people|inhabitants|residents)\b", ("pop", ">", 1.0)),
+    ]
+]
+
+_OPEN_TOPICS = [
+    (re.compile(_p), _t)
+    for _p, _t in [
+        (r"\bcontinent\b", "continent"),
+        (r"\bhemisphere\b", "hemisphere"),
+        (r"\bborder\w*\b|\bneighbou?r\w*\b", "neighbours"),
+        (
+            r"\b(?:what|which) (?:country|nation)\b|\bcountry (?:is it|are you|is your city)\b|"
+            r"\bcountry\b.*\bin\b$|\bwhat country\b",
+            "country",
+        ),
+        (r"\blanguages?\b|\bspeak\b|\bspoken\b|\btongue\b|\bdialects?\b", "language"),
+        (r"\bwinters?\b", "winter"),
+        (r"\bsummers?\b", "summer"),
+        (
+            r"\b(?:rainy|wet) season\b|\bmonsoon\b|\bwhen does it rain\b|\bhow (?:much|often) does "
+            r"it rain\b|\brainfall\b",
+            "rain",
+        ),
+        (r"\bsnow\w*\b", "snow"),
+        (
+            r"\bweather\b|\bclimate\b|\btemperatures?\b|\bhow (?:hot|cold|warm)\b|\bseasons?\b",
+            "climate",
+        ),
+        (r"\bcurrenc\w*\b|\bmoney\b|\bpay (?:with|in)\b|\bcash\b", "currency"),
+        (r"\breligio\w*\b|\bfaith\b|\bworship\b|\bbelieve\b|\bgods?\b", "religion"),
+        (
+            r"\bfood\b|\beat\w*\b|\bcuisine\b|\bdish\w*\b|\bmeals?\b|\bcook\w*\b|\bdelicac\w*\b|"
+            r"\bsnacks?\b|\btaste\b|\brecipes?\b",
+            "food",
+        ),
+        (
+            r"\bsports?\b|\bteams?\b|\bgames? (?:do|are)\b|\bfootball\b|\bsoccer\b|\bathlet\w*\b",
+            "sport",
+        ),
+        (
+            r"\bindustr\w*\b|\beconom\w*\b|\bjobs?\b|\bwork\b|\bbusiness\w*\b|\bexports?\b|"
+            r"\bproduce\b|\bmake a living\b",
+            "industry",
+        ),
+        (
+            r"\bpopulation\b|\bhow many (?:people|inhabitants|residents|citizens)\b|\bhow (?:big|"
+            r"large|populous)\b|\bpeople live\b|\binhabitants\b|\bsize\b",
+            "population",
+        ),
+        (
+            r"\baltitude\b|\belevation\b|\babove sea level\b|\bhow high\b|\bmountains?\b",
+            "elevation",
+        ),
+        (
+            r"\bseas?\b|\boceans?\b|\bcoast\w*\b|\bbeach\w*\b|\brivers?\b|\bwater\b|\bbay\b|"
+            r"\bports?\b|\blakes?\b",
+            "water",
+        ),
+        (r"\btime ?zone\b|\butc\b|\bgmt\b|\bwhat time is it\b", "timezone"),
+        (r"\bcapital\b", "capital"),
+        (r"\bhistory\b|\bhistoric\w*\b|\bpast\b|\bancient\b|\bold is\b|\bhow old\b", "history"),
+        (
+            r"\blandmarks?\b|\bsights?\b|\battractions?\b|\bvisit\w*\b|\btourist\w*\b|"
+            r"\bmonuments?\b|\bbuildings?\b|\bsee there\b|\bsee in\b|\bsightseeing\b|"
+            r"\barchitecture\b|\bsee\b",
+            "landmarks",
+        ),
+        (
+            r"\bfamous\b|\bknown for\b|\brenowned\b|\bspecial\b|\bunique\b|\bstand out\b|"
+            r"\bbest thing\b|\bcelebrated\b|\bnoted for\b|\bpopular for\b|\btell me about\b|"
+            r"\binteresting\b|\bfun facts?\b|\bsomething about\b|"
+            r"\bdescribe (?:your|the) city\b|\bwhat is (?:your|the) city like\b|"
+            r"\bwhat is it like\b",
+            "famous",
+        ),
+        (
+            r"^where\b|\blocated\b|\bpart of\b|\b(?:what|which) part\b|\bregion\b|"
+            r"\bwhereabouts\b|\bgeograph\w*\b",
+            "location",
+        ),
+    ]
+]
+
+
+def _free_text(city: City) -> str:
+    return " ".join(
+        [*city.famous_for, *city.industries, *city.landmarks, city.history, *city.nicknames]
+    )
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+def _band(text: str) -> tuple[float, float]:
+    """Population band in millions as (low, high)."""
+    folded = text.lower()
+    numbers = [float(n) for n in re.findall(r"\d+(?:\.\d+)?", folded)]
+    if not numbers:
+        return (0.0, math.inf)
+    if re.search(r"over|more than|above|\+", folded):
+        return (numbers[0], math.inf)
+    if re.search(r"under|less than|below", folded):
+        return (0.0, numbers[0])
+    return (numbers[0], numbers[-1])
+
+
+def _contains_word(haystack: str, needle: str) -> bool:
+    return re.search(rf"(?<![a-z-]){re.escape(needle)}(?![a-z-])", haystack) is not None
+
+
+class CityFacts:
+    """One city's facts in the folded forms the evaluation compares."""
+
+    def __init__(self, city: City, reader: CityReader):
+        self.city = city
+        self.country = fold(city.country)
+        self.country_keys = {self.country}
+        self.neighbours = {fold(n) for n in city.neighbouring_countries}
+        for neighbour in list(self.neighbours):
+            self.neighbours |= reader.country_forms.get(neighbour, set())
+        self.region = fold(city.region)
+        self.continent = fold(city.continent)
+        self.climate = city.climate.lower()
+        self.weather = " ".join(
+            fold(t) for t in (city.climate, city.climate_description, city.summer, city.winter)
+        )
+        self.winter = fold(city.winter)
+        self.summer = fold(city.summer)
+        self.languages = [fold(lang) for lang in city.languages]
+        self.religions = [fold(r) for r in city.religions]
+        self.currency = fold(city.currency)
+        self.seas = " | ".join(fold(s) for s in city.seas)
+        self.rivers = " | ".join(fold(r) for r in city.rivers)
+        self.food = fold(" ".join([city.cuisine, *city.dishes]))
+        self.sports = " | ".join(fold(s) for s in city.sports)
+        self.topics = {_stem(w) for w in fold(_free_text(city)).split()}
+        self.all_topics = self.topics | {_stem(w) for w in self.food.split()}
+        self.topic_blob = " ".join(sorted(self.topics))
+        self.all_topic_blob = " ".join(sorted(self.all_topics))
+        self.band = _band(city.population_band)
+        # the city's names become "my city" and, in open answers, its country "my country" (a
+        # safety net: the facts are written without them)
+        secrets = city_secret_names(city)
+        self.names_regex = _names_regex(secrets)
+        self.derived_regex = _derived_regex(secrets)
+        self.country_regex = _names_regex(
+            (city.country, *city.country_aliases), r"(?<!north )(?<!south )(?<!latin )(?<!central )"
+        )
+
+
+def evaluate(form: Form, facts: CityFacts, index: int) -> bool | None:
+    """The truth of a yes/no form for one city: True, False, or None where the facts do not
+    settle it."""
+    kind = form[0]
+    city = facts.city
+    if kind == "not":
+        value = evaluate(form[1], facts, index)
+        return None if value is None else not value
+    if kind in ("and", "or"):
+        values = [evaluate(f, facts, index) for f in form[1]]
+        if kind == "and":
+            return False if False in values else None if None in values else True
+        return True if True in values else None if None in values else False
+    if kind == "cities":
+        return index in form[1]
+    if kind == "unknown":
+        return None
+    if kind == "continent":
+        if form[1] == "oceania" and "australia" in facts.country_keys:
+            return True
+        return facts.continent == form[1]
+    if kind == "region":
+        names = form[1] if isinstance(form[1], tuple) else (form[1],)
+        return any(re.search(rf"\b{re.escape(n)}\b", facts.region) for n in names)
+    if kind == "region_special":
+        return _special_region(form[1], facts)
+    if kind == "hemi":
+        return form[1] in (city.hemisphere_ns.lower(), city.hemisphere_ew.lower())
+    if kind == "country":
+        return form[1] in facts.country_keys
+    if kind == "border":
+        return form[1] in facts.neighbours
+    if kind == "capital":
+        if form[1] == "any":
+            return city.capital != "none"
+        return city.capital == form[1]
+    if kind == "capital_of":
+        return city.capital_of is not None and fold(city.capital_of).startswith(form[1])
+    if kind == "coastal":
+        return city.coastal
+    if kind == "water":
+        return city.coastal or bool(city.rivers)
+    if kind == "river_any":
+        return bool(city.rivers)
+    if kind == "sea":
+        return _contains_word(facts.seas, form[1])
+    if kind == "river":
+        return _contains_word(facts.rivers, form[1])
+    if kind == "elev":
+        if form[1] == "high":
+            return city.elevation == "high"
+        return city.elevation == "low"
+    if kind == "elev_m":
+        if city.elevation_m is None:
+            return None
+        return city.elevation_m > form[2] if form[1] == ">" else city.elevation_m < form[2]
+    if kind == "mountains":
+        return city.elevation in ("high", "medium") or "mountain" in facts.weather
+    if kind == "snow":
+        return city.snow
+    if kind == "freezing":
+        return bool(city.snow) or facts.climate in ("humid continental", "subarctic")
+    if kind == "climate":
+        return any(_contains_word(facts.climate, c) for c in form[1])
+    if kind == "climate_exact":
+        return fold(facts.climate) == form[1]
+    if kind == "humid":
+        return "humid" in facts.weather or facts.climate == "tropical"
+    if kind == "hot":
+        return facts.climate in ("tropical", "arid", "semi-arid") or _contains_word(
+            facts.summer, "hot"
+        )
+    if kind == "cold":
+        return (
+            bool(city.snow)
+            or facts.climate in ("humid continental", "subarctic")
+            or (
+                _contains_word(facts.winter, "cold")
+                and not _contains_word(facts.winter, "not cold")
+            )
+        )
+    if kind == "mild":
+        return not city.snow and facts.climate not in ("humid continental", "subarctic")
+    if kind == "monsoon":
+        return "monsoon" in facts.weather or "monsoon" in fold(city.rainy_season or "")
+    if kind == "rainy_season":
+        return city.rainy_season is not None
+    if kind == "rainy":
+        if facts.climate in ("arid",):
+            return False
+        return city.rainy_season is not None or facts.climate in (
+            "tropical", "oceanic", "humid subtropical"
+        ) or "rain" in facts.weather  # fmt: skip
+    if kind == "pop":
+        low, high = facts.band
+        operator, value = form[1], form[2]
+        if operator == ">":
+            return True if low >= value else False if high <= value else None
+        if operator == "<":
+            return True if high <= value else False if low >= value else None
+        return True if low <= value <= high and high - low <= value else None
+    if kind == "lang":
+        wanted = _LANGUAGE_SYNONYMS.get(form[1], (form[1],))
+        spoken = facts.languages[:1] if form[2] else facts.languages
+        return any(w in lang for lang in spoken for w in wanted)
+    if kind == "religion":
+        wanted = _RELIGION_MATCH.get(form[1], (form[1],))
+        followed = facts.religions[:1] if form[2] else facts.religions
+        return any(w in r for r in followed for w in wanted)
+    if kind == "currency":
+        wanted = _CURRENCY_MATCH.get(form[1], (form[1],))
+        return any(_contains_word(facts.currency, w) for w in wanted)
+    if kind == "food":
+        return form[1] in facts.food
+    if kind == "sport":
+        sport = form[1]
+        if sport in ("soccer", "football") and "american football" not in facts.sports:
+            return "football" in facts.sports or "soccer" in facts.sports
+        return sport in facts.sports
+    if kind == "utc":
+        if city.utc_offset is None or form[1] is None:
+            return None
+        return abs(city.utc_offset - form[1]) < 0.01
+    if kind == "utc_sign":
+        if city.utc_offset is None:
+            return None
+        return city.utc_offset > 0 if form[1] == ">" else city.utc_offset < 0
+    if kind == "topic":
+        if form[2]:
+            words, blob = facts.all_topics, facts.all_topic_blob
+        else:
+            words, blob = facts.topics, facts.topic_blob
+        return any(_has_topic(words, blob, stem) for stem in form[1])
+    raise ValueError(f"unknown logical form {form!r}")
+
+
+def _special_region(name: str, facts: CityFacts) -> bool | None:
+    region, continent = facts.region, facts.continent
+    if name in ("middle east", "near east"):
+        return "middle east" in region or "western asia" in region or facts.country == "egypt"
+    if "soviet" in name or name == "ussr":
+        return facts.country in _SOVIET
+    if name == "far east":
+        return "east asia" in region and "south" not in region
+    if name in ("indian subcontinent", "subcontinent"):
+        return "south asia" in region
+    if name == "latin america":
+        return continent == "south america" or any(
+            r in region for r in ("latin america", "central america", "caribbean")
+        ) or facts.country in ("mexico", "cuba")  # fmt: skip
+    if name == "central america":
+        return "central america" in region
+    if name == "sub saharan africa":
+        return continent == "africa" and "north" not in region
+    if name in ("americas", "the americas"):
+        return continent in ("north america", "south america")
+    if name == "the tropics" or name == "tropics":
+        return facts.climate == "tropical"
+    return "scandinavia" in region if name == "scandinavia" else "balkan" in region
+
+
+# --- answering ----------------------------------------------------------------------------------
+def _listing(items: Sequence[str]) -> str:
+    items = [i for i in items if i]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+class CityOracle:
+    """Answers questions about the hidden city from the knowledge, offline and deterministically.
+
+    The answers never name the city (nor its aliases or nicknames); open answers never name the
+    country either; what the facts do not cover gets "I'm not sure about that."."""
+
+    def __init__(self, cities: Sequence[City] | None = None, reader: CityReader | None = None):
+        self.cities = tuple(cities) if cities is not None else default_cities()
+        self.reader = reader or reader_for(self.cities)
+        self._facts: dict[int, CityFacts] = {}
+        self._by_name = {fold(c.name): i for i, c in enumerate(self.cities)}
+        self._by_name.update({c.name: i for i, c in enumerate(self.cities)})
+
+    def __getstate__(self):
+        return {"cities": self.cities}
+
+    def __setstate__(self, state):
+        self.__init__(state["cities"])
+
+    def answer(self, queries: Sequence[Query]) -> list[str]:
+        return [self.answer_one(q.target, q.question) for q in queries]
+
+    def facts(self, index: int) -> CityFacts:
+        if index not in self._facts:
+            self._facts[index] = CityFacts(self.cities[index], self.reader)
+        return self._facts[index]
+
+    def answer_one(self, target: str, question: str) -> str:
+        index = self._by_name.get(target)
+        if index is None:
+            index = self._by_name.get(fold(target))
+        if index is None:
+            raise KeyError(f"{target!r} is not a city of this knowledge base")
+        form = self.reader.read(question)
+        if form is None:
+            return NOT_SURE
+        if form[0] == "refuse":
+            return REFUSAL
+        facts = self.facts(index)
+        if form[0] == "open":
+            text = _open_answer(form[1], facts) or NOT_SURE
+        else:
+            value = evaluate(form, facts, index)
+            if value is not None:
+                return YES if value else NO
+            text = _unsure(form, facts)
+        return facts.derived_regex.sub("local", facts.names_regex.sub("my city", text))
+
+
+def _unsure(form: Form, facts: CityFacts) -> str:
+    if form[0] == "pop":
+        low, high = facts.band
+        return f"{NOT_SURE[:-1]} exactly; {_population(low, high)}."
+    return NOT_SURE
+
+
+def _population(low: float, high: float) -> str:
+    if math.isinf(high):
+        return f"more than {low:g} million people live in the metropolitan area"
+    if low <= 0:
+        return f"fewer than {high:g} million people live here"
+    return f"between {low:g} and {high:g} million people live in the metropolitan area"
+
+
+def _names_regex(names: Iterable[str], lookbehind: str = "") -> re.Pattern:
+    ordered = sorted({n for n in names if len(n) > 1}, key=len, reverse=True)
+    return re.compile(
+        rf"(?i)(?<![a-z]){lookbehind}(?:{'|'.join(map(re.escape, ordered))})(?![a-z])"
+    )
+
+
+def _derived_regex(names: Iterable[str]) -> re.Pattern:
+    """Words that begin with a name ("Cantonese" from Canton, "Shanghainese")."""
+    stems = sorted({fold(n) for n in names if len(fold(n)) >= 4}, key=len, reverse=True)
+    return re.compile(rf"(?i)(?<![a-z])(?:{'|'.join(map(re.escape, stems))})[a-z]+")
+
+
+def _clean_items(items: Sequence[str], facts: CityFacts, country: bool = True) -> list[str]:
+    """Items that name neither the city nor (if ``country``) the country; others are dropped."""
+    city = facts.city
+    secret = [*city_secret_names(city), *((city.country, *city.country_aliases) if country else ())]
+    secret = [s for s in secret if len(s) > 3]
+    kept = []
+    for item in items:
+        # "Shanghainese (Wu Chinese)" -> "Wu Chinese": keep the part that names nothing
+        for part in (item, *re.findall(r"\(([^)]+)\)", item), re.sub(r"\s*\([^)]*\)", "", item)):
+            if part.strip() and not reveals(part, secret):
+                kept.append(part.strip())
+                break
+    return kept
+
+
+def _the(name: str) -> str:
+    """ "the Nile", but "a river of the same name" as it is."""
+    return name if re.match(r"(?i)(?:a|an|the) ", name) else f"the {name}"
+
+
+def _sentence(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return text[:1].upper() + text[1:] + "." if text else ""
+
+
+def _open_answer(topic: str, facts: CityFacts) -> str | None:
+    city = facts.city
+    text: str | None
+    if topic == "continent":
+        text = f"It's in {city.continent}."
+    elif topic == "hemisphere":
+        text = f"We're in the {city.hemisphere_ns} and {city.hemisphere_ew} hemispheres."
+    elif topic in ("location", "country"):
+        where = city.region or city.continent
+        place = where + (f", in {city.continent}" if where != city.continent else "")
+        text = f"It's in {place}."
+        if topic == "country":
+            text = f"I'd rather not name my country, but my city is in {place}."
+    elif topic == "neighbours":
+        neighbours = _clean_items(city.neighbouring_countries, facts, country=False)
+        text = (
+            f"My country borders {_listing(neighbours)}."
+            if neighbours
+            else "My country has no land borders with other countries."
+        )
+    elif topic == "language":
+        if not city.languages:
+            return None
+        languages = _clean_items(city.languages, facts, country=False)
+        if not languages:
+            return None
+        others = _listing(languages[1:3])
+        text = f"Most people here speak {languages[0]}"
+        text += f"; you also hear {others}." if others else "."
+    elif topic == "winter":
+        text = _sentence(f"Winters here are {city.winter}") if city.winter else None
+    elif topic == "summer":
+        text = _sentence(f"Summers here are {city.summer}") if city.summer else None
+    elif topic == "rain":
+        text = (
+            f"The rainy season here is {city.rainy_season}."
+            if city.rainy_season
+            else "We don't really have a rainy season."
+        )
+    elif topic == "snow":
+        text = "Yes, it snows here most winters." if city.snow else "No, it doesn't snow here."
+    elif topic == "climate":
+        text = _sentence(f"The climate is {city.climate}: {city.climate_description}")
+    elif topic == "currency":
+        text = f"We pay with the {_currency_word(city)}." if city.currency else None
+    elif topic == "religion":
+        if not city.religions:
+            return None
+        others = _listing(list(city.religions[1:3]))
+        verb = "is" if len(city.religions) == 2 else "are"
+        if _RELIGIONS.get(fold(city.religions[0])) == "irreligio":
+            text = "Most people here are not religious"
+        else:
+            text = f"Most people here follow {city.religions[0]}"
+        text += f"; {others} {verb} common too." if others else "."
+    elif topic == "food":
+        dishes = _clean_items(city.dishes, facts)[:3]
+        text = _sentence(f"The food here is {city.cuisine}") if city.cuisine else ""
+        if dishes:
+            text += f" You should try {_listing(dishes).replace(' and ', ' or ')}."
+        text = text.strip() or None
+    elif topic == "sport":
+        text = f"People here love {_listing(list(city.sports[:3]))}." if city.sports else None
+    elif topic == "industry":
+        industries = _clean_items(city.industries, facts)[:4]
+        text = f"Big industries here are {_listing(industries)}." if industries else None
+    elif topic == "population":
+        low, high = facts.band
+        text = _sentence(_population(low, high).replace("live", "live", 1))
+    elif topic == "elevation":
+        bands = {"low": "less than 200", "medium": "200 to 1,000", "high": "more than 1,000"}
+        if city.elevation_m is not None:
+            text = f"We're about {city.elevation_m:,.0f} metres above sea level."
+        elif city.elevation in bands:
+            text = f"We're {bands[city.elevation]} metres above sea level."
+        else:
+            return None
+    elif topic == "water":
+        seas = _clean_items(city.seas, facts)
+        rivers = _clean_items(city.rivers, facts)
+        if city.coastal:
+            text = f"We're on the coast{' of ' + _the(_listing(seas[:2])) if seas else ''}."
+        else:
+            text = "We're inland, away from the sea."
+        if rivers:
+            verb = "runs" if len(rivers) == 1 else "run"
+            text += " " + _sentence(f"{_the(_listing(rivers[:2]))} {verb} through the city")
+    elif topic == "timezone":
+        if city.utc_offset is None:
+            return None
+        hours = city.utc_offset
+        sign = "+" if hours >= 0 else "-"
+        whole, minutes = int(abs(hours)), round(abs(hours) % 1 * 60)
+        text = f"We're on UTC{sign}{whole}" + (f":{minutes:02d}" if minutes else "") + "."
+    elif topic == "capital":
+        if city.capital == "national":
+            text = "My city is the capital of the country."
+        elif city.capital == "state":
+            place = city.capital_of
+            if place and not _clean_items([place], facts):
+                place = None
+            text = (
+                f"My city is the capital of {place}, but not of the whole country."
+                if place
+                else "My city is the capital of its state or province, not of the country."
+            )
+        else:
+            text = "My city isn't a capital."
+    elif topic == "history":
+        text = _sentence(city.history) if city.history else None
+    elif topic == "landmarks":
+        landmarks = _clean_items(city.landmarks, facts)[:2]
+        text = f"Visitors come to see {_listing(landmarks)}." if landmarks else None
+    elif topic == "famous":
+        famous = _clean_items(city.famous_for, facts)[:3]
+        text = f"It's famous for {_listing(famous)}." if famous else None
+    else:
+        return None
+    return facts.country_regex.sub("my country", text) if text else None
+
+
+def _currency_word(city: City) -> str:
+    """The currency without the country's name or demonym ("Indian rupee" -> "rupee")."""
+    words = re.sub(r"\s*\([^)]*\)", "", city.currency).split()
+    country_words = {
+        w for name in (city.country, *city.country_aliases, *city.names) for w in fold(name).split()
+    } | set(_DEMONYMS.values()) | {"us", "u.s.", "new"}  # fmt: skip
+    kept = [w for w in words if fold(w) not in country_words and fold(w) != "korean"]
+    return " ".join(kept) or city.currency
+
+
+@functools.cache
+def reader_for(cities: tuple[City, ...]) -> CityReader:
+    return CityReader(cities)
