@@ -32,9 +32,11 @@ def tokenizer_file():
 def corpus(episodes: int = 300, seed: int = 0) -> Iterator[str]:
     """Final transcripts (which contain every turn) of each scripted agent on each env id."""
     for env_id in archer_envs.ENVIRONMENTS:
+        if env_id == "archer/WebShopBrowser-v0":  # the same text as WebShop-v0, via a browser
+            continue
         try:
             env = gym.make(env_id)
-        except TypeError:  # needs the user's files (e.g. Jericho-v0's story file)
+        except ValueError:  # needs the user's files (e.g. Jericho-v0's story file)
             continue
         module = importlib.import_module(env.spec.entry_point.split(":")[0])
         _, info = env.reset(seed=seed)
