@@ -23,58 +23,69 @@ def collect_trajectories(
     seed: int | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Play until ``num_trajectories`` episodes have ended and return them as trajectory
-    records (archer_envs.datasets format), in the order they ended.
+    """Play exactly ``num_trajectories`` episodes to their end and return them as trajectory
+    records (archer_envs.datasets format), in the order they started.
 
-    ``seed`` seeds the sub-envs at the first reset (sub-env i gets seed + i); later episodes
-    follow from their generators, so a seeded collection is reproducible. Uses the vector
-    env's next-step autoreset: the step after an episode's end only resets that sub-env.
+    No new episode starts once ``num_trajectories`` have started, and every started one is
+    played out: stopping at the first episodes to *end* would keep the short ones and bias the
+    data toward success. ``seed`` seeds the sub-envs at the first reset (sub-env i gets
+    seed + i); later episodes follow from their generators, so a seeded collection is
+    reproducible. Uses the vector env's next-step autoreset: the step after an episode's end
+    only resets that sub-env.
     """
     agent = as_agent(agent)
     env_id = envs.spec.id if envs.spec is not None else None
     observations, _ = envs.reset(seed=seed)
     observations = list(observations)
-    episodes: list[list[dict[str, Any]]] = [[] for _ in range(envs.num_envs)]
-    finished: list[dict[str, Any]] = []
-    needs_reset = [False] * envs.num_envs
+    count = envs.num_envs
+    # the episode each sub-env is playing (an index into ``records``), None when idle
+    playing: list[int | None] = [i if i < num_trajectories else None for i in range(count)]
+    started = min(count, num_trajectories)
+    records: list[list[dict[str, Any]]] = [[] for _ in range(started)]
+    infos_at_end: dict[int, dict[str, Any]] = {}
+    needs_reset = [False] * count
     with tqdm(total=num_trajectories, desc="rollouts", disable=not progress, leave=False) as bar:
-        while len(finished) < num_trajectories:
-            live = [None if needs_reset[i] else obs for i, obs in enumerate(observations)]
+        while len(infos_at_end) < num_trajectories:
+            live = [None if needs_reset[i] or playing[i] is None else obs
+                    for i, obs in enumerate(observations)]  # fmt: skip
             actions = agent.act(live)
             actions = ["" if a is None else a for a in actions]
             next_observations, rewards, terminated, truncated, infos = envs.step(actions)
-            for i in range(envs.num_envs):
-                if needs_reset[i]:  # this step only reset sub-env i
+            for i in range(count):
+                if needs_reset[i]:  # this step only reset sub-env i: a new episode, if wanted
                     needs_reset[i] = False
+                    if started < num_trajectories:
+                        playing[i], started = started, started + 1
+                        records.append([])
                     continue
-                episodes[i].append({
+                if playing[i] is None:
+                    continue
+                records[playing[i]].append({
                     "observation": observations[i], "action": actions[i],
                     "reward": float(rewards[i]), "next_observation": next_observations[i],
                     "terminated": bool(terminated[i]), "truncated": bool(truncated[i]),
                 })  # fmt: skip
                 if terminated[i] or truncated[i]:
-                    needs_reset[i] = True
-                    if len(finished) < num_trajectories:
-                        finished.append(_record(env_id, episodes[i], infos, i))
-                        bar.update(1)
-                    episodes[i] = []
+                    infos_at_end[playing[i]] = _final_info(infos, i)
+                    needs_reset[i], playing[i] = True, None
+                    bar.update(1)
             observations = list(next_observations)
-    return finished
+    return [_record(env_id, records[k], infos_at_end[k]) for k in range(num_trajectories)]
 
 
-def _record(env_id, transitions, infos, i) -> dict[str, Any]:
-    """A trajectory record; a vector env's infos hold each key's values and a "_key" mask."""
+def _final_info(infos, i) -> dict[str, Any]:
+    """Sub-env i's info from a vector env's infos (each key's values and a "_key" mask)."""
+    return {key: infos[key][i] for key in infos
+            if not key.startswith("_") and infos.get(f"_{key}", [True] * (i + 1))[i]}  # fmt: skip
 
-    def value(key, default=None):
-        present = key in infos and infos.get(f"_{key}", [True] * (i + 1))[i]
-        return infos[key][i] if present else default
 
+def _record(env_id, transitions, info) -> dict[str, Any]:
     return {
         "env_id": env_id,
         "seed": None,
         "options": None,
-        "target": value("target"),
+        "target": info.get("target"),
         "transitions": transitions,
         "return": sum(t["reward"] for t in transitions),
-        "success": bool(value("success", False)),
+        "success": bool(info.get("success", False)),
     }

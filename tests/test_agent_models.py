@@ -1,5 +1,6 @@
 """The tokenizer, the actor and critic models, and the replay buffer."""
 
+import itertools
 import json
 
 import numpy as np
@@ -117,3 +118,31 @@ def test_buffer_is_a_seeded_fifo_that_round_trips(tmp_path):
         loaded.load(tmp_path / "bad.jsonl")
     with pytest.raises(ValueError, match="empty"):
         ReplayBuffer(2).sample(1)
+
+
+def test_rollouts_keep_the_episodes_they_start_not_the_first_to_end():
+    """Dog episodes end at once, the others after 20 questions: stopping at the first episodes to
+    end would return mostly dogs."""
+    import gymnasium as gym
+
+    from archer_agents.rollout import collect_trajectories, make_vector_env
+
+    env_id = "archer/TwentyQuestionsSubset-v0"
+    env = gym.make(env_id)
+    first_targets = []
+    for seed in range(4):
+        env.reset(seed=seed)
+        first_targets.append(env.unwrapped.target)
+    assert first_targets.count("Dog") < 4
+    records = collect_trajectories(lambda obs: "Is it a dog?", make_vector_env(env_id, 4), 4,
+                                   seed=0, progress=False)  # fmt: skip
+    assert [r["target"] for r in records] == first_targets
+    more = collect_trajectories(lambda obs: "Is it a dog?", make_vector_env(env_id, 4), 9,
+                                seed=0, progress=False)  # fmt: skip
+    assert [r["target"] for r in more[:4]] == first_targets and len(more) == 9
+    for record in more:
+        steps = record["transitions"]
+        assert len(steps) == (1 if record["target"] == "Dog" else 20)
+        assert record["success"] == (record["target"] == "Dog")
+        for before, after in itertools.pairwise(steps):
+            assert before["next_observation"] == after["observation"]
