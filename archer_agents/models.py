@@ -26,8 +26,15 @@ from archer_agents.tokenizer import load_tokenizer
 # paper's model sizes (their vocabulary sizes too) with random weights, to measure speed and
 # memory without a download.
 POLICY_PRESETS = {
-    "tiny": dict(n_layer=2, n_embd=128, n_head=4, n_positions=512,
-                 resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0),
+    "tiny": dict(
+        n_layer=2,
+        n_embd=128,
+        n_head=4,
+        n_positions=512,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+    ),
     "gpt2-124m": dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024, vocab_size=50257),
 }
 CRITIC_PRESETS = {

@@ -282,8 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue a run from its checkpoint")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="override config fields, e.g. --set iterations=10 lm_lr=3e-5")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config fields, e.g. --set iterations=10 lm_lr=3e-5",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     overrides = _parse_overrides(args.set)

@@ -74,8 +74,9 @@ def test_generation_is_one_line_and_seeded(policy):
     torch.manual_seed(1)
     assert policy.generate([OBSERVATION] * 4) == first
     assert all("\n" not in text for text in first)
-    assert policy.generate([OBSERVATION], greedy=True) == policy.generate([OBSERVATION],
-                                                                         greedy=True)
+    assert policy.generate([OBSERVATION], greedy=True) == policy.generate(
+        [OBSERVATION], greedy=True
+    )
 
 
 def test_critic_has_twin_heads_and_a_polyak_target():

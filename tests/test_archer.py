@@ -233,9 +233,12 @@ def cli_args(out: Path) -> list[str]:
 def test_a_killed_run_resumes_to_the_same_final_state(tmp_path):
     assert main(cli_args(tmp_path / "whole")) == 0
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "archer_agents.train", *cli_args(killed)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "OMP_NUM_THREADS": "1"})  # as this process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "archer_agents.train", *cli_args(killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # as this process
     deadline = time.monotonic() + 300
     while checkpoint.latest_checkpoint(killed) is None and time.monotonic() < deadline:
         assert process.poll() is None, "the run ended before it could be killed"

@@ -63,8 +63,10 @@ def main() -> None:
     timed("actor", lambda: [trainer.actor_step() for _ in range(config.actor_steps)])
     total = sum(timings.values())
     steps = sum(len(t["transitions"]) for t in trajectories)
-    print(f"rollouts {timings['rollouts']:.1f} s ({steps} utterances), critic "
-          f"{timings['critic']:.1f} s, actor {timings['actor']:.1f} s: {total:.1f} s per iteration")
+    print(
+        f"rollouts {timings['rollouts']:.1f} s ({steps} utterances), critic "
+        f"{timings['critic']:.1f} s, actor {timings['actor']:.1f} s: {total:.1f} s per iteration"
+    )
     if device.type == "cuda":
         print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
 
