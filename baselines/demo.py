@@ -23,7 +23,9 @@ ENV_ID = "archer/TwentyQuestionsSubset-v0"
 
 def run_demo(out: Path, seed: int = 0, iterations: int | None = None) -> dict:
     started = time.perf_counter()
-    if out.exists():
+    if out.exists():  # replace an earlier (or interrupted) demo's results, nothing else
+        if not {p.name for p in out.iterdir()} <= {"bc", "archer", "summary.json"}:
+            raise SystemExit(f"{out} holds more than a demo's results: pick another --out")
         shutil.rmtree(out)
     print("1/3 behaviour cloning on the sub-optimal expert's episodes")
     train_bc_run(ENV_ID, str(out / "bc"), seed=seed, device="cpu")
