@@ -147,21 +147,29 @@ class PolicyLM(nn.Module):
         return input_ids.to(device), attention.to(device), action_mask.to(device)
 
     def token_log_probs(self, observations: Sequence[str], actions: Sequence[str]):
-        """log π(a_t | s, a_<t) for every position, (batch, length - 1), and the mask of the
-        action's tokens, aligned with it."""
+        """log π(a_t | s, a_<t) for the last k positions, (batch, k) with k the longest action,
+        and the mask of the action's tokens, aligned with it. Actions end every row (left
+        padding), so the LM head runs on those positions only, not on the prompt."""
         input_ids, attention, action_mask = self._sequences(observations, actions)
+        k = action_span(action_mask)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left padding: positions from 0
         logits = self.model(
-            input_ids=input_ids, attention_mask=attention, position_ids=positions
-        ).logits[:, :-1]
+            input_ids=input_ids, attention_mask=attention, position_ids=positions,
+            logits_to_keep=k + 1,
+        ).logits[:, :-1]  # fmt: skip
         log_probs = torch.log_softmax(logits.float(), dim=-1)
-        token = log_probs.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-        return token, action_mask[:, 1:]
+        token = log_probs.gather(-1, input_ids[:, -k:, None]).squeeze(-1)
+        return token, action_mask[:, -k:]
 
     def log_probs(self, observations: Sequence[str], actions: Sequence[str]) -> torch.Tensor:
         """Σ_t log π(a_t | s, a_<t) over each utterance's tokens, shape (batch,)."""
         token, mask = self.token_log_probs(observations, actions)
         return (token * mask).sum(-1)
+
+
+def action_span(action_mask: torch.Tensor) -> int:
+    """The number of trailing positions that hold every row's action tokens."""
+    return int(action_mask.sum(-1).max())
 
 
 class PolicyAgent:
@@ -199,12 +207,13 @@ class TokenBaseline(nn.Module):
         self.head = nn.Linear(config.n_embd, 1)
 
     def forward(self, observations: Sequence[str], actions: Sequence[str]) -> torch.Tensor:
-        input_ids, attention, _ = self.policy[0]._sequences(observations, actions)
+        input_ids, attention, action_mask = self.policy[0]._sequences(observations, actions)
+        k = action_span(action_mask)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
         states = self.body(
             input_ids=input_ids, attention_mask=attention, position_ids=positions
         ).last_hidden_state
-        return self.head(states[:, :-1]).squeeze(-1)  # position t-1 predicts before token t
+        return self.head(states[:, -k - 1 : -1]).squeeze(-1)  # position t-1 predicts token t
 
 
 class UtteranceCritic(nn.Module):
