@@ -96,7 +96,7 @@ class PolicyLM(nn.Module):
 
     def _prompts(self, observations: Sequence[str]) -> dict[str, torch.Tensor]:
         batch = self.tokenizer(
-            list(observations),
+            [observation or self.tokenizer.eos_token for observation in observations],
             return_tensors="pt",
             padding=True,
             truncation=True,
@@ -130,7 +130,7 @@ class PolicyLM(nn.Module):
         rows, action_lengths = [], []
         for observation, action in zip(observations, actions, strict=True):
             target = self.tokenizer(action + "\n")["input_ids"][: self.max_new_tokens + 1]
-            prompt = self.tokenizer(observation)["input_ids"]
+            prompt = self.tokenizer(observation or self.tokenizer.eos_token)["input_ids"]
             prompt = prompt[max(0, len(prompt) - (self.max_length - len(target))) :]
             rows.append(prompt + target)
             action_lengths.append(len(target))

@@ -58,6 +58,20 @@ def test_left_padding_does_not_change_log_probs(policy):
     torch.testing.assert_close(batched, single, atol=1e-4, rtol=1e-4)
 
 
+def test_an_empty_observation_reads_as_the_start_token(policy):
+    # every action token is predicted from something, never from left padding
+    actions = ["Is it a dog?", "x"]
+    with torch.no_grad():
+        batched = policy.log_probs(["", OBSERVATION], actions)
+        ids = [policy.tokenizer.eos_token_id] + policy.tokenizer(actions[0] + "\n")["input_ids"]
+        log_probs = torch.log_softmax(policy.model(torch.tensor([ids])).logits[0], -1)
+        expected = sum(log_probs[i - 1, t] for i, t in enumerate(ids) if i > 0)
+        alone = policy.log_probs([OBSERVATION], ["x"])
+    assert batched[0].item() == pytest.approx(expected.item(), abs=1e-4)
+    torch.testing.assert_close(batched[1:], alone, atol=1e-4, rtol=1e-4)
+    assert len(policy.generate(["", OBSERVATION], greedy=True)) == 2
+
+
 def test_long_histories_are_cut_on_the_left(policy):
     small = PolicyLM("tiny", max_new_tokens=8, max_length=64)
     long_observation = "Questions:\n" + "Is it a dog? No.\n" * 100 + "Is it red? Yes.\n"
