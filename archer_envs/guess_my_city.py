@@ -10,11 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from archer_envs.core import OBSERVATION_MAX_LENGTH, TextEnv, fit_transcript, to_charset
+from archer_envs.core import to_charset
 from archer_envs.oracles.base import Oracle, Prompt, Query, make_oracle
 from archer_envs.oracles.city_kb import (
     WITHHELD,
-    YES,
     City,
     CityOracle,
     city_secret_names,
@@ -24,8 +23,8 @@ from archer_envs.oracles.city_kb import (
     reader_for,
     reveals,
 )
+from archer_envs.question_game import QuestionGameEnv
 
-HEADER = "Questions:\n"
 ANSWER_MAX_LENGTH = 300  # an answer is one or two sentences; longer LLM replies are cut
 
 
@@ -82,7 +81,7 @@ def clean_answer(reply: str, secret_names: tuple[str, ...]) -> str:
     return text or WITHHELD
 
 
-class GuessMyCityEnv(TextEnv):
+class GuessMyCityEnv(QuestionGameEnv):
     """Guess My City: find the oracle's home city by asking yes/no and open questions.
 
     ## Description
@@ -144,6 +143,8 @@ class GuessMyCityEnv(TextEnv):
     - v0: initial release.
     """
 
+    kind = "city"
+
     def __init__(
         self,
         oracle: str | Oracle = "kb",
@@ -152,10 +153,7 @@ class GuessMyCityEnv(TextEnv):
         cities: str | os.PathLike | Sequence[dict] | None = None,
         render_mode: str | None = None,
     ):
-        super().__init__(render_mode)
-        if not isinstance(max_turns, int) or max_turns < 1:
-            raise ValueError(f"max_turns must be a positive int, got {max_turns!r}")
-        self.max_turns = max_turns
+        super().__init__(max_turns, render_mode)
         self.cities: tuple[City, ...] = default_cities() if cities is None else load_cities(cities)
         self.objects = tuple(city.names for city in self.cities)
         self.reader = reader_for(self.cities)
@@ -174,43 +172,12 @@ class GuessMyCityEnv(TextEnv):
             '"Is it Paris?"; a question naming several cities is not a guess. Reply with your '
             "next question only."
         )
-        self._target = 0
-        self._turns: list[tuple[str, str]] = []
 
-    @property
-    def target(self) -> str:
-        """The canonical name of the hidden city (for tests and oracles, not for agents)."""
-        return self.cities[self._target].name
-
-    def episode_options(self) -> list[dict[str, int]]:
-        """One reset option per city: the fixed episode list of an evaluation."""
-        return [{"index": i} for i in range(len(self.cities))]
-
-    def _start(self, options: dict[str, Any]) -> str:
-        unknown = set(options) - {"target", "index"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; use 'target' or 'index'")
-        if "target" in options:
-            name = str(options["target"])
-            named = self.reader.index.forms.get(fold(name))
-            if named is None and len(self.reader.index.named(name)) == 1:
-                named = next(iter(self.reader.index.named(name)))  # "LA", "HK"
-            if named is None:
-                raise ValueError(
-                    f"no city called {options['target']!r}; names: "
-                    + ", ".join(c.name for c in self.cities[:12])
-                    + ", ..."
-                )
-            self._target = named
-        elif "index" in options:
-            index = options["index"]
-            if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.cities):
-                raise ValueError(f"index must be an int in [0, {len(self.cities)}), got {index!r}")
-            self._target = int(index)
-        else:
-            self._target = int(self.np_random.integers(len(self.cities)))
-        self._turns = []
-        return HEADER
+    def _find_target(self, name: str) -> int | None:
+        found = self.reader.index.forms.get(fold(name))
+        if found is None and len(self.reader.index.named(name)) == 1:
+            found = next(iter(self.reader.index.named(name)))  # "LA", "HK"
+        return found
 
     def named_cities(self, question: str) -> frozenset[int]:
         """Indices of the cities a question names (by any alias)."""
@@ -219,25 +186,8 @@ class GuessMyCityEnv(TextEnv):
     def _is_correct_guess(self, question: str) -> bool:
         return self.named_cities(question) == {self._target}
 
-    def oracle_query(self, action: str) -> Query | None:
-        if self._is_correct_guess(action):
-            return None  # the env knows the answer; no oracle call
-        return Query(self.target, action, tuple(self._turns))
-
-    def _play(self, action: str, answer: str | None):
-        solved = self._is_correct_guess(action)
-        secrets = _secrets(self.cities[self._target])
-        answer = YES if solved else clean_answer(answer or "", secrets)
-        self._turns.append((action, answer))
-        terminated = solved or len(self._turns) >= self.max_turns
-        if terminated:
-            self._finish(solved)
-        lines = [f"{question} {reply}" for question, reply in self._turns]
-        observation = fit_transcript(HEADER, lines, OBSERVATION_MAX_LENGTH)
-        return observation, 0.0 if solved else -1.0, terminated, False, {"answer": answer}
-
-    def _reveal(self) -> dict[str, Any]:
-        return {"target": self.target}
+    def _clean_answer(self, answer: str) -> str:
+        return clean_answer(answer, _secrets(self.cities[self._target]))
 
 
 @functools.cache

@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from archer_envs.core import OBSERVATION_MAX_LENGTH, TextEnv, fit_transcript
-from archer_envs.oracles.base import Oracle, Prompt, Query, make_oracle
+from archer_envs.oracles.base import Oracle, Prompt, make_oracle
 from archer_envs.oracles.knowledge_base import (
     ANSWERS,
     INVALID,
@@ -25,8 +24,8 @@ from archer_envs.oracles.knowledge_base import (
     default_knowledge_base,
     normalise,
 )
+from archer_envs.question_game import QuestionGameEnv
 
-HEADER = "Questions:\n"
 # The 10 objects of ArCHer's Twenty Questions Subset: indices 1, 11, ..., 91 of the 157.
 SUBSET = (
     "Football",
@@ -107,7 +106,7 @@ def _parser_for(names: tuple[tuple[str, ...], ...], knowledge: KnowledgeBase | N
     return QuestionParser(names, knowledge)
 
 
-class TwentyQuestionsEnv(TextEnv):
+class TwentyQuestionsEnv(QuestionGameEnv):
     """Twenty Questions: find the hidden object by asking yes/no questions.
 
     ## Description
@@ -170,10 +169,7 @@ class TwentyQuestionsEnv(TextEnv):
         objects: Sequence[Any] | str | os.PathLike | None = None,
         render_mode: str | None = None,
     ):
-        super().__init__(render_mode)
-        if not isinstance(max_turns, int) or max_turns < 1:
-            raise ValueError(f"max_turns must be a positive int, got {max_turns!r}")
-        self.max_turns = max_turns
+        super().__init__(max_turns, render_mode)
         knowledge: KnowledgeBase | None
         if objects is None:
             knowledge = default_knowledge_base()
@@ -217,62 +213,15 @@ class TwentyQuestionsEnv(TextEnv):
             'You win by asking about the object itself by name, e.g. "Is it a bicycle?"; a '
             "question naming several objects is not a guess. Reply with your next question only."
         )
-        self._target = 0
-        self._turns: list[tuple[str, str]] = []
 
-    @property
-    def target(self) -> str:
-        """The canonical name of the hidden object (for tests and oracles, not for agents)."""
-        return self.objects[self._target][0]
-
-    def episode_options(self) -> list[dict[str, int]]:
-        """One reset option per object: the fixed episode list of an evaluation."""
-        return [{"index": i} for i in range(len(self.objects))]
-
-    def _start(self, options: dict[str, Any]) -> str:
-        unknown = set(options) - {"target", "index"}
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; use 'target' or 'index'")
-        if "target" in options:
-            index = self.parser._names.get(normalise(str(options["target"])))
-            if index is None:
-                raise ValueError(
-                    f"no object called {options['target']!r}; names: "
-                    + ", ".join(n[0] for n in self.objects[:12])
-                    + ", ..."
-                )
-            self._target = index
-        elif "index" in options:
-            index = options["index"]
-            if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.objects):
-                raise ValueError(f"index must be an int in [0, {len(self.objects)}), got {index!r}")
-            self._target = int(index)
-        else:
-            self._target = int(self.np_random.integers(len(self.objects)))
-        self._turns = []
-        return HEADER
+    def _find_target(self, name: str) -> int | None:
+        return self.parser._names.get(normalise(name))
 
     def _is_correct_guess(self, question: str) -> bool:
         return self.parser.parse(question).guess == self._target
 
-    def oracle_query(self, action: str) -> Query | None:
-        if self._is_correct_guess(action):
-            return None  # the env knows the answer; no oracle call
-        return Query(self.target, action, tuple(self._turns))
-
-    def _play(self, action: str, answer: str | None):
-        solved = self._is_correct_guess(action)
-        answer = YES if solved else normalise_answer(answer or "")
-        self._turns.append((action, answer))
-        terminated = solved or len(self._turns) >= self.max_turns
-        if terminated:
-            self._finish(solved)
-        lines = [f"{question} {reply}" for question, reply in self._turns]
-        observation = fit_transcript(HEADER, lines, OBSERVATION_MAX_LENGTH)
-        return observation, 0.0 if solved else -1.0, terminated, False, {"answer": answer}
-
-    def _reveal(self) -> dict[str, Any]:
-        return {"target": self.target}
+    def _clean_answer(self, answer: str) -> str:
+        return normalise_answer(answer)
 
 
 def make_vector_env(num_envs: int, **kwargs: Any):
