@@ -14,6 +14,11 @@ utterance from the current actor:
 
 With ``token_baseline`` a separate small model b(s, a_<t) regresses A at every token prefix of
 a_π, and the actor's per-token weight is the residual A − b(s, a_<t) instead of A.
+
+Several GPUs (or CPU processes), through accelerate: every process holds the same models and the
+same replay buffer, collects its share of the rollouts (gathered by all), samples its share of
+each batch from its own generator, and the gradients are averaged across processes before every
+optimizer step, so that the replicas stay identical.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import broadcast, gather_object, reduce
 
 from archer_agents.buffer import Batch, ReplayBuffer
 from archer_agents.models import PolicyAgent, PolicyLM, TokenBaseline, UtteranceCritic
@@ -124,29 +131,64 @@ def _chunks(batch: Batch, count: int):
 
 class ArCHer:
     """The trainer: owns the actor, the critic (with its target), the optional token baseline,
-    their Adam optimizers and the replay buffer."""
+    their Adam optimizers and the replay buffer. With an ``accelerator`` of several processes,
+    process 0's weights are copied to every process and the work is shared (module docstring)."""
 
     def __init__(self, config: ArCHerConfig, policy: PolicyLM, critic: UtteranceCritic,
-                 seed: int = 0):  # fmt: skip
+                 seed: int = 0, accelerator: Accelerator | None = None):  # fmt: skip
         self.config = config
         self.policy = policy
         self.critic = critic
         if critic.target is None:
             critic.make_target()
         self.baseline = TokenBaseline(policy) if config.token_baseline else None
+        self.accelerator = accelerator
+        self.processes = accelerator.num_processes if accelerator is not None else 1
+        self.rank = accelerator.process_index if accelerator is not None else 0
+        if config.batch_size % self.processes or config.rollouts_per_iter < self.processes:
+            raise ValueError(
+                f"batch_size ({config.batch_size}) must be a multiple of the number of processes"
+                f" ({self.processes}), and rollouts_per_iter ({config.rollouts_per_iter}) at"
+                " least as large"
+            )  # fmt: skip
+        if self.processes > 1:
+            for module in self.modules().values():
+                for tensor in module.state_dict().values():
+                    broadcast(tensor, from_process=0)  # in place
         self.actor_optimizer = torch.optim.Adam(policy.parameters(), lr=config.lm_lr)
         self.critic_optimizer = torch.optim.Adam(critic.parameters(), lr=config.critic_lr)
         self.baseline_optimizer = (
             torch.optim.Adam(self.baseline.parameters(), lr=config.baseline_lr)
             if self.baseline is not None else None
         )  # fmt: skip
-        self.buffer = ReplayBuffer(config.buffer_size, seed=seed)
+        self.buffer = ReplayBuffer(config.buffer_size, seed=seed + 1_000_003 * self.rank)
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        found = {"policy": self.policy, "critic": self.critic, "critic_target": self.critic.target}
+        if self.baseline is not None:
+            found["baseline"] = self.baseline
+        return found
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         found = {"actor": self.actor_optimizer, "critic": self.critic_optimizer}
         if self.baseline_optimizer is not None:
             found["baseline"] = self.baseline_optimizer
         return found
+
+    def average_gradients(self, module: torch.nn.Module) -> None:
+        """Replace every process's gradients by their mean over the processes (no-op alone)."""
+        if self.processes == 1:
+            return
+        parameters = [p for p in module.parameters() if p.requires_grad]
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
+        mean = reduce(torch.cat([g.flatten() for g in grads]), "mean")
+        for parameter, part in zip(parameters, mean.split([p.numel() for p in parameters]),
+                                   strict=True):  # fmt: skip
+            parameter.grad = part.view_as(parameter).clone()
+
+    def sample(self) -> Batch:
+        """This process's share of a batch of ``batch_size`` replay transitions."""
+        return self.buffer.sample(self.config.batch_size // self.processes)
 
     # --- critic ----------------------------------------------------------------------------
     def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
@@ -169,7 +211,7 @@ class ArCHer:
         return q_loss + v_loss, stats
 
     def critic_step(self) -> dict[str, float]:
-        batch = self.buffer.sample(self.config.batch_size)
+        batch = self.sample()
         self.critic_optimizer.zero_grad()
         stats: dict[str, float] = {}
         parts = list(_chunks(batch, self.config.grad_accum_steps))
@@ -178,6 +220,7 @@ class ArCHer:
             loss.backward()  # gradients summed over the chunks, as upstream
             for key, value in part_stats.items():
                 stats[key] = stats.get(key, 0.0) + value / len(parts)
+        self.average_gradients(self.critic)
         torch.nn.utils.clip_grad_norm_(self.critic.parameters(), self.config.max_grad_norm)
         self.critic_optimizer.step()
         self.critic.update_target(self.config.tau)
@@ -203,6 +246,7 @@ class ArCHer:
             baseline_loss = ((predicted - weight) ** 2 * mask).sum() / mask.sum()
             self.baseline_optimizer.zero_grad()
             baseline_loss.backward()
+            self.average_gradients(self.baseline)
             torch.nn.utils.clip_grad_norm_(self.baseline.parameters(), self.config.max_grad_norm)
             self.baseline_optimizer.step()
             weight = weight - predicted.detach()
@@ -211,7 +255,7 @@ class ArCHer:
         return loss, stats
 
     def actor_step(self) -> dict[str, float]:
-        batch = self.buffer.sample(self.config.batch_size)
+        batch = self.sample()
         self.actor_optimizer.zero_grad()
         stats: dict[str, float] = {}
         parts = list(_chunks(batch, self.config.grad_accum_steps))
@@ -221,6 +265,7 @@ class ArCHer:
             part_stats["actor_loss"] = loss.item()
             for key, value in part_stats.items():
                 stats[key] = stats.get(key, 0.0) + value / len(parts)
+        self.average_gradients(self.policy)
         torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm)
         self.actor_optimizer.step()
         return stats
@@ -228,12 +273,17 @@ class ArCHer:
     # --- the loop ----------------------------------------------------------------------------
     def iteration(self, envs, iteration: int, seed: int, progress: bool = True) -> dict[str, Any]:
         """Collect, then update the critic, then (after warm-up) the actor. ``seed`` makes the
-        iteration's episodes reproducible (a resumed run replays the same ones)."""
+        iteration's episodes reproducible (a resumed run replays the same ones). Each process
+        plays its share of the rollouts; every process adds all of them to its buffer."""
         self.policy.eval()
         actor = PolicyAgent(self.policy, greedy=False, temperature=self.config.temperature)
+        shares = np.array_split(np.arange(self.config.rollouts_per_iter), self.processes)
+        share = len(shares[self.rank])
         trajectories = collect_trajectories(
-            actor, envs, self.config.rollouts_per_iter, seed=seed, progress=progress
+            actor, envs, share, seed=seed + 100_003 * self.rank, progress=progress
         )
+        if self.processes > 1:
+            trajectories = gather_object(trajectories)
         self.buffer.add_trajectories(trajectories)
         returns = [t["return"] for t in trajectories]
         metrics: dict[str, Any] = {

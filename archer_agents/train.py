@@ -4,6 +4,7 @@
     archer-train --env archer/TwentyQuestionsSubset-v0 --algo archer --preset cpu \\
         --init runs/bc --seed 0 --out runs/archer
     archer-train ... --out runs/archer --resume         # continue a killed run, nothing lost
+    accelerate launch --multi_gpu --num_processes 4 -m archer_agents.train --algo archer ...
 
 A run directory holds config.json, metrics.jsonl (one line per iteration), checkpoints/
 (safetensors + JSON, the replay buffer as JSONL) and curve.png (evaluation returns, greedy and
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import Accelerator
+from accelerate.utils import gather_object
 from tqdm.auto import tqdm
 
 import archer_envs
@@ -82,10 +85,12 @@ def load_agent(path: str, device: str = "cpu", greedy: bool = True) -> PolicyAge
 
 
 class Run:
-    """The run directory: config, metrics and the curve."""
+    """The run directory: config, metrics and the curve. The constructor only checks that
+    ``out`` can take this run; ``create`` writes the directory and its config."""
 
     def __init__(self, out: str | Path, config: dict[str, Any], resume: bool):
         self.dir = Path(out)
+        self.config = config
         config_path = self.dir / "config.json"
         if resume:
             if not config_path.is_file():
@@ -96,9 +101,12 @@ class Run:
                 raise SystemExit(f"--resume with a different configuration: {changed}")
         elif config_path.exists():
             raise SystemExit(f"{self.dir} holds a run already: use --resume or another --out")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        config_path.write_text(json.dumps(config, indent=1))
         self.metrics_path = self.dir / "metrics.jsonl"
+
+    def create(self) -> Run:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "config.json").write_text(json.dumps(self.config, indent=1))
+        return self
 
     def metrics(self, until_iteration: int | None = None) -> list[dict[str, Any]]:
         if not self.metrics_path.is_file():
@@ -150,8 +158,9 @@ def train_bc_run(env_id: str, out: str, seed: int = 0, dataset: str | None = Non
     """BC on a trajectory dataset (generated from the env's sub-optimal expert if none is
     given); the result is a run directory with one checkpoint."""
     config = config or BCConfig()
-    run = Run(out, {"algo": "bc", "env": env_id, "seed": seed, "dataset": dataset,
-                    "policy": policy_name, **dataclasses.asdict(config)}, resume=False)  # fmt: skip
+    config_row = {"algo": "bc", "env": env_id, "seed": seed, "dataset": dataset,
+                  "policy": policy_name, **dataclasses.asdict(config)}  # fmt: skip
+    run = Run(out, config_row, resume=False).create()
     if dataset is None:
         dataset = str(run.dir / "dataset.jsonl")
         generate_bc_dataset(env_id, dataset, seed=seed, progress=progress, **BC_DATA)
@@ -172,26 +181,39 @@ def train_bc_run(env_id: str, out: str, seed: int = 0, dataset: str | None = Non
 def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
                      init: str | None = None, resume: bool = False, device: str = "auto",
                      progress: bool = True) -> list[dict[str, Any]]:  # fmt: skip
-    """ArCHer for ``config.iterations`` iterations, checkpointing every ``save_every``."""
-    run = Run(out, {"algo": "archer", "env": env_id, "seed": seed, "init": init,
-                    **dataclasses.asdict(config)}, resume=resume)  # fmt: skip
+    """ArCHer for ``config.iterations`` iterations, checkpointing every ``save_every``. Under
+    ``accelerate launch`` (or torchrun) with several processes, each process takes its GPU and
+    process 0 alone evaluates and writes the run directory."""
     torch_device = pick_device(device)
-    torch.manual_seed(seed)
+    accelerator = Accelerator(cpu=torch_device.type == "cpu")
+    if accelerator.num_processes > 1:
+        torch_device = accelerator.device
+    main = accelerator.is_main_process
+    config_row = {"algo": "archer", "env": env_id, "seed": seed, "init": init,
+                  **dataclasses.asdict(config)}  # fmt: skip
+    run = Run(out, config_row, resume=resume)  # every process checks, before anyone writes
+    accelerator.wait_for_everyone()
+    if main:
+        run.create()
+    torch.manual_seed(seed + accelerator.process_index)  # process 0's weights are broadcast
     policy = PolicyLM(config.policy, max_new_tokens=config.max_new_tokens)
     if init is not None:
         policy.load_state_dict(load_policy(init).state_dict())
     policy.to(torch_device)
     critic = UtteranceCritic(config.critic).to(torch_device)
-    trainer = ArCHer(config, policy, critic, seed=seed)
+    trainer = ArCHer(config, policy, critic, seed=seed, accelerator=accelerator)
     start = 0
-    found = checkpoint.latest_checkpoint(run.dir) if resume else None
+    found = checkpoint.latest_checkpoint(Path(out)) if resume else None
     if found is not None:
         start = restore(trainer, found)
-        print(f"resuming from {found} (iteration {start})")
-    rows = run.metrics(until_iteration=start)
-    run.rewrite_metrics(rows)
+        if main:
+            print(f"resuming from {found} (iteration {start})")
+    rows = run.metrics(until_iteration=start) if main else []
+    if main:
+        run.rewrite_metrics(rows)
     trajectories = rows[-1]["trajectories"] if rows else 0
     envs = make_vector_env(env_id, config.num_envs)
+    progress = progress and main
     bar = tqdm(range(start, config.iterations), desc=f"ArCHer on {env_id}",
                disable=not progress, initial=start, total=config.iterations)  # fmt: skip
     for iteration in bar:
@@ -201,60 +223,72 @@ def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
         trajectories += len(metrics.pop("trajectories"))
         metrics["trajectories"] = trajectories
         last = iteration + 1 == config.iterations
-        if (iteration + 1) % config.eval_every == 0 or last:
+        if main and ((iteration + 1) % config.eval_every == 0 or last):
             with mixed_precision(torch_device):
                 metrics.update(evaluate_policy(policy, env_id, seed))
-        run.log(metrics)
+        if main:
+            run.log(metrics)
         bar.set_postfix({k: f"{metrics[k]:.2f}" for k in ("rollout_return", "eval_return",
                                                            "eval_sampled_return")
                          if k in metrics})  # fmt: skip
         if (iteration + 1) % config.save_every == 0 or last:
-            save(trainer, run.dir / "checkpoints" / f"iter-{iteration + 1:06d}", iteration + 1)
+            save(trainer, Path(out) / "checkpoints" / f"iter-{iteration + 1:06d}", iteration + 1)
         rows.append(metrics)
     envs.close()
-    run.plot(f"ArCHer on {env_id}")
+    if main:
+        run.plot(f"ArCHer on {env_id}")
     return rows
 
 
 def save(trainer: ArCHer, directory: Path, iteration: int) -> None:
-    config = trainer.config
-    tensors = {
-        "policy": trainer.policy.state_dict(),
-        "critic": trainer.critic.state_dict(),
-        "critic_target": trainer.critic.target.state_dict(),
-        "rng": {"torch": torch.get_rng_state()},
-    }
-    meta: dict[str, Any] = {
-        "policy": config.policy, "max_new_tokens": config.max_new_tokens,
-        "iteration": iteration, "buffer_rng": trainer.buffer.rng.bit_generator.state,
-        "buffer_start": trainer.buffer.start, "optimizers": {},
-    }  # fmt: skip
-    for name, optimizer in trainer.optimizers().items():
-        tensors[f"optimizer_{name}"], meta["optimizers"][name] = checkpoint.optimizer_to_files(
-            optimizer
-        )
-    if trainer.baseline is not None:
-        tensors["baseline"] = trainer.baseline.state_dict()
-    checkpoint.save_checkpoint(directory, tensors, meta, files={"buffer.jsonl": trainer.buffer})
+    """Every process's random state is gathered; process 0 writes the checkpoint."""
+    generators = {"torch": torch.get_rng_state(), "buffer": trainer.buffer.rng.bit_generator.state}
+    if trainer.policy.device.type == "cuda":
+        generators["cuda"] = torch.cuda.get_rng_state(trainer.policy.device)
+    everyone = gather_object([generators]) if trainer.processes > 1 else [generators]
+    if trainer.rank == 0:
+        config = trainer.config
+        tensors = {name: module.state_dict() for name, module in trainer.modules().items()}
+        tensors["rng"] = {f"{kind}_{rank}": state[kind] for rank, state in enumerate(everyone)
+                          for kind in ("torch", "cuda") if kind in state}  # fmt: skip
+        meta: dict[str, Any] = {
+            "policy": config.policy, "max_new_tokens": config.max_new_tokens,
+            "iteration": iteration, "processes": trainer.processes,
+            "buffer_rng": [state["buffer"] for state in everyone],
+            "buffer_start": trainer.buffer.start, "optimizers": {},
+        }  # fmt: skip
+        for name, optimizer in trainer.optimizers().items():
+            moments, state = checkpoint.optimizer_to_files(optimizer)
+            tensors[f"optimizer_{name}"], meta["optimizers"][name] = moments, state
+        checkpoint.save_checkpoint(directory, tensors, meta,
+                                   files={"buffer.jsonl": trainer.buffer})  # fmt: skip
+    if trainer.accelerator is not None:
+        trainer.accelerator.wait_for_everyone()
 
 
 def restore(trainer: ArCHer, directory: Path) -> int:
-    """Load everything ``save`` wrote; returns the iteration to continue from."""
+    """Load everything ``save`` wrote (each process its own random state); returns the
+    iteration to continue from."""
     checkpoint.verify_checkpoint(directory)
     meta = checkpoint.load_meta(directory)
-    trainer.policy.load_state_dict(checkpoint.load_tensors(directory, "policy"))
-    trainer.critic.load_state_dict(checkpoint.load_tensors(directory, "critic"))
-    trainer.critic.target.load_state_dict(checkpoint.load_tensors(directory, "critic_target"))
-    if trainer.baseline is not None:
-        trainer.baseline.load_state_dict(checkpoint.load_tensors(directory, "baseline"))
+    if meta["processes"] != trainer.processes:
+        raise ValueError(
+            f"{directory} was written by {meta['processes']} process(es): resume it with as many,"
+            f" not {trainer.processes}"
+        )  # fmt: skip
+    for name, module in trainer.modules().items():
+        module.load_state_dict(checkpoint.load_tensors(directory, name))
     for name, optimizer in trainer.optimizers().items():
         checkpoint.optimizer_from_files(
             optimizer, checkpoint.load_tensors(directory, f"optimizer_{name}"),
             meta["optimizers"][name],
         )  # fmt: skip
     trainer.buffer.load(directory / "buffer.jsonl")
-    trainer.buffer.rng.bit_generator.state = meta["buffer_rng"]
-    torch.set_rng_state(checkpoint.load_tensors(directory, "rng")["torch"])
+    trainer.buffer.rng.bit_generator.state = meta["buffer_rng"][trainer.rank]
+    generators = checkpoint.load_tensors(directory, "rng")
+    torch.set_rng_state(generators[f"torch_{trainer.rank}"])
+    if f"cuda_{trainer.rank}" in generators and trainer.policy.device.type == "cuda":
+        torch.cuda.set_rng_state(generators[f"cuda_{trainer.rank}"], trainer.policy.device)
     return meta["iteration"]
 
 
