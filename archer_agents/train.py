@@ -203,13 +203,14 @@ def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
     critic = UtteranceCritic(config.critic).to(torch_device)
     trainer = ArCHer(config, policy, critic, seed=seed, accelerator=accelerator)
     start = 0
-    found = checkpoint.latest_checkpoint(Path(out)) if resume else None
+    found = checkpoint.latest_checkpoint(run.dir) if resume else None
     if found is not None:
         start = restore(trainer, found)
         if main:
             print(f"resuming from {found} (iteration {start})")
-    rows = run.metrics(until_iteration=start) if main else []
-    if main:
+    rows = []
+    if main:  # only process 0 reads and writes the metrics
+        rows = run.metrics(until_iteration=start)
         run.rewrite_metrics(rows)
     trajectories = rows[-1]["trajectories"] if rows else 0
     envs = make_vector_env(env_id, config.num_envs)
@@ -232,7 +233,7 @@ def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
                                                            "eval_sampled_return")
                          if k in metrics})  # fmt: skip
         if (iteration + 1) % config.save_every == 0 or last:
-            save(trainer, Path(out) / "checkpoints" / f"iter-{iteration + 1:06d}", iteration + 1)
+            save(trainer, run.dir / "checkpoints" / f"iter-{iteration + 1:06d}", iteration + 1)
         rows.append(metrics)
     envs.close()
     if main:
