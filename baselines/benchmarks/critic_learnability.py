@@ -23,12 +23,22 @@ import torch
 from archer_agents.models import PolicyAgent, UtteranceCritic
 from archer_agents.rollout import collect_trajectories, make_vector_env
 from archer_agents.train import load_policy
+from archer_envs.oracles.knowledge_base import NO
+from archer_envs.twenty_questions import parse_transcript
 
 
 def auc(positive: np.ndarray, scores: np.ndarray) -> float:
     """P(score of a positive > score of a negative), ties counting one half."""
     wins = scores[positive][:, None] - scores[~positive][None, :]
     return float((wins > 0).mean() + 0.5 * (wins == 0).mean())
+
+
+def held_out_scores(score, observations: list[str], actions: list[str]) -> np.ndarray:
+    """``score(observations, actions)`` over the held-out transitions, 100 at a time."""
+    with torch.no_grad():
+        parts = [score(observations[i : i + 100], actions[i : i + 100])
+                 for i in range(0, len(observations), 100)]  # fmt: skip
+    return torch.cat(parts).numpy()
 
 
 def main() -> None:
@@ -66,16 +76,14 @@ def main() -> None:
     observations = [t["observation"] for t in test]
     actions = [t["action"] for t in test]
     is_guess = np.array([a in guesses for a in actions], dtype=float)
-    fresh = np.array([f"\n{a} No.\n" not in "\n" + s for s, a in zip(observations, actions,
-                                                                       strict=True)])  # fmt: skip
-    with torch.no_grad():
-        log_probs = torch.cat([policy.log_probs(observations[i : i + 100], actions[i : i + 100])
-                               for i in range(0, len(test), 100)])  # fmt: skip
+    fresh = np.array([(a, NO) not in parse_transcript(s)
+                      for s, a in zip(observations, actions, strict=True)])  # fmt: skip
+    log_probs = held_out_scores(policy.log_probs, observations, actions)
     print(f"{len(train)} training and {len(test)} held-out transitions, "
           f"{int(winning.sum())} held-out wins")  # fmt: skip
     print(f"rules: is a guess {auc(winning, is_guess):.3f}, a guess not answered No "
           f"{auc(winning, is_guess * (1 + fresh)):.3f}, policy log-probability "
-          f"{auc(winning, log_probs.numpy()):.3f}")  # fmt: skip
+          f"{auc(winning, log_probs):.3f}")  # fmt: skip
 
     critic = UtteranceCritic(args.critic)
     optimizer = torch.optim.Adam(critic.parameters(), lr=args.lr)
@@ -90,12 +98,9 @@ def main() -> None:
         torch.nn.utils.clip_grad_norm_(critic.parameters(), 1.0)
         optimizer.step()
         if step % 100 == 0 or step == args.steps:
-            with torch.no_grad():
-                q = torch.cat([torch.minimum(*critic.q(observations[i : i + 100],
-                                                       actions[i : i + 100]))
-                               for i in range(0, len(test), 100)])  # fmt: skip
+            q = held_out_scores(lambda o, a: torch.minimum(*critic.q(o, a)), observations, actions)
             print(f"step {step:>5}  {time.perf_counter() - started:>5.0f} s  loss "
-                  f"{loss.item():.3f}  critic AUC {auc(winning, q.numpy()):.3f}")  # fmt: skip
+                  f"{loss.item():.3f}  critic AUC {auc(winning, q):.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":
