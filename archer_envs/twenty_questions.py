@@ -253,6 +253,7 @@ class _KnowledgeAgent:
             raise ValueError("scripted agents need a knowledge base for the env's objects")
         self.knowledge = env.knowledge
         self.names = [o.name for o in env.knowledge.objects]
+        self.parser = env.parser
         self.oracle = KnowledgeBaseOracle(env.knowledge, env.parser)
         self.questions = [p.question for p in env.knowledge.properties.values()]
         self.rng = np.random.default_rng(seed)
@@ -370,6 +371,28 @@ class OptimalAgent(_KnowledgeAgent):
 
     def expected_return(self) -> float:
         return -self._value((1 << len(self.names)) - 1)[0]
+
+    def state_value(self, observation: str) -> float:
+        """V*(s): the expected return of optimal play from this transcript on, the hidden object
+        uniform over the candidates (undiscounted; the turn limit ignored)."""
+        return -self._value(sum(1 << i for i in self.candidates(observation)))[0]
+
+    def action_value(self, observation: str, action: str) -> float:
+        """Q*(s, a): the expected return of saying ``action`` now and playing optimally after.
+        The right guess ends the game (reward 0); any other utterance costs a turn and leaves the
+        candidates that gave the same answer as the hidden object, so a refuted guess, a question
+        asked before or nonsense is worth −1 + V*(s)."""
+        candidates = self.candidates(observation)
+        guess = self.parser.parse(action).guess
+        answers = self.column(action)
+        by_answer: dict[str, int] = {}
+        for i in candidates:
+            if i != guess:
+                by_answer[answers[i]] = by_answer.get(answers[i], 0) | 1 << i
+        wasted = sum(
+            part.bit_count() * (1 + self._value(part)[0]) for part in by_answer.values()
+        )  # fmt: skip
+        return -wasted / len(candidates)
 
     def act_one(self, observation: str) -> str:
         candidates = self.candidates(observation)

@@ -101,6 +101,38 @@ def test_reference_agents_are_ordered_and_the_optimum_is_exact():
         load_agent("optimal", "archer/TwentyQuestions-v0")
 
 
+def test_optimal_action_values_satisfy_bellman_in_the_real_env():
+    """Q*(s, a) = mean over the candidates t of r + V*(s') with s' from stepping the env with
+    hidden object t; V*(s) = max_a Q*(s, a), reached by the optimal agent's own action."""
+    optimal = load_agent("optimal", SUBSET)
+    env = TwentyQuestionsEnv(objects=SUBSET_NAMES)
+    history = ["Is it alive?", "Is it a dog?", "Is it made of metal?"]
+    actions = [*optimal.questions[:12], *map(optimal.guess, range(10)), "Is it a pen or a piano?",
+               "Is it alive?", "hello there"]  # fmt: skip
+    chair = SUBSET_NAMES.index("Chair")
+    for turns in range(len(history) + 1):  # the transcripts of a game about the chair
+        s = "Questions:\n" + "".join(f"{q} {optimal.column(q)[chair]}\n" for q in history[:turns])
+        candidates = optimal.candidates(s)
+        values = {}
+        for action in actions:
+            outcomes = []
+            for target in candidates:
+                env.reset(options={"index": target})
+                for question, _ in parse_transcript(s):
+                    env.step(question)
+                observation, reward, terminated, _, _ = env.step(action)
+                outcomes.append(reward + (0.0 if terminated else optimal.state_value(observation)))
+            values[action] = optimal.action_value(s, action)
+            assert values[action] == pytest.approx(sum(outcomes) / len(outcomes)), (s, action)
+        assert optimal.action_value(s, optimal.act_one(s)) == pytest.approx(optimal.state_value(s))
+        assert max(values.values()) <= optimal.state_value(s) + 1e-9
+    refuted = "Questions:\nIs it a dog? No.\n"
+    assert optimal.action_value(refuted, "Is it a dog?") == pytest.approx(
+        optimal.action_value(refuted, "hello there")
+    ) == pytest.approx(-1 + optimal.state_value(refuted))  # fmt: skip
+    assert optimal.state_value("Questions:\n") == pytest.approx(-2.8)
+
+
 def test_expert_copes_with_an_oracle_that_errs():
     class SometimesWrong:
         """Answers truthfully except that it always says the object is not alive."""
