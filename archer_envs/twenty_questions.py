@@ -375,7 +375,7 @@ class OptimalAgent(_KnowledgeAgent):
     def state_value(self, observation: str) -> float:
         """V*(s): the expected return of optimal play from this transcript on, the hidden object
         uniform over the candidates (undiscounted; the turn limit ignored)."""
-        return -self._value(sum(1 << i for i in self.candidates(observation)))[0]
+        return -self._value(self._candidate_mask(observation))[0]
 
     def action_value(self, observation: str, action: str) -> float:
         """Q*(s, a): the expected return of saying ``action`` now and playing optimally after.
@@ -394,9 +394,11 @@ class OptimalAgent(_KnowledgeAgent):
         )  # fmt: skip
         return -wasted / len(candidates)
 
+    def _candidate_mask(self, observation: str) -> int:
+        return sum(1 << i for i in self.candidates(observation))
+
     def act_one(self, observation: str) -> str:
-        candidates = self.candidates(observation)
-        mask = sum(1 << i for i in candidates)
+        mask = self._candidate_mask(observation)
         _, _, yes, kind = self._value(mask)
         if kind == "guess":
             return self.guess(yes.bit_length() - 1)

@@ -47,17 +47,18 @@ class ExactCriticArCHer(ArCHer):
     def critic_step(self) -> dict[str, float]:
         return {}
 
+    def q_star(self, observations: list[str], actions: list[str]) -> np.ndarray:
+        pairs = zip(observations, actions, strict=True)
+        return np.array([self.optimal.action_value(s, a) for s, a in pairs])
+
     def advantages(self, observations: list[str], actions: list[str]) -> torch.Tensor:
-        q = np.array([self.optimal.action_value(s, a) for s, a in zip(observations, actions,
-                                                                      strict=True)])  # fmt: skip
         if self.baseline_kind == "optimal":
             baseline = np.array([self.optimal.state_value(s) for s in observations])
         else:
             repeated = [s for s in observations for _ in range(self.samples)]
             fresh = self.policy.generate(repeated, temperature=self.config.temperature)
-            baseline = np.array([self.optimal.action_value(s, a) for s, a in zip(
-                repeated, fresh, strict=True)]).reshape(len(observations), -1).mean(1)  # fmt: skip
-        return torch.as_tensor(q - baseline, dtype=torch.float32)
+            baseline = self.q_star(repeated, fresh).reshape(len(observations), -1).mean(1)
+        return torch.as_tensor(self.q_star(observations, actions) - baseline, dtype=torch.float32)
 
 
 def main() -> None:
