@@ -35,7 +35,13 @@ from accelerate import Accelerator
 from accelerate.utils import broadcast, gather_object, reduce
 
 from archer_agents.buffer import Batch, ReplayBuffer
-from archer_agents.models import PolicyAgent, PolicyLM, TokenBaseline, UtteranceCritic
+from archer_agents.models import (
+    CausalCritic,
+    PolicyAgent,
+    PolicyLM,
+    TokenBaseline,
+    UtteranceCritic,
+)
 from archer_agents.rollout import collect_trajectories
 
 # The paper's discount per environment (2nd-hand table; see PAPER_NOTES.md).
@@ -63,7 +69,9 @@ class ArCHerConfig:
     batch_size: int = 64
     grad_accum_steps: int = 1
     critic_steps: int = 10
+    critic_warmup_steps: int = 0  # on the buffer's seed data (archer-train --buffer-data)
     actor_steps: int = 3
+    actor_samples: int = 1  # utterances per state: 1 = the paper's Q − V; k > 1, Q − mean Q
     warmup_iters: int = 2
     gamma: float = 0.95
     tau: float = 0.1
@@ -134,7 +142,8 @@ class ArCHer:
     their Adam optimizers and the replay buffer. With an ``accelerator`` of several processes,
     process 0's weights are copied to every process and the work is shared (module docstring)."""
 
-    def __init__(self, config: ArCHerConfig, policy: PolicyLM, critic: UtteranceCritic,
+    def __init__(self, config: ArCHerConfig, policy: PolicyLM,
+                 critic: UtteranceCritic | CausalCritic,
                  seed: int = 0, accelerator: Accelerator | None = None):  # fmt: skip
         self.config = config
         self.policy = policy
@@ -150,6 +159,11 @@ class ArCHer:
                 f"batch_size ({config.batch_size}) must be a multiple of the number of processes"
                 f" ({self.processes}), and rollouts_per_iter ({config.rollouts_per_iter}) at"
                 " least as large"
+            )  # fmt: skip
+        if config.actor_samples < 1 or (config.batch_size // self.processes) % config.actor_samples:
+            raise ValueError(
+                f"actor_samples ({config.actor_samples}) must be at least 1 and divide each"
+                f" process's share of batch_size ({config.batch_size // self.processes})"
             )  # fmt: skip
         if self.processes > 1:
             for module in self.modules().values():
@@ -202,8 +216,7 @@ class ArCHer:
             q_target2 = td_target(rewards, dones, next_v2, self.config.gamma)
             fresh = self.policy.generate(batch.observations, temperature=self.config.temperature)
             v_target1, v_target2 = self.critic.target.q(batch.observations, fresh)
-        q1, q2 = self.critic.q(batch.observations, batch.actions)
-        v1, v2 = self.critic.v(batch.observations)
+        q1, q2, v1, v2 = self.critic.q_and_v(batch.observations, batch.actions)
         q_loss = F.mse_loss(q1, q_target1) + F.mse_loss(q2, q_target2)
         v_loss = F.mse_loss(v1, v_target1) + F.mse_loss(v2, v_target2)
         stats = {"q_loss": q_loss.item(), "v_loss": v_loss.item(), "q": q1.mean().item(),
@@ -230,13 +243,29 @@ class ArCHer:
     def advantages(self, observations: list[str], actions: list[str]) -> torch.Tensor:
         """min(Q1, Q2)(s, a) − min(V1, V2)(s) from the online critic, without gradient."""
         with torch.no_grad():
-            q1, q2 = self.critic.q(observations, actions)
-            v1, v2 = self.critic.v(observations)
-        return utterance_advantage(q1, q2, v1, v2)
+            return utterance_advantage(*self.critic.q_and_v(observations, actions))
+
+    def action_values(self, observations: list[str], actions: list[str]) -> torch.Tensor:
+        """min(Q1, Q2)(s, a) from the online critic, without gradient, (batch,)."""
+        with torch.no_grad():
+            return torch.minimum(*self.critic.q(observations, actions))
+
+    def sampled_advantages(self, observations: list[str], actions: list[str]) -> torch.Tensor:
+        """With ``actor_samples`` = k > 1 utterances per state (consecutive rows): min(Q1, Q2)
+        of each minus the mean of the state's k − 1 others, an unbiased estimate of
+        Q(s, a) − V(s) that is exactly 0 wherever the actor always says the same thing (V's
+        own error would make noise there)."""
+        k = self.config.actor_samples
+        q = self.action_values(observations, actions).view(-1, k)
+        return (q - (q.sum(1, keepdim=True) - q) / (k - 1)).flatten()
 
     def actor_loss(self, observations: list[str]) -> tuple[torch.Tensor, dict[str, float]]:
+        k = self.config.actor_samples
+        observations = [s for s in observations for _ in range(k)]
         actions = self.policy.generate(observations, temperature=self.config.temperature)
-        advantage = self.advantages(observations, actions).to(self.policy.device)
+        advantage = (self.advantages(observations, actions) if k == 1
+                     else self.sampled_advantages(observations, actions))  # fmt: skip
+        advantage = advantage.to(self.policy.device)
         token_log_probs, mask = self.policy.token_log_probs(observations, actions)
         weight = advantage[:, None].expand_as(token_log_probs)
         stats = {"advantage": advantage.mean().item(), "advantage_std": advantage.std().item()
@@ -255,7 +284,10 @@ class ArCHer:
         return loss, stats
 
     def actor_step(self) -> dict[str, float]:
-        batch = self.sample()
+        """``batch_size`` utterances: ``batch_size / actor_samples`` replay states, each with
+        ``actor_samples`` fresh utterances of the actor."""
+        batch = self.buffer.sample(self.config.batch_size // self.processes
+                                   // self.config.actor_samples)  # fmt: skip
         self.actor_optimizer.zero_grad()
         stats: dict[str, float] = {}
         parts = list(_chunks(batch, self.config.grad_accum_steps))

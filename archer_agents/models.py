@@ -6,13 +6,16 @@ directory) through the same code."""
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import (
     AutoModel,
     AutoModelForCausalLM,
+    DynamicCache,
     GPT2Config,
     GPT2LMHeadModel,
     GPT2Model,
@@ -31,6 +34,7 @@ POLICY_PRESETS = {
         n_embd=128,
         n_head=4,
         n_positions=512,
+        activation_function="gelu_pytorch_tanh",  # GPT-2's gelu_new, as one fused kernel
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
@@ -45,6 +49,13 @@ CRITIC_PRESETS = {
                               intermediate_size=3072, max_position_embeddings=514,
                               vocab_size=50265),
 }  # fmt: skip
+
+
+# transformers 5 renamed the KV cache argument of forward from past_key_values to cache
+CACHE_KEYWORD = (
+    "cache" if "cache" in inspect.signature(GPT2LMHeadModel.forward).parameters
+    else "past_key_values"
+)  # fmt: skip
 
 
 def _tokenizer_for(name: str, presets: dict):
@@ -106,50 +117,64 @@ class PolicyLM(nn.Module):
 
     @torch.no_grad()
     def generate(self, observations: Sequence[str], greedy: bool = False,
-                 temperature: float = 1.0) -> list[str]:  # fmt: skip
-        """One utterance per observation: sampled at ``temperature`` or greedy."""
+                 temperature: float = 1.0,
+                 generator: torch.Generator | None = None) -> list[str]:  # fmt: skip
+        """One utterance per observation: sampled at ``temperature`` (from ``generator``, or
+        torch's global random state) or greedy. A plain loop over the KV cache: sampling is
+        the exponential race argmax(p / E), E ~ Exp(1), exact and much cheaper on the CPU than
+        ``torch.multinomial`` over the vocabulary."""
+        texts: list[str] = [""] * len(observations)
+        order = sorted(range(len(observations)), key=lambda i: len(observations[i] or ""))
+        for start in range(0, len(order), 32):  # rows of similar length: little padding
+            chunk = order[start : start + 32]
+            rows = [observations[i] for i in chunk]
+            for i, text in zip(chunk, self._generate(rows, greedy, temperature, generator),
+                               strict=True):  # fmt: skip
+                texts[i] = text
+        return texts
+
+    def _generate(self, observations, greedy, temperature, generator) -> list[str]:
         prompts = self._prompts(observations)
-        sampling = {"do_sample": False} if greedy else {
-            "do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0
-        }  # fmt: skip
-        output = self.model.generate(
-            **prompts,
-            max_new_tokens=self.max_new_tokens,
-            eos_token_id=self.stop_ids,
-            pad_token_id=self.tokenizer.pad_token_id,
-            **sampling,
-        )
-        texts = self.tokenizer.batch_decode(
-            output[:, prompts["input_ids"].shape[1] :], skip_special_tokens=True
-        )
+        attention = prompts["attention_mask"]
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left padding: positions from 0
+        cache = {CACHE_KEYWORD: DynamicCache()}  # filled in place by every forward
+        output = self.model(input_ids=prompts["input_ids"], attention_mask=attention,
+                            position_ids=positions, use_cache=True, logits_to_keep=1,
+                            **cache)  # fmt: skip
+        stops = torch.tensor(self.stop_ids, device=self.device)
+        finished = torch.zeros(len(observations), dtype=torch.bool, device=self.device)
+        tokens = []
+        for _ in range(self.max_new_tokens):
+            logits = output.logits[:, -1].float()
+            if greedy:
+                token = logits.argmax(-1)
+            else:
+                probs = torch.softmax(logits / temperature, dim=-1)
+                race = torch.empty_like(probs).exponential_(generator=generator)
+                token = (probs / race).argmax(-1)
+            token = token.masked_fill(finished, self.tokenizer.pad_token_id)
+            tokens.append(token)
+            finished |= torch.isin(token, stops)
+            if finished.all():
+                break
+            attention = torch.cat([attention, attention.new_ones(len(token), 1)], dim=1)
+            positions = positions[:, -1:] + 1
+            output = self.model(input_ids=token[:, None], attention_mask=attention,
+                                position_ids=positions, use_cache=True, **cache)  # fmt: skip
+        texts = self.tokenizer.batch_decode(torch.stack(tokens, 1), skip_special_tokens=True)
         return [text.split("\n", 1)[0].strip() for text in texts]
 
     def _sequences(self, observations: Sequence[str], actions: Sequence[str]):
-        """Left-padded (observation + action + newline) ids, the attention mask and a mask of
-        the action's tokens (including the newline that ends it)."""
-        rows, action_lengths = [], []
-        for observation, action in zip(observations, actions, strict=True):
-            target = self.tokenizer(action + "\n")["input_ids"][: self.max_new_tokens + 1]
-            prompt = self.tokenizer(observation or self.tokenizer.eos_token)["input_ids"]
-            prompt = prompt[max(0, len(prompt) - (self.max_length - len(target))) :]
-            rows.append(prompt + target)
-            action_lengths.append(len(target))
-        width = max(len(r) for r in rows)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        action_mask = torch.zeros((len(rows), width), dtype=torch.bool)
-        for i, (row, n) in enumerate(zip(rows, action_lengths, strict=True)):
-            input_ids[i, width - len(row) :] = torch.tensor(row)
-            attention[i, width - len(row) :] = 1
-            action_mask[i, width - n :] = True
-        device = self.device
-        return input_ids.to(device), attention.to(device), action_mask.to(device)
+        return utterance_sequences(self.tokenizer, observations, actions, self.max_length,
+                                   self.max_new_tokens, self.device)  # fmt: skip
 
     def token_log_probs(self, observations: Sequence[str], actions: Sequence[str]):
         """log π(a_t | s, a_<t) for the last k positions, (batch, k) with k the longest action,
         and the mask of the action's tokens, aligned with it. Actions end every row (left
         padding), so the LM head runs on those positions only, not on the prompt."""
+        return by_length(self._token_log_probs, observations, actions)
+
+    def _token_log_probs(self, observations: Sequence[str], actions: Sequence[str]):
         input_ids, attention, action_mask = self._sequences(observations, actions)
         k = action_span(action_mask)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left padding: positions from 0
@@ -167,6 +192,53 @@ class PolicyLM(nn.Module):
         return (token * mask).sum(-1)
 
 
+def by_length(function, *columns: Sequence[str], size: int = 16) -> tuple[torch.Tensor, ...]:
+    """``function(*columns)`` on chunks of ``size`` rows of similar length, the results put
+    back in the rows' order. Each chunk is padded to its own longest row instead of the
+    batch's: a batch of replay transitions mixes 3-token and 100-token observations, and the
+    padding would otherwise cost most of the compute. 2-D results (batch, k) are left-padded
+    with zeros to the widest chunk's k (they are aligned on the right, as the actions are)."""
+    rows = len(columns[0])
+    order = sorted(range(rows), key=lambda i: sum(len(column[i] or "") for column in columns))
+    parts = []
+    for start in range(0, rows, size):
+        chunk = order[start : start + size]
+        result = function(*[[column[i] for i in chunk] for column in columns])
+        parts.append(result if isinstance(result, tuple) else (result,))
+    inverse = torch.empty(rows, dtype=torch.long)
+    inverse[torch.tensor(order)] = torch.arange(rows)
+    merged = []
+    for pieces in zip(*parts, strict=True):
+        if pieces[0].dim() == 2:
+            width = max(piece.shape[1] for piece in pieces)
+            pieces = [F.pad(piece, (width - piece.shape[1], 0)) for piece in pieces]
+        merged.append(torch.cat(pieces)[inverse.to(pieces[0].device)])
+    return tuple(merged)
+
+
+def utterance_sequences(tokenizer, observations: Sequence[str], actions: Sequence[str],
+                        max_length: int, max_new_tokens: int, device: torch.device):  # fmt: skip
+    """Left-padded (observation + action + newline) ids, the attention mask and a mask of the
+    action's tokens (including the newline that ends it); observations are cut on the left so
+    that a row fits ``max_length``."""
+    rows, action_lengths = [], []
+    for observation, action in zip(observations, actions, strict=True):
+        target = tokenizer(action + "\n")["input_ids"][: max_new_tokens + 1]
+        prompt = tokenizer(observation or tokenizer.eos_token)["input_ids"]
+        prompt = prompt[max(0, len(prompt) - (max_length - len(target))) :]
+        rows.append(prompt + target)
+        action_lengths.append(len(target))
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    action_mask = torch.zeros((len(rows), width), dtype=torch.bool)
+    for i, (row, n) in enumerate(zip(rows, action_lengths, strict=True)):
+        input_ids[i, width - len(row) :] = torch.tensor(row)
+        attention[i, width - len(row) :] = 1
+        action_mask[i, width - n :] = True
+    return input_ids.to(device), attention.to(device), action_mask.to(device)
+
+
 def action_span(action_mask: torch.Tensor) -> int:
     """The number of trailing positions that hold every row's action tokens."""
     return int(action_mask.sum(-1).max())
@@ -177,15 +249,21 @@ class PolicyAgent:
     evaluation, sampling at ``temperature`` for rollouts."""
 
     def __init__(self, policy: PolicyLM, greedy: bool = True, temperature: float = 1.0,
-                 name: str = "policy"):  # fmt: skip
+                 name: str = "policy", seed: int | None = None):  # fmt: skip
         self.policy, self.greedy, self.temperature, self.name = policy, greedy, temperature, name
+        # its own generator when seeded: sampled episodes reproducible from the seed, whatever
+        # else used torch's global random state
+        self.generator = None
+        if seed is not None:
+            self.generator = torch.Generator(device=policy.device).manual_seed(seed)
 
     def act(self, observations: Sequence[str | None]) -> list[str | None]:
         live = [i for i, obs in enumerate(observations) if obs is not None]
         actions: list[str | None] = [None] * len(observations)
         if live:
             texts = self.policy.generate([observations[i] for i in live], greedy=self.greedy,
-                                         temperature=self.temperature)  # fmt: skip
+                                         temperature=self.temperature,
+                                         generator=self.generator)  # fmt: skip
             for i, text in zip(live, texts, strict=True):
                 actions[i] = text
         return actions
@@ -255,6 +333,9 @@ class UtteranceCritic(nn.Module):
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         """Mean-pooled encoder states, (batch, hidden)."""
+        return by_length(self._encode, texts)[0]
+
+    def _encode(self, texts: Sequence[str]) -> torch.Tensor:
         batch = self.tokenizer(
             list(texts), return_tensors="pt", padding=True, truncation=True,
             max_length=self.max_length,
@@ -267,8 +348,14 @@ class UtteranceCritic(nn.Module):
 
     def q(self, observations: Sequence[str], actions: Sequence[str]):
         """(Q1, Q2), each (batch,)."""
-        joint = torch.cat([self.encode(observations), self.encode(actions)], dim=-1)
-        return self.q1(joint).squeeze(-1), self.q2(joint).squeeze(-1)
+        return self.q_and_v(observations, actions)[:2]
+
+    def q_and_v(self, observations: Sequence[str], actions: Sequence[str]):
+        """(Q1, Q2, V1, V2), each (batch,), encoding the observations once."""
+        state = self.encode(observations)
+        joint = torch.cat([state, self.encode(actions)], dim=-1)
+        return (self.q1(joint).squeeze(-1), self.q2(joint).squeeze(-1),
+                self.v1(state).squeeze(-1), self.v2(state).squeeze(-1))  # fmt: skip
 
     def v(self, observations: Sequence[str]):
         """(V1, V2), each (batch,)."""
@@ -288,3 +375,71 @@ class UtteranceCritic(nn.Module):
         online = dict(self.named_parameters())
         for name, parameter in self.target.named_parameters():
             parameter.lerp_(online[name], tau)
+
+
+class CausalCritic(nn.Module):
+    """ArCHer's critic reading s ⊕ a as one sequence, on a copy of the actor's GPT-2 trunk (its
+    tokenizer and sequence layout, and its weights when the actor comes from behaviour cloning,
+    so that the critic starts with what imitation learned about the game). Twin Q_i = MLP(h at
+    the utterance's last token) and twin V_i = MLP(h at the observation's last token), both
+    from one pass: attention is causal, so V's position never sees the utterance. A target copy
+    is updated by Polyak averaging, as ``UtteranceCritic``'s."""
+
+    def __init__(self, policy: PolicyLM, hidden: int = 256):
+        super().__init__()
+        self.name = "policy"
+        self.tokenizer = policy.tokenizer
+        self.max_length, self.max_new_tokens = policy.max_length, policy.max_new_tokens
+        self.trunk = copy.deepcopy(policy.model.base_model)  # GPT2Model: no LM head
+        width = self.trunk.config.hidden_size
+
+        def head() -> nn.Module:
+            return nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+        self.q1, self.q2, self.v1, self.v2 = head(), head(), head(), head()
+        self.target: CausalCritic | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _states(self, input_ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left padding: positions from 0
+        return self.trunk(input_ids=input_ids, attention_mask=attention,
+                          position_ids=positions).last_hidden_state  # fmt: skip
+
+    def q_and_v(self, observations: Sequence[str], actions: Sequence[str]):
+        """(Q1, Q2, V1, V2), each (batch,), from one pass over s ⊕ a."""
+        return by_length(self._q_and_v, observations, actions)
+
+    def _q_and_v(self, observations: Sequence[str], actions: Sequence[str]):
+        input_ids, attention, action_mask = utterance_sequences(
+            self.tokenizer, observations, actions, self.max_length, self.max_new_tokens,
+            self.device,
+        )  # fmt: skip
+        states = self._states(input_ids, attention)
+        rows = torch.arange(len(states), device=states.device)
+        before = states.shape[1] - 1 - action_mask.sum(-1)  # the observation's last token
+        utterance, observation = states[:, -1], states[rows, before]
+        return (self.q1(utterance).squeeze(-1), self.q2(utterance).squeeze(-1),
+                self.v1(observation).squeeze(-1), self.v2(observation).squeeze(-1))  # fmt: skip
+
+    def q(self, observations: Sequence[str], actions: Sequence[str]):
+        """(Q1, Q2), each (batch,)."""
+        return self.q_and_v(observations, actions)[:2]
+
+    def v(self, observations: Sequence[str]):
+        """(V1, V2), each (batch,), from a pass over the observations alone."""
+        return by_length(self._v, observations)
+
+    def _v(self, observations: Sequence[str]):
+        batch = self.tokenizer(
+            [observation or self.tokenizer.eos_token for observation in observations],
+            return_tensors="pt", padding=True, truncation=True,
+            max_length=self.max_length - self.max_new_tokens - 1,
+        ).to(self.device)  # fmt: skip
+        state = self._states(batch["input_ids"], batch["attention_mask"])[:, -1]
+        return self.v1(state).squeeze(-1), self.v2(state).squeeze(-1)
+
+    make_target = UtteranceCritic.make_target
+    update_target = UtteranceCritic.update_target

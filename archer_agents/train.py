@@ -31,13 +31,13 @@ import archer_envs
 from archer_agents import checkpoint
 from archer_agents.archer import ArCHer, ArCHerConfig
 from archer_agents.bc import BCConfig, train_bc, utterance_pairs
-from archer_agents.models import PolicyAgent, PolicyLM, UtteranceCritic
+from archer_agents.models import CausalCritic, PolicyAgent, PolicyLM, UtteranceCritic
 from archer_agents.rollout import make_vector_env
 from archer_envs.datasets import generate_bc_dataset, read_trajectories
 from archer_envs.evaluation import evaluate
 
-# BC data for the cpu preset: the expert made sub-optimal, as the paper's SFT data was
-BC_DATA = {"episodes": 500, "epsilon": 0.3}
+# BC data for the cpu preset: consistent but wasteful questioners, as the paper's SFT data was
+BC_DATA = {"episodes": 1000, "agent": "wasteful"}
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -59,7 +59,8 @@ def evaluate_policy(policy: PolicyLM, env_id: str, seed: int, samples: int = 3) 
     policy.eval()
     fixed = evaluate(PolicyAgent(policy), env_id, seed=seed, num_envs=16, progress=False)
     options = [record["options"] for record in fixed.records]
-    sampled = evaluate(PolicyAgent(policy, greedy=False), env_id, episodes=options * samples,
+    sampled = evaluate(PolicyAgent(policy, greedy=False, seed=seed), env_id,
+                       episodes=options * samples,
                        seed=seed, num_envs=32, progress=False)  # fmt: skip
     return {"eval_return": fixed.mean_return, "eval_success": fixed.success_rate,
             "eval_sampled_return": sampled.mean_return,
@@ -79,9 +80,11 @@ def load_policy(path: str | Path, device: str = "cpu") -> PolicyLM:
     return policy.to(pick_device(device)).eval()
 
 
-def load_agent(path: str, device: str = "cpu", greedy: bool = True) -> PolicyAgent:
-    """A trained checkpoint as an agent for archer_envs' ``evaluate`` and ``archer-envs eval``."""
-    return PolicyAgent(load_policy(path, device), greedy=greedy, name=str(path))
+def load_agent(path: str, device: str = "cpu", greedy: bool = True,
+               seed: int = 0) -> PolicyAgent:  # fmt: skip
+    """A trained checkpoint as an agent for archer_envs' ``evaluate`` and ``archer-envs eval``;
+    sampling (``greedy=False``) draws from its own generator, seeded by ``seed``."""
+    return PolicyAgent(load_policy(path, device), greedy=greedy, name=str(path), seed=seed)
 
 
 class Run:
@@ -180,17 +183,21 @@ def train_bc_run(env_id: str, out: str, seed: int = 0, dataset: str | None = Non
 
 def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
                      init: str | None = None, resume: bool = False, device: str = "auto",
-                     progress: bool = True) -> list[dict[str, Any]]:  # fmt: skip
-    """ArCHer for ``config.iterations`` iterations, checkpointing every ``save_every``. Under
-    ``accelerate launch`` (or torchrun) with several processes, each process takes its GPU and
-    process 0 alone evaluates and writes the run directory."""
+                     progress: bool = True,
+                     buffer_data: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """ArCHer for ``config.iterations`` iterations, checkpointing every ``save_every``.
+    ``buffer_data`` (trajectory JSONL, e.g. the BC data) seeds the replay buffer, on which the
+    critic then takes ``config.critic_warmup_steps`` steps before the first rollout: the
+    buffer is off-policy, so any episodes of the env teach the critic. Under ``accelerate
+    launch`` (or torchrun) with several processes, each process takes its GPU and process 0
+    alone evaluates and writes the run directory."""
     torch_device = pick_device(device)
     accelerator = Accelerator(cpu=torch_device.type == "cpu")
     if accelerator.num_processes > 1:
         torch_device = accelerator.device
     main = accelerator.is_main_process
     config_row = {"algo": "archer", "env": env_id, "seed": seed, "init": init,
-                  **dataclasses.asdict(config)}  # fmt: skip
+                  "buffer_data": buffer_data, **dataclasses.asdict(config)}  # fmt: skip
     run = Run(out, config_row, resume=resume)  # every process checks, before anyone writes
     accelerator.wait_for_everyone()
     if main:
@@ -200,14 +207,22 @@ def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
     if init is not None:
         policy.load_state_dict(load_policy(init).state_dict())
     policy.to(torch_device)
-    critic = UtteranceCritic(config.critic).to(torch_device)
-    trainer = ArCHer(config, policy, critic, seed=seed, accelerator=accelerator)
+    # "policy": the actor's trunk (with the BC weights) reading s ⊕ a; else an encoder preset
+    critic = CausalCritic(policy) if config.critic == "policy" else UtteranceCritic(config.critic)
+    trainer = ArCHer(config, policy, critic.to(torch_device), seed=seed, accelerator=accelerator)
     start = 0
     found = checkpoint.latest_checkpoint(run.dir) if resume else None
     if found is not None:
         start = restore(trainer, found)
         if main:
             print(f"resuming from {found} (iteration {start})")
+    elif buffer_data is not None:
+        trainer.buffer.add_trajectories(read_trajectories(buffer_data))
+        trainer.critic.train()
+        for _ in tqdm(range(config.critic_warmup_steps), desc="critic warm-up on the buffer",
+                      disable=not (progress and main), leave=False):  # fmt: skip
+            with mixed_precision(torch_device):
+                trainer.critic_step()
     rows = []
     if main:  # only process 0 reads and writes the metrics
         rows = run.metrics(until_iteration=start)

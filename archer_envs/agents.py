@@ -180,7 +180,7 @@ def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **opti
                 f"{spec} is a trained policy: install the agents extra (pip install "
                 f"'archer-gym[agents]') to load it ({error})"
             ) from None
-        return load_trained(spec, **options)
+        return load_trained(spec, seed=seed, **options)
     if ":" not in spec:
         if env_id is None:
             raise ValueError(f"scripted agent {spec!r} needs an env id")

@@ -24,7 +24,7 @@ from archer_envs.oracles.knowledge_base import (
     default_knowledge_base,
     normalise,
 )
-from archer_envs.question_game import QuestionGameEnv
+from archer_envs.question_game import HEADER, QuestionGameEnv
 
 # The 10 objects of ArCHer's Twenty Questions Subset: indices 1, 11, ..., 91 of the 157.
 SUBSET = (
@@ -322,6 +322,77 @@ class GreedyExpert(_KnowledgeAgent):
         return best
 
 
+class WastefulQuestioner(_KnowledgeAgent):
+    """Consistent but wasteful questioners, the stand-in for the LLM conversations the paper's
+    behaviour-cloning data came from (LMRL-Gym's: mean return −17.3 on the full game). Each
+    episode draws a persona and keeps it:
+
+    - its style: most often (``1 − splitter_share``) it narrows down one object at a time, in a
+      fixed order of category questions whose Yes picks out one remaining candidate ("Is it
+      alive?", "Is it food?", ...); otherwise it asks the question that splits the remaining
+      candidates most evenly, the better move;
+    - its caution: once one candidate is left, it asks that many questions it already knows
+      the answer to (uniform in 0 .. ``max_confirmations``; "Does it bark?") before guessing,
+      so an early right guess is in the data too.
+
+    Personas are kept per slot of the batch and redrawn when a slot shows a new episode."""
+
+    def __init__(self, env: TwentyQuestionsEnv, seed: int | None = None,
+                 splitter_share: float = 0.25, max_confirmations: int = 3):  # fmt: skip
+        super().__init__(env, seed)
+        if max_confirmations < 0 or not 0.0 <= splitter_share <= 1.0:
+            raise ValueError(
+                f"max_confirmations must be ≥ 0 and splitter_share in [0, 1], got"
+                f" {max_confirmations} and {splitter_share}"
+            )  # fmt: skip
+        self.splitter_share, self.max_confirmations = splitter_share, max_confirmations
+        # one question per distinct yes-set of the objects: the knowledge base's first wording
+        splits: dict[tuple, str] = {}
+        for question in self.questions:
+            splits.setdefault(tuple(self.column(question)), question)
+        self.questions = list(splits.values())
+        self.personas: dict[int, tuple[bool, int]] = {}
+
+    def act(self, observations: list[str | None]) -> list[str | None]:
+        actions: list[str | None] = []
+        for slot, observation in enumerate(observations):
+            if observation is None:
+                actions.append(None)
+                continue
+            if slot not in self.personas or not parse_transcript(observation):
+                splitter = bool(self.rng.random() < self.splitter_share)
+                confirmations = int(self.rng.integers(self.max_confirmations + 1))
+                self.personas[slot] = (splitter, confirmations)
+            actions.append(self.act_one(observation, *self.personas[slot]))
+        return actions
+
+    def act_one(self, observation: str, splitter: bool = False, confirmations: int = 0) -> str:
+        turns = parse_transcript(observation)
+        candidates = self.candidates(observation)
+        asked = {q for q, _ in turns}
+        unasked = [q for q in self.questions if q not in asked]
+        if len(candidates) == 1:
+            known = sum(len(self.candidates(_transcript(turns[:k]))) == 1
+                        for k in range(len(turns)))  # fmt: skip
+            if known < confirmations:
+                for question in unasked:  # a question whose answer it already knows: Yes
+                    if self.column(question)[candidates[0]] == YES:
+                        return question
+            return self.guess(candidates[0])
+        splits = {q: int((self.column(q)[candidates] == YES).sum()) for q in unasked}
+        if not splitter:
+            for question in unasked:
+                if splits[question] == 1:
+                    return question
+        best = max(unasked, key=lambda q: min(splits[q], len(candidates) - splits[q]))
+        return best if 0 < splits[best] < len(candidates) else self.guess(candidates[0])
+
+
+def _transcript(turns: list[tuple[str, str]]) -> str:
+    """The observation that shows ``turns`` (inverse of ``parse_transcript``)."""
+    return HEADER + "".join(f"{q} {a}\n" for q, a in turns)
+
+
 class OptimalAgent(_KnowledgeAgent):
     """The exact optimal policy for small object lists (the Subset): dynamic programming over
     sets of remaining candidates, minimising the expected number of wasted turns. Its actions are
@@ -409,4 +480,9 @@ class OptimalAgent(_KnowledgeAgent):
         return "Is it a " + " or a ".join(named) + "?"
 
 
-SCRIPTED_AGENTS = {"random": RandomQuestioner, "expert": GreedyExpert, "optimal": OptimalAgent}
+SCRIPTED_AGENTS = {
+    "random": RandomQuestioner,
+    "expert": GreedyExpert,
+    "wasteful": WastefulQuestioner,
+    "optimal": OptimalAgent,
+}

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 
@@ -99,6 +100,40 @@ def test_reference_agents_are_ordered_and_the_optimum_is_exact():
     assert full.success_rate == 1.0 and full.mean_return > -9
     with pytest.raises(ValueError, match="at most"):
         load_agent("optimal", "archer/TwentyQuestions-v0")
+
+
+def test_wasteful_questioners_are_consistent_wasteful_and_hold_the_better_moves():
+    """The BC data's agent: one style per episode, confirmations only once the object is
+    known, always right in the end, several turns from the optimum, and sometimes the better
+    move (the splitting question first, a guess as soon as one candidate is left)."""
+    agent = load_agent("wasteful", SUBSET, seed=0)
+    optimal = load_agent("optimal", SUBSET)
+    result = evaluate(agent, SUBSET, episodes=300, seed=0, num_envs=12, progress=False)
+    assert result.success_rate == 1.0
+    assert -7.5 < result.mean_return < optimal.expected_return() - 3
+    first_questions = Counter(r["transitions"][0]["action"] for r in result.records)
+    assert len(first_questions) == 2  # the category style's and the splitter's
+    assert 0.15 < min(first_questions.values()) / 300 < 0.35
+    early_guesses = 0
+    for record in result.records:
+        turns = [t["action"] for t in record["transitions"]]
+        assert all(not a.startswith("Is it a ") or a == turns[-1] for a in turns)  # one guess
+        known = [len(agent.candidates(t["observation"])) == 1 for t in record["transitions"]]
+        assert known[-1] and sum(known) - 1 <= agent.max_confirmations
+        assert known == sorted(known)  # once known, it stays known
+        early_guesses += sum(known) == 1
+        category_style = turns[0] == "Is it alive?"
+        for transition, is_known in zip(record["transitions"], known, strict=True):
+            candidates = agent.candidates(transition["observation"])
+            yes = int((agent.column(transition["action"])[candidates] == "Yes.").sum())
+            if not is_known:  # the style holds for the whole episode
+                assert (yes == 1) if category_style else (yes == len(candidates) // 2)
+    assert 0.15 < early_guesses / 300 < 0.4
+    again = evaluate(load_agent("wasteful", SUBSET, seed=0), SUBSET, episodes=300, seed=0,
+                     num_envs=12, progress=False)  # fmt: skip
+    assert again.records == result.records
+    with pytest.raises(ValueError, match="splitter_share"):
+        load_agent("wasteful", SUBSET, splitter_share=2.0)
 
 
 def test_optimal_action_values_satisfy_bellman_in_the_real_env():

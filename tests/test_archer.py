@@ -17,9 +17,9 @@ from torch import nn
 
 from archer_agents import checkpoint
 from archer_agents.archer import ArCHer, ArCHerConfig, td_target, utterance_advantage
-from archer_agents.bc import BCConfig, train_bc
+from archer_agents.bc import BCConfig, bc_loss, train_bc
 from archer_agents.buffer import Batch
-from archer_agents.models import PolicyAgent, PolicyLM, UtteranceCritic
+from archer_agents.models import CausalCritic, PolicyAgent, PolicyLM, UtteranceCritic
 from archer_agents.rollout import collect_trajectories
 from archer_agents.train import load_agent, main, train_archer_run
 from archer_envs.core import TextVectorEnv
@@ -84,6 +84,9 @@ class FixedCritic(nn.Module):
     def v(self, observations):
         rows = [self.v_table[o] for o in observations]
         return tuple(torch.tensor(col) + self.zero for col in zip(*rows, strict=True))
+
+    def q_and_v(self, observations, actions):
+        return (*self.q(observations, actions), *self.v(observations))
 
 
 def test_targets_and_advantages_equal_a_hand_computation():
@@ -164,7 +167,7 @@ def weak_policy(dog_share: float, seed: int = 0) -> PolicyLM:
         for _ in range(40):
             animal = "dog" if rng.random() < dog_share else "cat"
             pairs.append((observation, f"Is it a {animal}?"))
-    train_bc(policy, pairs, BCConfig(epochs=4, lm_lr=3e-3), seed=seed, progress=False)
+    train_bc(policy, pairs, BCConfig(epochs=20, lm_lr=3e-3), seed=seed, progress=False)
     return policy
 
 
@@ -305,3 +308,38 @@ def test_the_cli_rejects_unknown_config_keys_and_clobbering(tmp_path, capsys):
     (tmp_path / "r" / "config.json").write_text("{}")
     with pytest.raises(SystemExit, match="holds a run already"):
         main(args[:-2])
+
+
+def test_causal_critic_learns_the_values_of_a_tiny_deterministic_env():
+    gamma = 0.9
+    policy = weak_policy(dog_share=0.0)
+    torch.manual_seed(0)
+    config = ArCHerConfig(gamma=gamma, batch_size=32, critic_lr=1e-3)
+    trainer = ArCHer(config, policy, CausalCritic(policy), seed=0)
+    envs = one_object_envs(4, max_turns=3)
+    trainer.buffer.add_trajectories(
+        collect_trajectories(lambda obs: "Is it a cat?", envs, 8, seed=0, progress=False)
+    )
+    for _ in range(150):
+        trainer.critic_step()
+    states = ["Questions:\n" + "Is it a cat? No.\n" * k for k in range(3)]
+    truth = [-(1 + gamma + gamma**2), -(1 + gamma), -1.0]
+    with torch.no_grad():
+        q1, _, v1, _ = trainer.critic.q_and_v(states, ["Is it a cat?"] * 3)
+    np.testing.assert_allclose(q1.numpy(), truth, atol=0.2)
+    np.testing.assert_allclose(v1.numpy(), truth, atol=0.3)
+
+
+def test_behaviour_cloning_merges_repeated_pairs_into_weights():
+    torch.manual_seed(0)
+    policy = PolicyLM("tiny", max_new_tokens=8)
+    pairs = [("Questions:\n", "Is it a dog?")] * 3 + [("Questions:\n", "Is it big?")]
+    with torch.no_grad():
+        repeated = bc_loss(policy, [o for o, _ in pairs], [a for _, a in pairs])
+        merged = bc_loss(policy, ["Questions:\n"] * 2, ["Is it a dog?", "Is it big?"],
+                         torch.tensor([3.0, 1.0]))  # fmt: skip
+    assert merged.item() == pytest.approx(repeated.item(), abs=1e-5)
+    seen = []
+    losses = train_bc(policy, pairs, BCConfig(epochs=3, batch_size=2), progress=False,
+                      on_epoch=seen.append)  # fmt: skip
+    assert seen == [1, 2, 3] and len(losses) == 3  # two distinct pairs: one step per epoch
