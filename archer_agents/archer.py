@@ -15,6 +15,12 @@ utterance from the current actor:
 With ``token_baseline`` a separate small model b(s, a_<t) regresses A at every token prefix of
 a_π, and the actor's per-token weight is the residual A − b(s, a_<t) instead of A.
 
+Two options of this implementation, not the paper's, both off by default and on in the ``cpu``
+preset: ``actor_samples`` = k > 1 draws k utterances per replay state and uses
+A_j = min(Q1, Q2)(s, a_j) − mean_{i≠j} min(Q1, Q2)(s, a_i), which is exactly 0 where the actor
+always says the same thing; ``kl_coef`` = β adds β · Σ_t KL(π(·|s, a_<t) ‖ π_start(·|s, a_<t))
+over the utterance's tokens, the start policy frozen.
+
 Several GPUs (or CPU processes), through accelerate: every process holds the same models and the
 same replay buffer, collects its share of the rollouts (gathered by all), samples its share of
 each batch from its own generator, and the gradients are averaged across processes before every
@@ -23,6 +29,7 @@ optimizer step, so that the replicas stay identical.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 from dataclasses import dataclass
@@ -72,6 +79,7 @@ class ArCHerConfig:
     critic_warmup_steps: int = 0  # on the buffer's seed data (archer-train --buffer-data)
     actor_steps: int = 3
     actor_samples: int = 1  # utterances per state: 1 = the paper's Q − V; k > 1, Q − mean Q
+    kl_coef: float = 0.0  # β of a KL(π ‖ π_start) term in the actor's loss (the paper: none)
     warmup_iters: int = 2
     gamma: float = 0.95
     tau: float = 0.1
@@ -87,9 +95,18 @@ class ArCHerConfig:
 
     @classmethod
     def preset(cls, name: str, env_id: str, **overrides: Any) -> ArCHerConfig:
-        """``cpu``: tiny models that learn in minutes here; ``paper``: the paper's table."""
+        """``cpu``: tiny models that learn in minutes here (the demo's settings); ``paper``: the
+        paper's table."""
         if name == "cpu":
-            base = cls()
+            # The critic reads s ⊕ a on the BC policy's trunk and warms up on the seeded buffer
+            # (there is no warm-up of the actor after it); four utterances per state with
+            # leave-one-out advantages and a KL term keep the tiny actor's updates from
+            # spreading its token distributions into utterances nobody has tried.
+            base = cls(
+                critic="policy", iterations=16, buffer_size=20_000, critic_warmup_steps=100,
+                warmup_iters=0, critic_lr=3e-4, actor_steps=5, actor_samples=4, lm_lr=1e-4,
+                kl_coef=0.5,
+            )  # fmt: skip
         elif name == "paper":
             twenty_questions = env_id.startswith("archer/TwentyQuestions")
             base = cls(
@@ -151,6 +168,9 @@ class ArCHer:
         if critic.target is None:
             critic.make_target()
         self.baseline = TokenBaseline(policy) if config.token_baseline else None
+        self.reference = None  # the start policy, frozen, for the KL term
+        if config.kl_coef > 0:
+            self.reference = copy.deepcopy(policy).requires_grad_(False).eval()
         self.accelerator = accelerator
         self.processes = accelerator.num_processes if accelerator is not None else 1
         self.rank = accelerator.process_index if accelerator is not None else 0
@@ -181,6 +201,8 @@ class ArCHer:
         found = {"policy": self.policy, "critic": self.critic, "critic_target": self.critic.target}
         if self.baseline is not None:
             found["baseline"] = self.baseline
+        if self.reference is not None:
+            found["reference"] = self.reference
         return found
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -266,7 +288,11 @@ class ArCHer:
         advantage = (self.advantages(observations, actions) if k == 1
                      else self.sampled_advantages(observations, actions))  # fmt: skip
         advantage = advantage.to(self.policy.device)
-        token_log_probs, mask = self.policy.token_log_probs(observations, actions)
+        if self.reference is not None:
+            token_log_probs, mask, kl = self.policy.token_log_probs(observations, actions,
+                                                                    self.reference)  # fmt: skip
+        else:
+            token_log_probs, mask = self.policy.token_log_probs(observations, actions)
         weight = advantage[:, None].expand_as(token_log_probs)
         stats = {"advantage": advantage.mean().item(), "advantage_std": advantage.std().item()
                  if len(advantage) > 1 else 0.0}  # fmt: skip
@@ -281,6 +307,10 @@ class ArCHer:
             weight = weight - predicted.detach()
             stats["baseline_loss"] = baseline_loss.item()
         loss = -((weight * token_log_probs * mask).sum(-1)).mean()
+        if self.reference is not None:
+            kl_per_utterance = (kl * mask).sum(-1).mean()
+            loss = loss + self.config.kl_coef * kl_per_utterance
+            stats["kl"] = kl_per_utterance.item()
         return loss, stats
 
     def actor_step(self) -> dict[str, float]:

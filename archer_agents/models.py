@@ -168,23 +168,36 @@ class PolicyLM(nn.Module):
         return utterance_sequences(self.tokenizer, observations, actions, self.max_length,
                                    self.max_new_tokens, self.device)  # fmt: skip
 
-    def token_log_probs(self, observations: Sequence[str], actions: Sequence[str]):
+    def token_log_probs(self, observations: Sequence[str], actions: Sequence[str],
+                        reference: PolicyLM | None = None):  # fmt: skip
         """log π(a_t | s, a_<t) for the last k positions, (batch, k) with k the longest action,
         and the mask of the action's tokens, aligned with it. Actions end every row (left
-        padding), so the LM head runs on those positions only, not on the prompt."""
-        return by_length(self._token_log_probs, observations, actions)
+        padding), so the LM head runs on those positions only, not on the prompt. With a
+        ``reference`` policy, also KL(π ‖ π_ref) over the vocabulary at each of those
+        positions, (batch, k), exact rather than sampled."""
+        return by_length(lambda o, a: self._token_log_probs(o, a, reference),
+                         observations, actions)  # fmt: skip
 
-    def _token_log_probs(self, observations: Sequence[str], actions: Sequence[str]):
+    def _token_log_probs(self, observations, actions, reference=None):
         input_ids, attention, action_mask = self._sequences(observations, actions)
         k = action_span(action_mask)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left padding: positions from 0
-        logits = self.model(
-            input_ids=input_ids, attention_mask=attention, position_ids=positions,
-            logits_to_keep=k + 1,
-        ).logits[:, :-1]  # fmt: skip
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
+
+        def action_log_probs(model) -> torch.Tensor:  # (batch, k, vocabulary)
+            logits = model(
+                input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                logits_to_keep=k + 1,
+            ).logits[:, :-1]  # fmt: skip
+            return torch.log_softmax(logits.float(), dim=-1)
+
+        log_probs = action_log_probs(self.model)
         token = log_probs.gather(-1, input_ids[:, -k:, None]).squeeze(-1)
-        return token, action_mask[:, -k:]
+        if reference is None:
+            return token, action_mask[:, -k:]
+        with torch.no_grad():
+            reference_log_probs = action_log_probs(reference.model)
+        kl = (log_probs.exp() * (log_probs - reference_log_probs)).sum(-1)
+        return token, action_mask[:, -k:], kl
 
     def log_probs(self, observations: Sequence[str], actions: Sequence[str]) -> torch.Tensor:
         """Σ_t log π(a_t | s, a_<t) over each utterance's tokens, shape (batch,)."""
@@ -443,3 +456,9 @@ class CausalCritic(nn.Module):
 
     make_target = UtteranceCritic.make_target
     update_target = UtteranceCritic.update_target
+
+
+def make_critic(name: str, policy: PolicyLM) -> UtteranceCritic | CausalCritic:
+    """``"policy"``: a ``CausalCritic`` on a copy of ``policy``'s trunk (and weights); anything
+    else: an ``UtteranceCritic`` preset or pretrained name/path."""
+    return CausalCritic(policy) if name == "policy" else UtteranceCritic(name)

@@ -2,7 +2,7 @@
 
     archer-train --env archer/TwentyQuestionsSubset-v0 --algo bc --preset cpu --seed 0 --out runs/bc
     archer-train --env archer/TwentyQuestionsSubset-v0 --algo archer --preset cpu \\
-        --init runs/bc --seed 0 --out runs/archer
+        --init runs/bc --buffer-data runs/bc/dataset.jsonl --seed 0 --out runs/archer
     archer-train ... --out runs/archer --resume         # continue a killed run, nothing lost
     accelerate launch --multi_gpu --num_processes 4 -m archer_agents.train --algo archer ...
 
@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,19 @@ import archer_envs
 from archer_agents import checkpoint
 from archer_agents.archer import ArCHer, ArCHerConfig
 from archer_agents.bc import BCConfig, train_bc, utterance_pairs
-from archer_agents.models import CausalCritic, PolicyAgent, PolicyLM, UtteranceCritic
+from archer_agents.models import PolicyAgent, PolicyLM, make_critic
 from archer_agents.rollout import make_vector_env
 from archer_envs.datasets import generate_bc_dataset, read_trajectories
 from archer_envs.evaluation import evaluate
 
-# BC data for the cpu preset: consistent but wasteful questioners, as the paper's SFT data was
-BC_DATA = {"episodes": 1000, "agent": "wasteful"}
+
+def bc_data(env_id: str) -> dict[str, Any]:
+    """The BC data ``train_bc_run`` generates: consistent but wasteful questioners on Twenty
+    Questions (as the paper's SFT data was LLM conversations), the expert with ε = 0.3 on the
+    other envs."""
+    if env_id.startswith("archer/TwentyQuestions"):
+        return {"episodes": 1000, "agent": "wasteful"}
+    return {"episodes": 500, "epsilon": 0.3}
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -53,7 +60,7 @@ def mixed_precision(device: torch.device):
     return contextlib.nullcontext()
 
 
-def evaluate_policy(policy: PolicyLM, env_id: str, seed: int, samples: int = 3) -> dict:
+def evaluate_policy(policy: PolicyLM, env_id: str, seed: int, samples: int = 10) -> dict:
     """On the env's fixed episode list (every object once): greedy decoding, and the sampling
     policy that ArCHer optimises (temperature 1, ``samples`` episodes per entry of the list)."""
     policy.eval()
@@ -157,21 +164,29 @@ class Run:
 
 def train_bc_run(env_id: str, out: str, seed: int = 0, dataset: str | None = None,
                  config: BCConfig | None = None, policy_name: str = "tiny",
-                 device: str = "auto", progress: bool = True) -> dict[str, Any]:  # fmt: skip
-    """BC on a trajectory dataset (generated from the env's sub-optimal expert if none is
-    given); the result is a run directory with one checkpoint."""
+                 device: str = "auto", progress: bool = True,
+                 eval_every: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """BC on a trajectory dataset (``bc_data(env_id)`` generated if none is given); the result
+    is a run directory with one checkpoint. With ``eval_every``, the policy is evaluated every
+    that many epochs too (metrics.jsonl: the convergence curve); the last row is the final."""
     config = config or BCConfig()
     config_row = {"algo": "bc", "env": env_id, "seed": seed, "dataset": dataset,
                   "policy": policy_name, **dataclasses.asdict(config)}  # fmt: skip
     run = Run(out, config_row, resume=False).create()
     if dataset is None:
         dataset = str(run.dir / "dataset.jsonl")
-        generate_bc_dataset(env_id, dataset, seed=seed, progress=progress, **BC_DATA)
+        generate_bc_dataset(env_id, dataset, seed=seed, progress=progress, **bc_data(env_id))
     torch.manual_seed(seed)
     policy = PolicyLM(policy_name).to(pick_device(device))
+
+    def log_epoch(epoch: int) -> None:
+        if eval_every and epoch % eval_every == 0 and epoch < config.epochs:
+            run.log({"iteration": 0, "epoch": epoch, "trajectories": 0,
+                     **evaluate_policy(policy, env_id, seed)})  # fmt: skip
+
     losses = train_bc(policy, utterance_pairs(read_trajectories(dataset)), config, seed,
-                      progress)  # fmt: skip
-    row = {"iteration": 0, "trajectories": 0, "bc_loss": losses[-1],
+                      progress, on_epoch=log_epoch)  # fmt: skip
+    row = {"iteration": 0, "epoch": config.epochs, "trajectories": 0, "bc_loss": losses[-1],
            **evaluate_policy(policy, env_id, seed)}  # fmt: skip
     run.log(row)
     checkpoint.save_checkpoint(
@@ -184,11 +199,12 @@ def train_bc_run(env_id: str, out: str, seed: int = 0, dataset: str | None = Non
 def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
                      init: str | None = None, resume: bool = False, device: str = "auto",
                      progress: bool = True,
-                     buffer_data: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+                     buffer_data: Sequence[str] = ()) -> list[dict[str, Any]]:  # fmt: skip
     """ArCHer for ``config.iterations`` iterations, checkpointing every ``save_every``.
-    ``buffer_data`` (trajectory JSONL, e.g. the BC data) seeds the replay buffer, on which the
-    critic then takes ``config.critic_warmup_steps`` steps before the first rollout: the
-    buffer is off-policy, so any episodes of the env teach the critic. Under ``accelerate
+    ``buffer_data`` (trajectory JSONL files: the BC data, scripted rollouts) seeds the replay
+    buffer, on which the critic then takes ``config.critic_warmup_steps`` steps before the
+    first rollout: the buffer is off-policy, so any episodes of the env teach the critic, and
+    only episodes with mistakes in them teach it what mistakes cost. Under ``accelerate
     launch`` (or torchrun) with several processes, each process takes its GPU and process 0
     alone evaluates and writes the run directory."""
     torch_device = pick_device(device)
@@ -197,7 +213,7 @@ def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
         torch_device = accelerator.device
     main = accelerator.is_main_process
     config_row = {"algo": "archer", "env": env_id, "seed": seed, "init": init,
-                  "buffer_data": buffer_data, **dataclasses.asdict(config)}  # fmt: skip
+                  "buffer_data": list(buffer_data), **dataclasses.asdict(config)}  # fmt: skip
     run = Run(out, config_row, resume=resume)  # every process checks, before anyone writes
     accelerator.wait_for_everyone()
     if main:
@@ -207,17 +223,17 @@ def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
     if init is not None:
         policy.load_state_dict(load_policy(init).state_dict())
     policy.to(torch_device)
-    # "policy": the actor's trunk (with the BC weights) reading s ⊕ a; else an encoder preset
-    critic = CausalCritic(policy) if config.critic == "policy" else UtteranceCritic(config.critic)
-    trainer = ArCHer(config, policy, critic.to(torch_device), seed=seed, accelerator=accelerator)
+    critic = make_critic(config.critic, policy).to(torch_device)  # after the BC weights
+    trainer = ArCHer(config, policy, critic, seed=seed, accelerator=accelerator)
     start = 0
     found = checkpoint.latest_checkpoint(run.dir) if resume else None
     if found is not None:
         start = restore(trainer, found)
         if main:
             print(f"resuming from {found} (iteration {start})")
-    elif buffer_data is not None:
-        trainer.buffer.add_trajectories(read_trajectories(buffer_data))
+    elif buffer_data:
+        for path in buffer_data:
+            trainer.buffer.add_trajectories(read_trajectories(path))
         trainer.critic.train()
         for _ in tqdm(range(config.critic_warmup_steps), desc="critic warm-up on the buffer",
                       disable=not (progress and main), leave=False):  # fmt: skip
@@ -328,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="cpu", choices=["cpu", "paper"])
     parser.add_argument("--init", help="run or checkpoint directory whose policy to start from")
     parser.add_argument("--dataset", help="BC: trajectory JSONL (default: generate one)")
+    parser.add_argument("--buffer-data", nargs="*", default=[], metavar="JSONL",
+                        help="ArCHer: trajectory files that seed the replay buffer, e.g. "
+                        "runs/bc/dataset.jsonl")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue a run from its checkpoint")
@@ -344,8 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = _parse_overrides(args.set)
     try:
         if args.algo == "bc":
-            if args.resume or args.init:
-                raise SystemExit("--resume and --init apply to --algo archer")
+            if args.resume or args.init or args.buffer_data:
+                raise SystemExit("--resume, --init and --buffer-data apply to --algo archer")
             row = train_bc_run(args.env, args.out, args.seed, args.dataset,
                                dataclasses.replace(BCConfig(), **overrides),
                                device=args.device, progress=not args.quiet)  # fmt: skip
@@ -353,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             config = ArCHerConfig.preset(args.preset, args.env, **overrides)
             rows = train_archer_run(args.env, args.out, config, args.seed, args.init,
-                                    args.resume, args.device, not args.quiet)  # fmt: skip
+                                    args.resume, args.device, not args.quiet,
+                                    args.buffer_data)  # fmt: skip
             final = {k: rows[-1][k] for k in rows[-1] if not isinstance(rows[-1][k], list)}
             print(json.dumps(final))
     except (ValueError, TypeError) as error:

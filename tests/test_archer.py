@@ -20,9 +20,10 @@ from archer_agents.archer import ArCHer, ArCHerConfig, td_target, utterance_adva
 from archer_agents.bc import BCConfig, bc_loss, train_bc
 from archer_agents.buffer import Batch
 from archer_agents.models import CausalCritic, PolicyAgent, PolicyLM, UtteranceCritic
-from archer_agents.rollout import collect_trajectories
+from archer_agents.rollout import collect_trajectories, make_vector_env
 from archer_agents.train import load_agent, main, train_archer_run
 from archer_envs.core import TextVectorEnv
+from archer_envs.datasets import read_trajectories, write_trajectories
 from archer_envs.evaluation import evaluate
 from archer_envs.twenty_questions import TwentyQuestionsEnv
 
@@ -343,3 +344,57 @@ def test_behaviour_cloning_merges_repeated_pairs_into_weights():
     losses = train_bc(policy, pairs, BCConfig(epochs=3, batch_size=2), progress=False,
                       on_epoch=seen.append)  # fmt: skip
     assert seen == [1, 2, 3] and len(losses) == 3  # two distinct pairs: one step per epoch
+
+
+def test_leave_one_out_advantages_over_several_utterances_per_state():
+    online = FixedCritic(
+        q={("s", "a"): (-1.0, -0.5), ("s", "b"): (-3.0, -2.0), ("t", "c"): (-2.0, -2.0)}, v={}
+    )
+    config = ArCHerConfig(actor_samples=2, batch_size=4)
+    trainer = ArCHer(config, PolicyLM("tiny", max_new_tokens=4), online, seed=0)
+    advantage = trainer.sampled_advantages(["s", "s", "t", "t"], ["a", "b", "c", "c"])
+    # min(Q1, Q2): a −1, b −3; each minus the other's; a state whose samples agree gets 0
+    torch.testing.assert_close(advantage, torch.tensor([2.0, -2.0, 0.0, 0.0]))
+    with pytest.raises(ValueError, match="actor_samples"):
+        ArCHer(ArCHerConfig(actor_samples=3, batch_size=4), trainer.policy, online)
+
+
+def test_the_kl_term_is_zero_at_the_start_and_the_exact_kl_after():
+    torch.manual_seed(0)
+    policy = PolicyLM("tiny", max_new_tokens=4)
+    config = ArCHerConfig(kl_coef=0.5, batch_size=4)
+    trainer = ArCHer(config, policy, UtteranceCritic("tiny"), seed=0)
+    assert "reference" in trainer.modules() and not trainer.reference.model.training
+    observations, actions = ["Questions:\n", "Questions:\nIs it big? No.\n"], ["Is it red?", "x"]
+    _, mask, kl = policy.token_log_probs(observations, actions, trainer.reference)
+    assert torch.allclose(kl[mask], torch.zeros(int(mask.sum())), atol=1e-6)
+    with torch.no_grad():
+        for parameter in policy.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    _, mask, kl = policy.token_log_probs(observations[:1], actions[:1], trainer.reference)
+    ids, _, _ = policy._sequences(observations[:1], actions[:1])
+    with torch.no_grad():
+        new = torch.log_softmax(policy.model(ids).logits[0, :-1], -1)
+        old = torch.log_softmax(trainer.reference.model(ids).logits[0, :-1], -1)
+    exact = (new.exp() * (new - old)).sum(-1)[-mask.shape[1] :]
+    torch.testing.assert_close(kl[0][mask[0]], exact[mask[0]], atol=1e-4, rtol=1e-4)
+    assert (kl[mask] > 0).all()
+
+
+def test_buffer_data_seeds_the_buffer_and_warms_the_critic_up(tmp_path):
+    data = tmp_path / "scripted.jsonl"
+    write_trajectories(
+        collect_trajectories(lambda obs: "Is it a pen?", make_vector_env(ENV_ID, 2), 3, seed=0,
+                             progress=False),
+        data,
+    )  # fmt: skip
+    config = ArCHerConfig.preset("cpu", ENV_ID, **{**SMALL, "iterations": 1,
+                                                   "critic_warmup_steps": 2})  # fmt: skip
+    train_archer_run(ENV_ID, tmp_path / "run", config, seed=0, progress=False,
+                     buffer_data=[str(data)])  # fmt: skip
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["buffer_data"] == [str(data)] and saved["critic"] == "policy"
+    buffer = (checkpoint.latest_checkpoint(tmp_path / "run") / "buffer.jsonl").read_text()
+    seeded = [json.loads(line) for line in buffer.splitlines()]
+    pens = sum(t["action"] == "Is it a pen?" for t in seeded)
+    assert pens >= sum(len(r["transitions"]) for r in read_trajectories(data))

@@ -1,15 +1,13 @@
 """How far can ArCHer's actor go with a perfect critic? An upper bound for the demo.
 
-    python -m baselines.benchmarks.actor_ceiling runs/demo/bc [--baseline actor] [--lm-lr 1e-4]
+    python -m baselines.benchmarks.actor_ceiling runs/demo/bc [--actor-samples 4] [--lm-lr 1e-4]
 
 The demo's ArCHer loop (the ``cpu`` preset, from the BC policy of a run directory, the same
-rollouts, actor steps and evaluation), with the critic's advantage replaced by the exact one of
-the Twenty Questions Subset: Q*(s, a) from the optimal agent's dynamic programme, minus
-
-- ``--baseline actor`` (default): the mean Q* of ``--samples`` fresh utterances of the actor at
-  the same state, which is what ArCHer's V(s) stands for (its advantages are centred on the
-  actor's own utterances);
-- ``--baseline optimal``: V*(s), the optimal agent's value, so that every advantage is ≤ 0.
+rollouts, actor steps and evaluation), with the critic's values replaced by the exact ones of
+the Twenty Questions Subset: Q*(s, a) from the optimal agent's dynamic programme. With several
+utterances per state (the preset's ``actor_samples``) each one's advantage is its Q* minus the
+mean Q* of the state's others, as ArCHer's actor computes it from its critic; with
+``--actor-samples 1``, Q*(s, a) − V*(s), so that every advantage is ≤ 0.
 
 Every ``--eval-every`` iterations it prints greedy and sampled evaluation on every object (as
 the demo's summary). What this cannot reach in the demo's budget, no learned critic will. A
@@ -22,7 +20,6 @@ import argparse
 import time
 
 import gymnasium as gym
-import numpy as np
 import torch
 
 from archer_agents.archer import ArCHer, ArCHerConfig
@@ -36,36 +33,32 @@ ENV_ID = "archer/TwentyQuestionsSubset-v0"
 
 
 class ExactCriticArCHer(ArCHer):
-    """ArCHer whose advantages come from the optimal agent's exact action values; the critic is
-    never trained or read."""
+    """ArCHer whose action values come from the optimal agent's dynamic programme; the critic
+    is never trained or read."""
 
     def __init__(self, config: ArCHerConfig, policy: PolicyLM, optimal: OptimalAgent,
-                 baseline: str, samples: int, seed: int = 0):  # fmt: skip
-        super().__init__(config, policy, UtteranceCritic(config.critic), seed=seed)
-        self.optimal, self.baseline_kind, self.samples = optimal, baseline, samples
+                 seed: int = 0):  # fmt: skip
+        super().__init__(config, policy, UtteranceCritic("tiny"), seed=seed)
+        self.optimal = optimal
 
     def critic_step(self) -> dict[str, float]:
         return {}
 
-    def q_star(self, observations: list[str], actions: list[str]) -> np.ndarray:
+    def action_values(self, observations: list[str], actions: list[str]) -> torch.Tensor:
         pairs = zip(observations, actions, strict=True)
-        return np.array([self.optimal.action_value(s, a) for s, a in pairs])
+        return torch.tensor([self.optimal.action_value(s, a) for s, a in pairs])
 
     def advantages(self, observations: list[str], actions: list[str]) -> torch.Tensor:
-        if self.baseline_kind == "optimal":
-            baseline = np.array([self.optimal.state_value(s) for s in observations])
-        else:
-            repeated = [s for s in observations for _ in range(self.samples)]
-            fresh = self.policy.generate(repeated, temperature=self.config.temperature)
-            baseline = self.q_star(repeated, fresh).reshape(len(observations), -1).mean(1)
-        return torch.as_tensor(self.q_star(observations, actions) - baseline, dtype=torch.float32)
+        """With one utterance per state: Q*(s, a) − V*(s), every advantage ≤ 0."""
+        values = torch.tensor([self.optimal.state_value(s) for s in observations])
+        return self.action_values(observations, actions) - values
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", help="a run directory whose policy is the starting actor")
-    parser.add_argument("--baseline", choices=("actor", "optimal"), default="actor")
-    parser.add_argument("--samples", type=int, default=8, help="fresh utterances per state")
+    parser.add_argument("--actor-samples", type=int, default=None,
+                        help="per state (default: the preset's; 1: Q* − V*)")  # fmt: skip
     parser.add_argument("--iterations", type=int, default=None, help="default: the preset's")
     parser.add_argument("--actor-steps", type=int, default=None, help="default: the preset's")
     parser.add_argument("--lm-lr", type=float, default=None, help="default: the preset's")
@@ -73,7 +66,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     overrides = {"iterations": args.iterations, "actor_steps": args.actor_steps,
-                 "lm_lr": args.lm_lr}  # fmt: skip
+                 "lm_lr": args.lm_lr, "actor_samples": args.actor_samples}  # fmt: skip
     config = ArCHerConfig.preset("cpu", ENV_ID, **{k: v for k, v in overrides.items()
                                                     if v is not None})  # fmt: skip
     torch.manual_seed(args.seed)
@@ -81,18 +74,20 @@ def main() -> None:
     env = gym.make(ENV_ID)
     optimal = OptimalAgent(env.unwrapped)
     env.close()
-    trainer = ExactCriticArCHer(config, policy, optimal, args.baseline, args.samples, args.seed)
+    trainer = ExactCriticArCHer(config, policy, optimal, args.seed)
     objects = [{"index": i} for i in range(len(optimal.names))]
 
     def evaluation() -> str:
         greedy = evaluate(PolicyAgent(policy), ENV_ID, episodes=objects, seed=args.seed,
                           num_envs=32, progress=False)  # fmt: skip
-        sampled = evaluate(PolicyAgent(policy, greedy=False), ENV_ID, episodes=objects * 10,
+        sampled = evaluate(PolicyAgent(policy, greedy=False, seed=args.seed), ENV_ID,
+                           episodes=objects * 10,
                            seed=args.seed, num_envs=32, progress=False)  # fmt: skip
         return (f"{greedy.mean_return:>7.2f} {100 * greedy.success_rate:>4.0f}%  "
                 f"{sampled.mean_return:>7.2f} {100 * sampled.success_rate:>4.0f}%")  # fmt: skip
 
-    print(f"ArCHer with the exact advantage (baseline: {args.baseline}), lm_lr {config.lm_lr}, "
+    print(f"ArCHer with the exact advantage ({config.actor_samples} utterances per state), "
+          f"lm_lr {config.lm_lr}, "
           f"{config.actor_steps} actor steps per iteration after {config.warmup_iters} "
           "warm-up iterations")  # fmt: skip
     print(f"{'iteration':>9} {'trajectories':>12} {'rollouts':>9}  {'greedy':>13}  "

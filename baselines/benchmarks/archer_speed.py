@@ -16,7 +16,7 @@ import torch
 
 import archer_envs
 from archer_agents.archer import ArCHer, ArCHerConfig
-from archer_agents.models import PolicyAgent, PolicyLM, UtteranceCritic
+from archer_agents.models import PolicyAgent, PolicyLM, make_critic
 from archer_agents.rollout import collect_trajectories, make_vector_env
 from archer_agents.train import mixed_precision, pick_device
 
@@ -34,7 +34,7 @@ def main() -> None:
     config = ArCHerConfig.preset(args.preset, args.env, policy=args.policy, critic=args.critic)
     torch.manual_seed(0)
     policy = PolicyLM(config.policy, max_new_tokens=config.max_new_tokens).to(device)
-    critic = UtteranceCritic(config.critic).to(device)
+    critic = make_critic(config.critic, policy).to(device)
     trainer = ArCHer(config, policy, critic)
     envs = make_vector_env(args.env, config.num_envs)
     sizes = {name: sum(p.numel() for p in m.parameters()) / 1e6

@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from archer_agents.models import PolicyAgent, UtteranceCritic
+from archer_agents.models import PolicyAgent, make_critic
 from archer_agents.rollout import collect_trajectories, make_vector_env
 from archer_agents.train import load_policy
 from archer_envs.oracles.knowledge_base import NO
@@ -85,7 +85,7 @@ def main() -> None:
           f"{auc(winning, is_guess * (1 + fresh)):.3f}, policy log-probability "
           f"{auc(winning, log_probs):.3f}")  # fmt: skip
 
-    critic = UtteranceCritic(args.critic)
+    critic = make_critic(args.critic, policy)  # "policy": a CausalCritic on its trunk
     optimizer = torch.optim.Adam(critic.parameters(), lr=args.lr)
     started = time.perf_counter()
     for step in range(1, args.steps + 1):

@@ -18,17 +18,18 @@ import gymnasium as gym
 import torch
 
 from archer_agents import checkpoint
-from archer_agents.models import UtteranceCritic
+from archer_agents.models import CausalCritic, PolicyLM, UtteranceCritic, make_critic
 from archer_envs.agents import load_agent
 from archer_envs.evaluation import evaluate
 
 
-def load_critic(run: Path) -> UtteranceCritic:
+def load_critic(run: Path) -> UtteranceCritic | CausalCritic:
     found = checkpoint.latest_checkpoint(run)
     if found is None:
         raise SystemExit(f"{run} has no complete checkpoint")
     checkpoint.verify_checkpoint(found)
-    critic = UtteranceCritic(json.loads((run / "config.json").read_text())["critic"])
+    config = json.loads((run / "config.json").read_text())
+    critic = make_critic(config["critic"], PolicyLM(config["policy"]))
     critic.load_state_dict(checkpoint.load_tensors(found, "critic"))
     return critic.eval()
 
