@@ -348,7 +348,9 @@ def test_behaviour_cloning_merges_repeated_pairs_into_weights():
 
 def test_leave_one_out_advantages_over_several_utterances_per_state():
     online = FixedCritic(
-        q={("s", "a"): (-1.0, -0.5), ("s", "b"): (-3.0, -2.0), ("t", "c"): (-2.0, -2.0)}, v={}
+        q={("s", "a"): (-1.0, -0.5), ("s", "b"): (-3.0, -2.0), ("t", "c"): (-2.0, -2.0)},
+        v={},
+        target=FixedCritic(q={}, v={}),
     )
     config = ArCHerConfig(actor_samples=2, batch_size=4)
     trainer = ArCHer(config, PolicyLM("tiny", max_new_tokens=4), online, seed=0)
