@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -87,17 +88,31 @@ class ReplayBuffer:
     def load(self, path: str | os.PathLike) -> None:
         """Replace the contents with a saved buffer (the newest ``capacity`` transitions)."""
         transitions = []
-        with Path(path).open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                try:
-                    item = json.loads(line)
-                    if set(item) != set(self.FIELDS):
-                        raise ValueError(f"expected the fields {self.FIELDS}")
-                except ValueError as error:
-                    raise ValueError(f"{path}:{number}: not a buffer transition: {error}") from None
-                transitions.append(item)
+        try:
+            with Path(path).open(encoding="utf-8") as handle:
+                for number, line in enumerate(handle, 1):
+                    transitions.append(self._transition(line, f"{path}:{number}"))
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}: not a buffer (not UTF-8 text: {error})") from None
         self.transitions = transitions[-self.capacity :]
         self.start = 0
+
+    @classmethod
+    def _transition(cls, line: str, where: str) -> dict[str, Any]:
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{where}: not a buffer transition: {error}") from None
+        if not isinstance(item, dict) or set(item) != set(cls.FIELDS):
+            raise ValueError(f"{where}: not a buffer transition: expected the fields {cls.FIELDS}")
+        texts = (item["observation"], item["action"], item["next_observation"])
+        reward = item["reward"]
+        if not all(isinstance(text, str) for text in texts) or not (
+            type(reward) in (int, float) and math.isfinite(reward) and type(item["done"]) is bool
+        ):
+            raise ValueError(f"{where}: not a buffer transition: expected texts, a finite reward "
+                             "and a boolean done")  # fmt: skip
+        return item
 
     @classmethod
     def from_trajectories(cls, path: str | os.PathLike, capacity: int, seed: int = 0):

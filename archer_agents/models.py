@@ -58,8 +58,8 @@ CACHE_KEYWORD = (
 )  # fmt: skip
 
 
-def _tokenizer_for(name: str, presets: dict):
-    return load_tokenizer(None if name in presets else name)
+def _tokenizer_for(name: str, presets: dict, local_files_only: bool = False):
+    return load_tokenizer(None if name in presets else name, local_files_only)
 
 
 class PolicyLM(nn.Module):
@@ -68,6 +68,8 @@ class PolicyLM(nn.Module):
     ``max_length`` tokens of context are kept: long histories are truncated on the left so the
     newest turns survive. ``generate`` samples (or decodes greedily) a batch with the KV cache;
     ``log_probs`` returns each utterance's summed token log-probability, differentiable.
+    With ``local_files_only``, a pretrained name must be a local directory or in the local
+    Hugging Face cache: nothing is downloaded.
     """
 
     def __init__(
@@ -76,10 +78,11 @@ class PolicyLM(nn.Module):
         max_new_tokens: int = 32,
         max_length: int | None = None,
         lora: dict | None = None,
+        local_files_only: bool = False,
     ):
         super().__init__()
         self.name = name
-        self.tokenizer = _tokenizer_for(name, POLICY_PRESETS)
+        self.tokenizer = _tokenizer_for(name, POLICY_PRESETS, local_files_only)
         if name in POLICY_PRESETS:
             sizes = {"vocab_size": len(self.tokenizer), **POLICY_PRESETS[name]}
             config = GPT2Config(
@@ -89,7 +92,9 @@ class PolicyLM(nn.Module):
             )
             self.model = GPT2LMHeadModel(config)
         else:
-            self.model = AutoModelForCausalLM.from_pretrained(name)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                name, local_files_only=local_files_only
+            )
         if lora:
             from peft import LoraConfig, get_peft_model  # optional, for large models
 

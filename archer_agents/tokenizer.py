@@ -66,9 +66,12 @@ def train_tokenizer(texts: Iterator[str], vocab_size: int = VOCAB_SIZE) -> Token
     return tokenizer
 
 
-def load_tokenizer(name_or_path: str | None = None) -> PreTrainedTokenizerFast:
-    """The project's tokenizer (``None``) or a pretrained one by name or path, as a transformers
-    fast tokenizer that pads and truncates on the left (the newest turns are kept)."""
+def load_tokenizer(
+    name_or_path: str | None = None, local_files_only: bool = False
+) -> PreTrainedTokenizerFast:
+    """The project's tokenizer (``None``) or a pretrained one by name or path (with
+    ``local_files_only``, never downloaded), as a transformers fast tokenizer that pads and
+    truncates on the left (the newest turns are kept)."""
     if name_or_path is None:
         path = tokenizer_file()
         if not path.is_file():
@@ -85,7 +88,7 @@ def load_tokenizer(name_or_path: str | None = None) -> PreTrainedTokenizerFast:
     else:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_files_only)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"

@@ -32,7 +32,7 @@ import archer_envs
 from archer_agents import checkpoint
 from archer_agents.archer import ArCHer, ArCHerConfig
 from archer_agents.bc import BCConfig, train_bc, utterance_pairs
-from archer_agents.models import PolicyAgent, PolicyLM, make_critic
+from archer_agents.models import POLICY_PRESETS, PolicyAgent, PolicyLM, make_critic
 from archer_agents.rollout import make_vector_env
 from archer_envs.datasets import generate_bc_dataset, read_trajectories
 from archer_envs.evaluation import evaluate
@@ -75,15 +75,27 @@ def evaluate_policy(policy: PolicyLM, env_id: str, seed: int, samples: int = 10)
 
 
 def load_policy(path: str | Path, device: str = "cpu") -> PolicyLM:
-    """The policy of a run directory (its newest checkpoint) or of a checkpoint directory."""
+    """The policy of a run directory (its newest checkpoint) or of a checkpoint directory. Its
+    ``policy`` must be a preset or a model already on this machine: nothing is downloaded."""
     path = Path(path)
     found = checkpoint.latest_checkpoint(path) if (path / "checkpoints").is_dir() else path
     if found is None:
         raise ValueError(f"{path} has no complete checkpoint")
-    checkpoint.verify_checkpoint(found)
-    meta = checkpoint.load_meta(found)
-    policy = PolicyLM(meta["policy"], max_new_tokens=meta["max_new_tokens"])
-    policy.load_state_dict(checkpoint.load_tensors(found, "policy"))
+    checkpoint.verify_checkpoint(found, ["policy.safetensors"])
+    meta = checkpoint.load_meta(found, {"policy": str, "max_new_tokens": int})
+    if meta["max_new_tokens"] < 1:
+        raise ValueError(f"checkpoint file {found / 'state.json'}: max_new_tokens must be at "
+                         f"least 1, got {meta['max_new_tokens']}")  # fmt: skip
+    try:
+        policy = PolicyLM(meta["policy"], max_new_tokens=meta["max_new_tokens"],
+                          local_files_only=True)  # fmt: skip
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"checkpoint file {found / 'state.json'}: policy {meta['policy']!r} is neither a "
+            f"preset ({', '.join(POLICY_PRESETS)}) nor a model on this machine (a local directory"
+            f" or the Hugging Face cache; a checkpoint never downloads one): {error}"
+        ) from None
+    policy.load_state_dict(checkpoint.load_tensors(found, "policy", policy.state_dict()))
     return policy.to(pick_device(device)).eval()
 
 
@@ -121,8 +133,23 @@ class Run:
     def metrics(self, until_iteration: int | None = None) -> list[dict[str, Any]]:
         if not self.metrics_path.is_file():
             return []
-        rows = [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
-        return [r for r in rows if until_iteration is None or r["iteration"] < until_iteration]
+        try:
+            lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{self.metrics_path} is not text: {error}") from None
+        rows = []
+        for number, line in enumerate(lines, 1):
+            try:
+                row = json.loads(line) if line else None
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{self.metrics_path}:{number}: not JSON: {error}") from None
+            if line and not (isinstance(row, dict) and type(row.get("iteration")) is int
+                             and type(row.get("trajectories")) is int):  # fmt: skip
+                raise ValueError(f"{self.metrics_path}:{number}: not a metrics row (an object "
+                                 "with integer iteration and trajectories)")  # fmt: skip
+            if line and (until_iteration is None or row["iteration"] < until_iteration):
+                rows.append(row)
+        return rows
 
     def rewrite_metrics(self, rows: list[dict[str, Any]]) -> None:
         """Drop lines of iterations after the checkpoint a resumed run starts from."""
@@ -215,8 +242,15 @@ def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
     config_row = {"algo": "archer", "env": env_id, "seed": seed, "init": init,
                   "buffer_data": list(buffer_data), **dataclasses.asdict(config)}  # fmt: skip
     run = Run(out, config_row, resume=resume)  # every process checks, before anyone writes
+    found = checkpoint.latest_checkpoint(run.dir) if resume else None
+    if resume and found is None:
+        raise ValueError(
+            f"--resume: {run.dir} has no complete checkpoint (checkpoints/iter-*/ with its "
+            f"{checkpoint.MANIFEST}) to resume from; nothing was changed: start the run again "
+            "with another --out"
+        )
     accelerator.wait_for_everyone()
-    if main:
+    if main and not resume:
         run.create()
     torch.manual_seed(seed + accelerator.process_index)  # process 0's weights are broadcast
     policy = PolicyLM(config.policy, max_new_tokens=config.max_new_tokens)
@@ -226,8 +260,7 @@ def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
     critic = make_critic(config.critic, policy).to(torch_device)  # after the BC weights
     trainer = ArCHer(config, policy, critic, seed=seed, accelerator=accelerator)
     start = 0
-    found = checkpoint.latest_checkpoint(run.dir) if resume else None
-    if found is not None:
+    if found is not None:  # restore checks everything before the run directory is written to
         start = restore(trainer, found)
         if main:
             print(f"resuming from {found} (iteration {start})")
@@ -300,25 +333,54 @@ def save(trainer: ArCHer, directory: Path, iteration: int) -> None:
 
 def restore(trainer: ArCHer, directory: Path) -> int:
     """Load everything ``save`` wrote (each process its own random state); returns the
-    iteration to continue from."""
-    checkpoint.verify_checkpoint(directory)
-    meta = checkpoint.load_meta(directory)
+    iteration to continue from. A damaged checkpoint is a ValueError that names the file and
+    what is wrong with it."""
+    modules, optimizers = trainer.modules(), trainer.optimizers()
+    tensor_files = [*modules, *(f"optimizer_{name}" for name in optimizers), "rng"]
+    checkpoint.verify_checkpoint(
+        directory, [*(f"{name}.safetensors" for name in tensor_files), "buffer.jsonl"]
+    )
+    meta = checkpoint.load_meta(directory, {"iteration": int, "processes": int,
+                                            "buffer_rng": list, "optimizers": dict})  # fmt: skip
+    state_file = directory / "state.json"
     if meta["processes"] != trainer.processes:
         raise ValueError(
             f"{directory} was written by {meta['processes']} process(es): resume it with as many,"
             f" not {trainer.processes}"
         )  # fmt: skip
-    for name, module in trainer.modules().items():
-        module.load_state_dict(checkpoint.load_tensors(directory, name))
-    for name, optimizer in trainer.optimizers().items():
-        checkpoint.optimizer_from_files(
-            optimizer, checkpoint.load_tensors(directory, f"optimizer_{name}"),
-            meta["optimizers"][name],
-        )  # fmt: skip
-    trainer.buffer.load(directory / "buffer.jsonl")
-    trainer.buffer.rng.bit_generator.state = meta["buffer_rng"][trainer.rank]
+    if not 1 <= meta["iteration"] <= trainer.config.iterations:
+        raise ValueError(f"checkpoint file {state_file}: iteration must be in [1, "
+                         f"{trainer.config.iterations}], got {meta['iteration']}")  # fmt: skip
+    if len(meta["buffer_rng"]) != trainer.processes or sorted(meta["optimizers"]) != sorted(
+        optimizers
+    ):
+        raise ValueError(f"checkpoint file {state_file}: buffer_rng must hold one state per "
+                         f"process and optimizers the states of {sorted(optimizers)}")  # fmt: skip
+    weights = {name: checkpoint.load_tensors(directory, name, module.state_dict())
+               for name, module in modules.items()}  # fmt: skip
+    moments = {name: checkpoint.load_tensors(directory, f"optimizer_{name}")
+               for name in optimizers}  # fmt: skip
     generators = checkpoint.load_tensors(directory, "rng")
-    torch.set_rng_state(generators[f"torch_{trainer.rank}"])
+    torch_state = generators.get(f"torch_{trainer.rank}")
+    if torch_state is None or torch_state.shape != torch.get_rng_state().shape:
+        raise ValueError(f"checkpoint file {directory / 'rng.safetensors'}: no torch_"
+                         f"{trainer.rank} generator state of the expected size")  # fmt: skip
+    buffer = type(trainer.buffer)(trainer.buffer.capacity)
+    buffer.load(directory / "buffer.jsonl")
+    try:
+        buffer.rng.bit_generator.state = meta["buffer_rng"][trainer.rank]
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(f"checkpoint file {state_file}: buffer_rng[{trainer.rank}] is not a "
+                         f"generator state: {error}") from None  # fmt: skip
+    # everything is read and checked but the optimizer states (checked as they load): load it
+    for name, module in modules.items():
+        module.load_state_dict(weights[name])
+    for name, optimizer in optimizers.items():
+        checkpoint.optimizer_from_files(optimizer, moments[name], meta["optimizers"][name],
+                                        directory / f"optimizer_{name}.safetensors")  # fmt: skip
+    trainer.buffer.transitions, trainer.buffer.start = buffer.transitions, buffer.start
+    trainer.buffer.rng = buffer.rng
+    torch.set_rng_state(torch_state)
     if f"cuda_{trainer.rank}" in generators and trainer.policy.device.type == "cuda":
         torch.cuda.set_rng_state(generators[f"cuda_{trainer.rank}"], trainer.policy.device)
     return meta["iteration"]

@@ -19,6 +19,7 @@ from archer_envs.oracles.city_kb import (
     city_secret_names,
     default_cities,
     fold,
+    guess_index_for,
     load_cities,
     reader_for,
     reveals,
@@ -107,15 +108,17 @@ class GuessMyCityEnv(QuestionGameEnv):
     the number of questions asked before it, in [-20, 0].
 
     ## Guess rule
-    A correct guess is a question that names exactly one city of the list, by any of its names
-    and spellings ("Is it Mumbai?", "Are you from Bombay?", "st. petersburg?", "Is it NYC?"), and
-    that city is the hidden one. A question naming several cities ("Is it Tokyo or Osaka?") is
-    not a guess: it is answered truthfully and costs a turn. (Upstream accepted any question
+    A correct guess is an identity question ("Is it ...?", "Are you from ...?", "Is your city
+    called ...?") that names exactly one city of the list, by any of its names and spellings
+    ("Is it Mumbai?", "Are you from Bombay?", "st. petersburg?", "Is it NYC?"), and that city is
+    the hidden one. Nicknames are not names ("Do you live in the Big Apple?"), and a question
+    about another relation to the city is not a guess ("Is it near Tokyo?", "Is it in the same
+    country as Osaka?"); like a question naming several cities ("Is it Tokyo or Osaka?"), they
+    are answered truthfully and cost a turn. (Upstream accepted any question
     containing the name, so that an agent could list many cities in one question.) Country names
     are not city names: "Is it in Mexico?" does not name Mexico City, nor "El Salvador"
     Salvador. Two-letter acronyms count only in capitals ("LA", "HK"; "la" is a word), and
-    those that are English words ("T.O.") not at all. Any question that names the hidden city
-    and no other wins, whatever else it asks ("Is it near Tokyo?" when it is Tokyo).
+    those that are English words ("T.O.") not at all.
 
     ## Episode End
     Terminated on the correct guess or after ``max_turns`` questions (both are game rules);
@@ -157,6 +160,7 @@ class GuessMyCityEnv(QuestionGameEnv):
         self.cities: tuple[City, ...] = default_cities() if cities is None else load_cities(cities)
         self.objects = tuple(city.names for city in self.cities)
         self.reader = reader_for(self.cities)
+        self.guesses = guess_index_for(self.cities)
         self.oracle = make_oracle(
             oracle,
             knowledge_base=lambda: CityOracle(self.cities, self.reader),
@@ -168,9 +172,9 @@ class GuessMyCityEnv(QuestionGameEnv):
             'questions to find out which one: yes/no questions ("Is it in Asia?") or open '
             'questions ("What language do people speak there?"), one question per turn. I '
             "answer in a sentence or two, as someone from the city, and I never say its name. "
-            f"You have {max_turns} questions. You win by naming my city in a question, e.g. "
-            '"Is it Paris?"; a question naming several cities is not a guess. Reply with your '
-            "next question only."
+            f"You have {max_turns} questions. You win by asking whether it is my city, by its "
+            'name, e.g. "Is it Paris?"; a nickname, a question naming several cities or '
+            '"Is it near Paris?" is not a guess. Reply with your next question only.'
         )
 
     def _find_target(self, name: str) -> int | None:
@@ -184,7 +188,13 @@ class GuessMyCityEnv(QuestionGameEnv):
         return self.reader.index.named(question)
 
     def _is_correct_guess(self, question: str) -> bool:
-        return self.named_cities(question) == {self._target}
+        # it names the hidden city and no other by a proper name, and asks whether it is that
+        # city (or whether that is its name), as the oracle reads it: not "near", "bigger than",
+        # "in the same country as"
+        target = self._target
+        return self.guesses.named(question) == {target} and self.reader.read(question) in (
+            ("cities", (target,)), ("refuse",)
+        )  # fmt: skip
 
     def _clean_answer(self, answer: str) -> str:
         return clean_answer(answer, _secrets(self.cities[self._target]))

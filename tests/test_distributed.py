@@ -58,7 +58,7 @@ def test_archer_train_under_torchrun_writes_one_run_and_resumes_only_with_as_man
     assert [r["trajectories"] for r in rows] == [6, 12]  # both processes' rollouts count
     assert "eval_return" in rows[-1] and (run / "curve.png").is_file()
     last = checkpoint.latest_checkpoint(run)
-    meta = checkpoint.load_meta(last)
+    meta = checkpoint.load_meta(last, {"processes": int, "buffer_rng": list})
     assert meta["processes"] == 2
     first_rng, second_rng = meta["buffer_rng"]
     assert first_rng != second_rng

@@ -159,7 +159,7 @@ def test_loader_rejects_malformed_cities(tmp_path):
 def test_every_city_is_won_by_every_one_of_its_names(cities):
     env = gym.make(ENV_ID).unwrapped
     for index, city in enumerate(cities):
-        for name in city.names:
+        for name in city.proper_names:
             for question in (f"Is it {name}?", f"are you from {name.upper()}"):
                 if len(re.sub(r"\W", "", name)) <= 2 and (
                     question.endswith(name.upper()) or acronym(name) is None
@@ -182,6 +182,30 @@ def test_naming_several_cities_is_not_a_guess():
     assert (reward, terminated, info["answer"]) == (-1.0, False, "No.")
     _, reward, terminated, _, _ = env.step("Is it Tokio, also called Tokyo?")  # one city, 2 names
     assert (reward, terminated) == (0.0, True)
+
+
+def test_nicknames_and_other_relations_to_a_city_are_not_guesses(cities):
+    env = gym.make(ENV_ID).unwrapped
+    # not those with a name inside, as "Dilwalon ki Dilli" (Dilli is Delhi)
+    nicknamed = [(city.name, nickname) for city in cities for nickname in city.nicknames
+                 if not env.guesses.named(nickname)]  # fmt: skip
+    assert ("New York", "Big Apple") in nicknamed and len(nicknamed) > 100
+    for target, nickname in nicknamed:
+        for question in (f"Do you live in the {nickname}?", f"Is it {nickname}?"):
+            env.reset(options={"target": target})
+            _, reward, terminated, _, info = env.step(question)
+            assert (reward, terminated, info["success"]) == (-1.0, False, False), question
+    for question in ("Is it near Tokyo?", "Is it in the same country as Tokyo?",
+                     "Is Tokyo bigger than your city?", "Is it far from Tokyo?"):  # fmt: skip
+        env.reset(options={"target": "Tokyo"})
+        _, reward, terminated, _, info = env.step(question)
+        assert (reward, terminated, info["success"]) == (-1.0, False, False), question
+    env.reset(options={"target": "New York"})
+    assert env.step("Do you live in the Big Apple?")[4]["answer"] == "Yes."  # truthful, a turn
+    for question in ("Is it New York, the Big Apple?", "Is your city called New York?",
+                     "Do you live in NYC?"):  # fmt: skip
+        env.reset(options={"target": "New York"})
+        assert env.step(question)[1:3] == (0.0, True), question
 
 
 def test_countries_and_words_are_not_city_names():

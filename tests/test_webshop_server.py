@@ -203,8 +203,27 @@ def test_results_are_paged_for_people(server):
     assert asins.findall(back) == asins.findall(first)
 
 
-def test_the_oldest_sessions_are_forgotten_beyond_the_limit():
-    client = create_app(max_sessions=2).test_client()
+def test_idle_sessions_make_room_for_new_ones_beyond_the_limit():
+    client = create_app(max_sessions=2, min_idle=0).test_client()
     urls = [client.post("/start", data={"goal_index": i}).headers["Location"] for i in range(3)]
     assert client.get(urls[0]).status_code == 404  # forgotten: a 404, not a crash
     assert [client.get(url).status_code for url in urls[1:]] == [200, 200]
+    client.get(urls[1])  # now urls[2] is the one left unused longest
+    client.post("/start", data={"goal_index": 0})
+    assert [client.get(url).status_code for url in urls[1:]] == [200, 404]
+
+
+def test_a_client_opening_sessions_in_bulk_cannot_push_out_anyone_else():
+    with ShopServer(max_sessions=50) as site:  # min_idle: the default five minutes
+        status, mine, _ = request(f"{site.url}/start", {"goal_index": 3})
+        assert status == 200
+        with ThreadPoolExecutor(4) as pool:
+            flood = list(pool.map(lambda i: request(f"{site.url}/start", {"goal_index": i})[0],
+                                  range(200)))  # fmt: skip
+        assert flood.count(200) == 49 and flood.count(503) == 151
+        assert request(mine)[0] == 200
+        assert request(f"{mine}/search", {"query": "shoes"})[0] == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{site.url}/start", data=b"goal_index=1", timeout=30)
+        assert refused.value.code == 503
+        assert 1 <= int(refused.value.headers["Retry-After"]) <= 300

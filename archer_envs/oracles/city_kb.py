@@ -100,6 +100,12 @@ class City:
         """The canonical name first, then every accepted alias."""
         return (self.name, *self.aliases)
 
+    @property
+    def proper_names(self) -> tuple[str, ...]:
+        """Its names and spellings, without the aliases that are nicknames ("Big Apple")."""
+        nicknames = {fold(n) for n in self.nicknames}
+        return tuple(n for n in self.names if fold(n) not in nicknames)
+
 
 _REQUIRED = ("name", "country", "continent")
 _CAPITALS = ("national", "state", "none")
@@ -221,20 +227,23 @@ _NOT_CITIES = ("el salvador", "salvador dali", "new york state", "state of new y
 
 
 class CityIndex:
-    """Finds the cities a text names, by any alias, longest name first."""
+    """Finds the cities a text names, by any alias (without ``nicknames``: by their proper
+    names only), longest name first."""
 
-    def __init__(self, cities: Sequence[City]):
+    def __init__(self, cities: Sequence[City], nicknames: bool = True):
         self.cities = tuple(cities)
+        self.nicknames = nicknames
+        names = [city.names if nicknames else city.proper_names for city in cities]
         countries = {c.country for c in cities} | {a for c in cities for a in c.country_aliases}
         self.forms: dict[str, int | None] = {}
-        for i, city in enumerate(cities):
-            for name in city.names:
+        for i, city_names in enumerate(names):
+            for name in city_names:
                 for form in name_forms(name, countries):
                     self.forms.setdefault(form, i)
         self.acronyms = {
             letters: i
-            for i, city in enumerate(cities)
-            for letters in map(acronym, city.names)
+            for i, city_names in enumerate(names)
+            for letters in map(acronym, city_names)
             if letters is not None
         }
         for phrase in _NOT_CITIES:
@@ -255,10 +264,10 @@ class CityIndex:
         self.named = functools.lru_cache(maxsize=100_000)(self._named)
 
     def __getstate__(self):
-        return {"cities": self.cities}
+        return {"cities": self.cities, "nicknames": self.nicknames}
 
     def __setstate__(self, state):
-        self.__init__(state["cities"])
+        self.__init__(state["cities"], state["nicknames"])
 
     def mentions(self, text: str) -> list[tuple[int, int, int]]:
         """(start, end, city index) of every city named in a *folded* text."""
@@ -1615,3 +1624,9 @@ def _currency_word(city: City) -> str:
 @functools.cache
 def reader_for(cities: tuple[City, ...]) -> CityReader:
     return CityReader(cities)
+
+
+@functools.cache
+def guess_index_for(cities: tuple[City, ...]) -> CityIndex:
+    """What a guess may name: the cities' proper names and spellings, not their nicknames."""
+    return CityIndex(cities, nicknames=False)

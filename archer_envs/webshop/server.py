@@ -6,6 +6,11 @@ on the server and every page is rendered from it, so the text env over HTTP and 
 the same shop as the in-process env. All user text is escaped; malformed requests and unknown
 sessions get 4xx answers; only the static folder is served as files.
 
+Sessions are kept by age: the site holds at most ``max_sessions``; when it is full, a new
+session replaces the one left unused longest, if that one has been idle ``min_idle`` seconds or
+more, and is refused otherwise (503, with Retry-After). So a client that opens sessions by the
+thousand can fill the site, but never push out a session that is in use.
+
     archer-envs webshop-server --port 3000      # binds 127.0.0.1
 """
 
@@ -16,6 +21,7 @@ import html
 import re
 import secrets
 import threading
+import time
 import urllib.parse
 from collections import OrderedDict
 from pathlib import Path
@@ -28,7 +34,8 @@ from archer_envs.webshop.env import shop
 from archer_envs.webshop.search import RESULTS_PER_PAGE
 from archer_envs.webshop.shop import BUTTON, ShopSession, element_html
 
-MAX_SESSIONS = 10_000  # the oldest sessions are forgotten beyond this
+MAX_SESSIONS = 10_000
+MIN_IDLE = 300.0  # seconds: a session used more recently is never replaced by a new one
 SESSION_ID = re.compile(r"[0-9a-f]{16}")
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>WebShop</title>
@@ -42,11 +49,18 @@ def create_app(
     catalog_seed: int = 0,
     catalog_path: str | None = None,
     max_sessions: int = MAX_SESSIONS,
+    min_idle: float = MIN_IDLE,
 ) -> Flask:
-    """The site's Flask app over the catalogue these arguments select (as for the env)."""
+    """The site's Flask app over the catalogue these arguments select (as for the env), with
+    the session policy of the module docstring."""
+    if max_sessions < 1 or min_idle < 0:
+        raise ValueError(f"max_sessions must be at least 1 and min_idle at least 0, got "
+                         f"{max_sessions} and {min_idle}")  # fmt: skip
     catalog, engine = shop(catalog_path, num_products, catalog_seed)
     app = Flask(__name__, static_folder=str(Path(__file__).with_name("static")))
+    # least recently used first; the time each was last used
     sessions: OrderedDict[str, tuple[threading.Lock, ShopSession]] = OrderedDict()
+    last_used: dict[str, float] = {}
     registry_lock = threading.Lock()
 
     def session_or_404(session_id: str) -> tuple[threading.Lock, ShopSession]:
@@ -56,6 +70,7 @@ def create_app(
             if session_id not in sessions:
                 abort(404, "no such session")
             sessions.move_to_end(session_id)
+            last_used[session_id] = time.monotonic()
             return sessions[session_id]
 
     def render(session_id: str, session: ShopSession, status: int = 200, note: str = ""):
@@ -114,10 +129,17 @@ def create_app(
             catalog, engine, catalog.goal(goal_index), results_shown=shown, paging=bool(paging)
         )
         session_id = secrets.token_hex(8)
+        now = time.monotonic()
         with registry_lock:
+            if len(sessions) >= max_sessions:
+                oldest = next(iter(sessions))
+                idle = now - last_used[oldest]
+                if idle < min_idle:
+                    wait = str(max(1, round(min_idle - idle)))
+                    return "the site is full: try again later", 503, {"Retry-After": wait}
+                del sessions[oldest], last_used[oldest]
             sessions[session_id] = (threading.Lock(), session)
-            while len(sessions) > max_sessions:
-                sessions.popitem(last=False)
+            last_used[session_id] = now
         return redirect(f"/session/{session_id}", code=303)
 
     @app.get("/session/<session_id>")

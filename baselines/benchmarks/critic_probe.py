@@ -27,10 +27,10 @@ def load_critic(run: Path) -> UtteranceCritic | CausalCritic:
     found = checkpoint.latest_checkpoint(run)
     if found is None:
         raise SystemExit(f"{run} has no complete checkpoint")
-    checkpoint.verify_checkpoint(found)
+    checkpoint.verify_checkpoint(found, ["critic.safetensors"])
     config = json.loads((run / "config.json").read_text())
     critic = make_critic(config["critic"], PolicyLM(config["policy"]))
-    critic.load_state_dict(checkpoint.load_tensors(found, "critic"))
+    critic.load_state_dict(checkpoint.load_tensors(found, "critic", critic.state_dict()))
     return critic.eval()
 
 
