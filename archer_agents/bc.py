@@ -24,6 +24,7 @@ class BCConfig:
     epochs: int = 100  # converged on the demo's data: more epochs no longer raise its return
     batch_size: int = 32
     max_grad_norm: float = 1.0
+    schedule: str = "cosine"  # the learning rate over the steps: "cosine" to 0, or "constant"
 
 
 def utterance_pairs(trajectories: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -63,6 +64,13 @@ def train_bc(
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.lm_lr)
     steps = config.epochs * math.ceil(len(distinct) / config.batch_size)
+    if config.schedule not in ("cosine", "constant"):
+        raise ValueError(f"unknown BC schedule {config.schedule!r}: use 'cosine' or 'constant'")
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        (lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
+        if config.schedule == "cosine" else (lambda step: 1.0),
+    )  # fmt: skip
     losses: list[float] = []
     policy.train()
     with tqdm(total=steps, desc="behaviour cloning", disable=not progress) as bar:
@@ -76,6 +84,7 @@ def train_bc(
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
                 optimizer.step()
+                scheduler.step()
                 losses.append(loss.item())
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}")

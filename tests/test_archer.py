@@ -1,6 +1,7 @@
 """ArCHer: the maths against a hand computation, learning on tiny problems, determinism,
 checkpoints and resuming, and the archer-train CLI."""
 
+import itertools
 import json
 import os
 import signal
@@ -325,6 +326,27 @@ def test_behaviour_cloning_merges_repeated_pairs_into_weights():
     losses = train_bc(policy, pairs, BCConfig(epochs=3, batch_size=2), progress=False,
                       on_epoch=seen.append)  # fmt: skip
     assert seen == [1, 2, 3] and len(losses) == 3  # two distinct pairs: one step per epoch
+
+
+def test_behaviour_cloning_decays_its_learning_rate_to_zero_on_the_cosine_schedule():
+    pairs = [("Questions:\n", "Is it a dog?"), ("Questions:\n", "Is it big?")]
+
+    def update_sizes(schedule: str) -> list[float]:
+        torch.manual_seed(0)
+        policy = PolicyLM("tiny", max_new_tokens=8)
+        snapshots = [torch.nn.utils.parameters_to_vector(policy.parameters()).detach().clone()]
+        train_bc(policy, pairs, BCConfig(epochs=8, batch_size=2, schedule=schedule),
+                 progress=False,
+                 on_epoch=lambda _: snapshots.append(torch.nn.utils.parameters_to_vector(
+                     policy.parameters()).detach().clone()))  # fmt: skip
+        return [(b - a).norm().item() for a, b in itertools.pairwise(snapshots)]
+
+    cosine, constant = update_sizes("cosine"), update_sizes("constant")
+    # Adam's steps scale with the learning rate: the last of eight is 4% of the first
+    assert cosine[-1] < 0.15 * cosine[0]
+    assert constant[-1] > 0.4 * constant[0]
+    with pytest.raises(ValueError, match="schedule"):
+        train_bc(PolicyLM("tiny"), pairs, BCConfig(schedule="linear"), progress=False)
 
 
 def test_leave_one_out_advantages_over_several_utterances_per_state():

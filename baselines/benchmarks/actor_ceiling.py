@@ -62,11 +62,13 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=None, help="default: the preset's")
     parser.add_argument("--actor-steps", type=int, default=None, help="default: the preset's")
     parser.add_argument("--lm-lr", type=float, default=None, help="default: the preset's")
+    parser.add_argument("--kl-coef", type=float, default=None, help="default: the preset's")
     parser.add_argument("--eval-every", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     overrides = {"iterations": args.iterations, "actor_steps": args.actor_steps,
-                 "lm_lr": args.lm_lr, "actor_samples": args.actor_samples}  # fmt: skip
+                 "lm_lr": args.lm_lr, "actor_samples": args.actor_samples,
+                 "kl_coef": args.kl_coef}  # fmt: skip
     config = ArCHerConfig.preset("cpu", ENV_ID, **{k: v for k, v in overrides.items()
                                                     if v is not None})  # fmt: skip
     torch.manual_seed(args.seed)
@@ -87,7 +89,7 @@ def main() -> None:
                 f"{sampled.mean_return:>7.2f} {100 * sampled.success_rate:>4.0f}%")  # fmt: skip
 
     print(f"ArCHer with the exact advantage ({config.actor_samples} utterances per state), "
-          f"lm_lr {config.lm_lr}, "
+          f"lm_lr {config.lm_lr}, KL coefficient {config.kl_coef}, "
           f"{config.actor_steps} actor steps per iteration after {config.warmup_iters} "
           "warm-up iterations")  # fmt: skip
     print(f"{'iteration':>9} {'trajectories':>12} {'rollouts':>9}  {'greedy':>13}  "
