@@ -21,7 +21,7 @@ from archer_agents.models import PolicyLM
 @dataclass
 class BCConfig:
     lm_lr: float = 3e-3
-    epochs: int = 100  # converged on the demo's data: more epochs no longer raise its return
+    epochs: int = 200  # converged on the demo's data: more epochs no longer raise its return
     batch_size: int = 32
     max_grad_norm: float = 1.0
     schedule: str = "cosine"  # the learning rate over the steps: "cosine" to 0, or "constant"

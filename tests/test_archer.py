@@ -169,7 +169,8 @@ def weak_policy(dog_share: float, seed: int = 0) -> PolicyLM:
         for _ in range(40):
             animal = "dog" if rng.random() < dog_share else "cat"
             pairs.append((observation, f"Is it a {animal}?"))
-    train_bc(policy, pairs, BCConfig(epochs=20, lm_lr=3e-3), seed=seed, progress=False)
+    train_bc(policy, pairs, BCConfig(epochs=20, lm_lr=3e-3, schedule="constant"), seed=seed,
+             progress=False)
     return policy
 
 

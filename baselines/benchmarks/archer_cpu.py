@@ -1,7 +1,7 @@
 """Does ArCHer beat its converged imitation start? The demo on three seeds, with the target.
 
     python -m baselines.benchmarks.archer_cpu [--seeds 0 1 2] [--out runs/archer_cpu]
-        [--results baselines/results/archer_cpu] [--convergence-epochs 40 70 160]
+        [--results baselines/results/archer_cpu] [--convergence-epochs 100 150 300]
 
 Each seed: behaviour cloning on 1,000 episodes of the wasteful questioners, then ArCHer with
 the ``cpu`` preset from that start on archer/TwentyQuestionsSubset-v0 (``baselines.demo``'s
@@ -99,7 +99,7 @@ def main() -> None:
         "--convergence-epochs",
         type=int,
         nargs="*",
-        default=[40, 70, 160],
+        default=[100, 150, 300],
         help="lengths of the other BC runs of the convergence curve (none: skip it)",
     )
     args = parser.parse_args()
