@@ -26,7 +26,7 @@ from archer_envs.evaluation import evaluate
 
 ENV_ID = "archer/TwentyQuestionsSubset-v0"
 OBJECTS = [{"index": i} for i in range(10)]
-SAMPLES = 100  # sampled episodes per object in the final evaluation (stderr about 0.13)
+SAMPLES = 100  # sampled episodes per object in the final evaluation (standard error ≈ 0.1)
 BC_EVAL_EVERY = 40  # epochs between evaluations of the BC policy (its convergence curve)
 DEMO_FILES = {"bc", "archer", "scripted.jsonl", "summary.json", "curve.png"}
 SCRIPTED_DATA = {"episodes": 1000, "agent": "expert", "epsilon": 0.5}  # for the critic's buffer
