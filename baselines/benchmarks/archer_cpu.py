@@ -5,7 +5,7 @@
 
 Each seed: behaviour cloning on 1,000 episodes of the wasteful questioners, then ArCHer with
 the ``cpu`` preset from that start on archer/TwentyQuestionsSubset-v0 (``baselines.demo``'s
-``run_seed``); start and end are evaluated on every object, greedy once and sampled 20 times
+``run_seed``); start and end are evaluated on every object, greedy once and sampled 100 times
 from a seeded generator. The target: in the median over seeds, ArCHer closes at least half of
 the gap between its BC start and the optimal agent (−2.8), greedy and sampled, with sampled
 success ≥ 90%, and neither evaluation ends below the start. Also, on the first seed's data,
