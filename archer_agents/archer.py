@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import broadcast, gather_object, reduce
+from tqdm.auto import tqdm
 
 from archer_agents.buffer import Batch, ReplayBuffer
 from archer_agents.models import (
@@ -48,6 +49,7 @@ from archer_agents.models import (
     PolicyLM,
     TokenBaseline,
     UtteranceCritic,
+    make_critic,
 )
 from archer_agents.rollout import collect_trajectories
 
@@ -160,11 +162,15 @@ class ArCHer:
     process 0's weights are copied to every process and the work is shared (module docstring)."""
 
     def __init__(self, config: ArCHerConfig, policy: PolicyLM,
-                 critic: UtteranceCritic | CausalCritic,
+                 critic: UtteranceCritic | CausalCritic | None = None,
                  seed: int = 0, accelerator: Accelerator | None = None):  # fmt: skip
         self.config = config
         self.policy = policy
-        self.critic = critic
+        # by default the config's critic, built after the policy's (BC) weights are loaded
+        self.critic = critic if critic is not None else make_critic(config.critic, policy).to(
+            policy.device
+        )
+        critic = self.critic
         if critic.target is None:
             critic.make_target()
         self.baseline = TokenBaseline(policy) if config.token_baseline else None
@@ -333,6 +339,18 @@ class ArCHer:
         return stats
 
     # --- the loop ----------------------------------------------------------------------------
+    def seed(self, trajectories: list[dict[str, Any]], progress: bool = True) -> None:
+        """Seed the replay buffer with trajectories (the BC data, scripted rollouts), then take
+        ``critic_warmup_steps`` critic steps on it before the first rollout: the buffer is
+        off-policy, so any episodes of the env teach the critic, and only episodes with
+        mistakes in them teach it what mistakes cost."""
+        self.buffer.add_trajectories(trajectories)
+        self.critic.train()
+        for _ in tqdm(range(self.config.critic_warmup_steps), leave=False,
+                      desc="critic warm-up on the buffer",
+                      disable=not (progress and self.rank == 0)):  # fmt: skip
+            self.critic_step()
+
     def iteration(self, envs, iteration: int, seed: int, progress: bool = True) -> dict[str, Any]:
         """Collect, then update the critic, then (after warm-up) the actor. ``seed`` makes the
         iteration's episodes reproducible (a resumed run replays the same ones). Each process

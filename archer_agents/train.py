@@ -1,10 +1,13 @@
-"""archer-train: behaviour cloning or ArCHer in one run directory.
+"""archer-train: behaviour cloning, ArCHer or a baseline, in one run directory.
 
     archer-train --env archer/TwentyQuestionsSubset-v0 --algo bc --preset cpu --seed 0 --out runs/bc
     archer-train --env archer/TwentyQuestionsSubset-v0 --algo archer --preset cpu \\
         --init runs/bc --buffer-data runs/bc/dataset.jsonl --seed 0 --out runs/archer
     archer-train ... --out runs/archer --resume         # continue a killed run, nothing lost
     accelerate launch --multi_gpu --num_processes 4 -m archer_agents.train --algo archer ...
+
+``--algo`` is ``bc`` or a key of ``ALGORITHMS``: every online algorithm runs in the same loop
+(collect, update, evaluate every ``eval_every`` iterations, checkpoint every ``save_every``).
 
 A run directory holds config.json, metrics.jsonl (one line per iteration), checkpoints/
 (safetensors + JSON, the replay buffer as JSONL) and curve.png (evaluation returns, greedy and
@@ -19,7 +22,9 @@ import contextlib
 import dataclasses
 import json
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +37,7 @@ import archer_envs
 from archer_agents import checkpoint
 from archer_agents.archer import ArCHer, ArCHerConfig
 from archer_agents.bc import BCConfig, train_bc, utterance_pairs
-from archer_agents.models import POLICY_PRESETS, PolicyAgent, PolicyLM, make_critic
+from archer_agents.models import POLICY_PRESETS, PolicyAgent, PolicyLM
 from archer_agents.rollout import make_vector_env
 from archer_envs.datasets import generate_bc_dataset, read_trajectories
 from archer_envs.evaluation import evaluate
@@ -60,18 +65,31 @@ def mixed_precision(device: torch.device):
     return contextlib.nullcontext()
 
 
-def evaluate_policy(policy: PolicyLM, env_id: str, seed: int, samples: int = 10) -> dict:
+def evaluate_agent(make_agent: Callable[[bool, int], Any], env_id: str, seed: int,
+                   samples: int = 10) -> dict:  # fmt: skip
     """On the env's fixed episode list (every object once): greedy decoding, and the sampling
-    policy that ArCHer optimises (temperature 1, ``samples`` episodes per entry of the list)."""
-    policy.eval()
-    fixed = evaluate(PolicyAgent(policy), env_id, seed=seed, num_envs=16, progress=False)
+    policy that the algorithms optimise (temperature 1, ``samples`` episodes per entry of the
+    list). ``make_agent(greedy, seed)`` builds the agent of either kind."""
+    fixed = evaluate(make_agent(True, seed), env_id, seed=seed, num_envs=16, progress=False)
     options = [record["options"] for record in fixed.records]
-    sampled = evaluate(PolicyAgent(policy, greedy=False, seed=seed), env_id,
-                       episodes=options * samples,
+    sampled = evaluate(make_agent(False, seed), env_id, episodes=options * samples,
                        seed=seed, num_envs=32, progress=False)  # fmt: skip
     return {"eval_return": fixed.mean_return, "eval_success": fixed.success_rate,
             "eval_sampled_return": sampled.mean_return,
             "eval_sampled_success": sampled.success_rate}  # fmt: skip
+
+
+def policy_agents(policy: PolicyLM) -> Callable[[bool, int], PolicyAgent]:
+    """``make_agent`` for ``evaluate_agent``: the policy itself, greedy or sampling."""
+    policy.eval()
+    return lambda greedy, seed: PolicyAgent(policy, greedy=greedy, seed=None if greedy else seed)
+
+
+def run_agent(algorithm: Algorithm, trainer: Any) -> Callable[[bool, int], Any]:
+    """``make_agent`` for a trainer: the algorithm's own agent, or its policy."""
+    if algorithm.agent is None:
+        return policy_agents(trainer.policy)
+    return lambda greedy, seed: algorithm.agent(trainer, greedy, seed)
 
 
 def load_policy(path: str | Path, device: str = "cpu") -> PolicyLM:
@@ -99,11 +117,33 @@ def load_policy(path: str | Path, device: str = "cpu") -> PolicyLM:
     return policy.to(pick_device(device)).eval()
 
 
-def load_agent(path: str, device: str = "cpu", greedy: bool = True,
-               seed: int = 0) -> PolicyAgent:  # fmt: skip
-    """A trained checkpoint as an agent for archer_envs' ``evaluate`` and ``archer-envs eval``;
-    sampling (``greedy=False``) draws from its own generator, seeded by ``seed``."""
-    return PolicyAgent(load_policy(path, device), greedy=greedy, name=str(path), seed=seed)
+def load_agent(path: str, device: str = "cpu", greedy: bool = True, seed: int = 0) -> Any:
+    """A trained run (or checkpoint) directory as an agent for archer_envs' ``evaluate`` and
+    ``archer-envs eval``: its policy, or its algorithm's own agent (``Algorithm.agent``, e.g.
+    CHAI's best-of-k under its critic). Greedy by default; sampling (``greedy=False``) draws
+    from its own generator, seeded by ``seed``."""
+    path = Path(path)
+    run_dir = path if (path / "checkpoints").is_dir() else path.parent.parent
+    algorithm = None
+    if (run_dir / "config.json").is_file():
+        run_config = json.loads((run_dir / "config.json").read_text())
+        algorithm = ALGORITHMS.get(run_config.get("algo"))
+    if algorithm is None or algorithm.agent is None:
+        return PolicyAgent(load_policy(path, device), greedy=greedy, name=str(path), seed=seed)
+    found = checkpoint.latest_checkpoint(run_dir) if path == run_dir else path
+    if found is None:
+        raise ValueError(f"{path} has no complete checkpoint")
+    names = {field.name for field in dataclasses.fields(algorithm.config)}
+    config = algorithm.config(**{k: v for k, v in run_config.items() if k in names})
+    trainer = algorithm.trainer(config, load_policy(found, device), seed=seed)
+    modules = {name: module for name, module in trainer.modules().items() if name != "policy"}
+    checkpoint.verify_checkpoint(found, [f"{name}.safetensors" for name in modules])
+    for name, module in modules.items():
+        module.load_state_dict(checkpoint.load_tensors(found, name, module.state_dict()))
+        module.to(pick_device(device)).eval()
+    agent = algorithm.agent(trainer, greedy, seed)
+    agent.name = str(path)
+    return agent
 
 
 class Run:
@@ -209,12 +249,12 @@ def train_bc_run(env_id: str, out: str, seed: int = 0, dataset: str | None = Non
     def log_epoch(epoch: int) -> None:
         if eval_every and epoch % eval_every == 0 and epoch < config.epochs:
             run.log({"iteration": 0, "epoch": epoch, "trajectories": 0,
-                     **evaluate_policy(policy, env_id, seed)})  # fmt: skip
+                     **evaluate_agent(policy_agents(policy), env_id, seed)})  # fmt: skip
 
     losses = train_bc(policy, utterance_pairs(read_trajectories(dataset)), config, seed,
                       progress, on_epoch=log_epoch)  # fmt: skip
     row = {"iteration": 0, "epoch": config.epochs, "trajectories": 0, "bc_loss": losses[-1],
-           **evaluate_policy(policy, env_id, seed)}  # fmt: skip
+           **evaluate_agent(policy_agents(policy), env_id, seed)}  # fmt: skip
     run.log(row)
     checkpoint.save_checkpoint(
         run.dir / "checkpoints" / "iter-000000", {"policy": policy.state_dict()},
@@ -223,23 +263,64 @@ def train_bc_run(env_id: str, out: str, seed: int = 0, dataset: str | None = Non
     return row
 
 
-def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
-                     init: str | None = None, resume: bool = False, device: str = "auto",
-                     progress: bool = True,
-                     buffer_data: Sequence[str] = ()) -> list[dict[str, Any]]:  # fmt: skip
-    """ArCHer for ``config.iterations`` iterations, checkpointing every ``save_every``.
-    ``buffer_data`` (trajectory JSONL files: the BC data, scripted rollouts) seeds the replay
-    buffer, on which the critic then takes ``config.critic_warmup_steps`` steps before the
-    first rollout: the buffer is off-policy, so any episodes of the env teach the critic, and
-    only episodes with mistakes in them teach it what mistakes cost. Under ``accelerate
-    launch`` (or torchrun) with several processes, each process takes its GPU and process 0
-    alone evaluates and writes the run directory."""
+@dataclass(frozen=True)
+class Algorithm:
+    """How archer-train drives one algorithm. ``config`` is its config dataclass (with
+    ``preset(name, env_id, **overrides)``); ``trainer(config, policy, seed=, accelerator=)``
+    follows ``ArCHer``'s protocol: ``modules()`` and ``optimizers()`` (what a checkpoint holds),
+    an optional ``buffer`` (saved with them), an optional ``seed(trajectories, progress)`` (for
+    ``--buffer-data``) and ``iteration(envs, iteration, seed, progress)``, which returns the
+    iteration's metrics and the ``trajectories`` it collected. An ``online`` algorithm gets a
+    vector env; an offline one gets ``None``. Where acting is more than sampling the policy,
+    ``agent(trainer, greedy, seed)`` makes a trained run's agent."""
+
+    config: type
+    trainer: Callable[..., Any]
+    online: bool = True
+    agent: Callable[..., Any] | None = None
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    "archer": Algorithm(ArCHerConfig, ArCHer),
+}
+
+
+def make_config(algo: str, preset: str, env_id: str, **overrides: Any):
+    """The config of ``algo`` (``bc`` or a key of ``ALGORITHMS``): ``preset`` with
+    ``overrides``; unknown keys are a ValueError that lists the known ones."""
+    if algo == "bc":
+        return replace_config(BCConfig(), overrides)
+    if algo not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algo!r}: use one of {['bc', *ALGORITHMS]}")
+    return ALGORITHMS[algo].config.preset(preset, env_id, **overrides)
+
+
+def replace_config(config, overrides: dict[str, Any]):
+    """``dataclasses.replace`` that names the unknown keys and lists the known ones."""
+    names = [field.name for field in dataclasses.fields(config)]
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise ValueError(f"unknown {type(config).__name__} keys {unknown}; known: {names}")
+    return dataclasses.replace(config, **overrides)
+
+
+def train_run(env_id: str, out: str, config: Any, algo: str = "archer", seed: int = 0,
+              init: str | None = None, resume: bool = False, device: str = "auto",
+              progress: bool = True,
+              buffer_data: Sequence[str] = ()) -> list[dict[str, Any]]:  # fmt: skip
+    """``config.iterations`` iterations of ``algo`` (a key of ``ALGORITHMS``), checkpointing
+    every ``save_every``. ``init`` is the run or checkpoint directory whose policy to start
+    from (e.g. BC's); ``buffer_data`` (trajectory JSONL files) goes to the trainer's ``seed``
+    before the first iteration (ArCHer: its replay buffer and the critic's warm-up on it).
+    Under ``accelerate launch`` (or torchrun) with several processes, each process takes its
+    GPU and process 0 alone evaluates and writes the run directory."""
+    algorithm = ALGORITHMS[algo]
     torch_device = pick_device(device)
     accelerator = Accelerator(cpu=torch_device.type == "cpu")
     if accelerator.num_processes > 1:
         torch_device = accelerator.device
     main = accelerator.is_main_process
-    config_row = {"algo": "archer", "env": env_id, "seed": seed, "init": init,
+    config_row = {"algo": algo, "env": env_id, "seed": seed, "init": init,
                   "buffer_data": list(buffer_data), **dataclasses.asdict(config)}  # fmt: skip
     run = Run(out, config_row, resume=resume)  # every process checks, before anyone writes
     found = checkpoint.latest_checkpoint(run.dir) if resume else None
@@ -257,29 +338,26 @@ def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
     if init is not None:
         policy.load_state_dict(load_policy(init).state_dict())
     policy.to(torch_device)
-    critic = make_critic(config.critic, policy).to(torch_device)  # after the BC weights
-    trainer = ArCHer(config, policy, critic, seed=seed, accelerator=accelerator)
+    trainer = algorithm.trainer(config, policy, seed=seed, accelerator=accelerator)
     start = 0
     if found is not None:  # restore checks everything before the run directory is written to
         start = restore(trainer, found)
         if main:
             print(f"resuming from {found} (iteration {start})")
     elif buffer_data:
-        for path in buffer_data:
-            trainer.buffer.add_trajectories(read_trajectories(path))
-        trainer.critic.train()
-        for _ in tqdm(range(config.critic_warmup_steps), desc="critic warm-up on the buffer",
-                      disable=not (progress and main), leave=False):  # fmt: skip
-            with mixed_precision(torch_device):
-                trainer.critic_step()
+        if not hasattr(trainer, "seed"):
+            raise ValueError(f"--buffer-data does not apply to --algo {algo}")
+        trajectories = [record for path in buffer_data for record in read_trajectories(path)]
+        with mixed_precision(torch_device):
+            trainer.seed(trajectories, progress=progress and main)
     rows = []
     if main:  # only process 0 reads and writes the metrics
         rows = run.metrics(until_iteration=start)
         run.rewrite_metrics(rows)
     trajectories = rows[-1]["trajectories"] if rows else 0
-    envs = make_vector_env(env_id, config.num_envs)
+    envs = make_vector_env(env_id, config.num_envs) if algorithm.online else None
     progress = progress and main
-    bar = tqdm(range(start, config.iterations), desc=f"ArCHer on {env_id}",
+    bar = tqdm(range(start, config.iterations), desc=f"{algo} on {env_id}",
                disable=not progress, initial=start, total=config.iterations)  # fmt: skip
     for iteration in bar:
         with mixed_precision(torch_device):
@@ -290,7 +368,7 @@ def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
         last = iteration + 1 == config.iterations
         if main and ((iteration + 1) % config.eval_every == 0 or last):
             with mixed_precision(torch_device):
-                metrics.update(evaluate_policy(policy, env_id, seed))
+                metrics.update(evaluate_agent(run_agent(algorithm, trainer), env_id, seed))
         if main:
             run.log(metrics)
         bar.set_postfix({k: f"{metrics[k]:.2f}" for k in ("rollout_return", "eval_return",
@@ -299,15 +377,20 @@ def train_archer_run(env_id: str, out: str, config: ArCHerConfig, seed: int = 0,
         if (iteration + 1) % config.save_every == 0 or last:
             save(trainer, run.dir / "checkpoints" / f"iter-{iteration + 1:06d}", iteration + 1)
         rows.append(metrics)
-    envs.close()
+    if envs is not None:
+        envs.close()
     if main:
-        run.plot(f"ArCHer on {env_id}")
+        run.plot(f"{algo} on {env_id}")
     return rows
 
 
-def save(trainer: ArCHer, directory: Path, iteration: int) -> None:
-    """Every process's random state is gathered; process 0 writes the checkpoint."""
-    generators = {"torch": torch.get_rng_state(), "buffer": trainer.buffer.rng.bit_generator.state}
+def save(trainer: Any, directory: Path, iteration: int) -> None:
+    """Every process's random state is gathered; process 0 writes the checkpoint: the
+    trainer's modules and optimizers, and its buffer if it has one."""
+    buffer = getattr(trainer, "buffer", None)
+    generators: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if buffer is not None:
+        generators["buffer"] = buffer.rng.bit_generator.state
     if trainer.policy.device.type == "cuda":
         generators["cuda"] = torch.cuda.get_rng_state(trainer.policy.device)
     everyone = gather_object([generators]) if trainer.processes > 1 else [generators]
@@ -319,27 +402,29 @@ def save(trainer: ArCHer, directory: Path, iteration: int) -> None:
         meta: dict[str, Any] = {
             "policy": config.policy, "max_new_tokens": config.max_new_tokens,
             "iteration": iteration, "processes": trainer.processes,
-            "buffer_rng": [state["buffer"] for state in everyone],
-            "buffer_start": trainer.buffer.start, "optimizers": {},
+            "buffer_rng": [state["buffer"] for state in everyone if "buffer" in state],
+            "optimizers": {},
         }  # fmt: skip
         for name, optimizer in trainer.optimizers().items():
             moments, state = checkpoint.optimizer_to_files(optimizer)
             tensors[f"optimizer_{name}"], meta["optimizers"][name] = moments, state
-        checkpoint.save_checkpoint(directory, tensors, meta,
-                                   files={"buffer.jsonl": trainer.buffer})  # fmt: skip
+        files = {"buffer.jsonl": buffer} if buffer is not None else {}
+        checkpoint.save_checkpoint(directory, tensors, meta, files=files)
     if trainer.accelerator is not None:
         trainer.accelerator.wait_for_everyone()
 
 
-def restore(trainer: ArCHer, directory: Path) -> int:
+def restore(trainer: Any, directory: Path) -> int:
     """Load everything ``save`` wrote (each process its own random state); returns the
     iteration to continue from. A damaged checkpoint is a ValueError that names the file and
     what is wrong with it."""
     modules, optimizers = trainer.modules(), trainer.optimizers()
+    buffer = getattr(trainer, "buffer", None)
     tensor_files = [*modules, *(f"optimizer_{name}" for name in optimizers), "rng"]
     checkpoint.verify_checkpoint(
-        directory, [*(f"{name}.safetensors" for name in tensor_files), "buffer.jsonl"]
-    )
+        directory, [*(f"{name}.safetensors" for name in tensor_files),
+                    *(["buffer.jsonl"] if buffer is not None else [])],
+    )  # fmt: skip
     meta = checkpoint.load_meta(directory, {"iteration": int, "processes": int,
                                             "buffer_rng": list, "optimizers": dict})  # fmt: skip
     state_file = directory / "state.json"
@@ -351,11 +436,11 @@ def restore(trainer: ArCHer, directory: Path) -> int:
     if not 1 <= meta["iteration"] <= trainer.config.iterations:
         raise ValueError(f"checkpoint file {state_file}: iteration must be in [1, "
                          f"{trainer.config.iterations}], got {meta['iteration']}")  # fmt: skip
-    if len(meta["buffer_rng"]) != trainer.processes or sorted(meta["optimizers"]) != sorted(
-        optimizers
-    ):
-        raise ValueError(f"checkpoint file {state_file}: buffer_rng must hold one state per "
-                         f"process and optimizers the states of {sorted(optimizers)}")  # fmt: skip
+    buffers = trainer.processes if buffer is not None else 0
+    if len(meta["buffer_rng"]) != buffers or sorted(meta["optimizers"]) != sorted(optimizers):
+        raise ValueError(f"checkpoint file {state_file}: buffer_rng must hold {buffers} "
+                         f"generator state(s) (one per process with a buffer) and optimizers "
+                         f"the states of {sorted(optimizers)}")  # fmt: skip
     weights = {name: checkpoint.load_tensors(directory, name, module.state_dict())
                for name, module in modules.items()}  # fmt: skip
     moments = {name: checkpoint.load_tensors(directory, f"optimizer_{name}")
@@ -365,21 +450,22 @@ def restore(trainer: ArCHer, directory: Path) -> int:
     if torch_state is None or torch_state.shape != torch.get_rng_state().shape:
         raise ValueError(f"checkpoint file {directory / 'rng.safetensors'}: no torch_"
                          f"{trainer.rank} generator state of the expected size")  # fmt: skip
-    buffer = type(trainer.buffer)(trainer.buffer.capacity)
-    buffer.load(directory / "buffer.jsonl")
-    try:
-        buffer.rng.bit_generator.state = meta["buffer_rng"][trainer.rank]
-    except (TypeError, ValueError, KeyError) as error:
-        raise ValueError(f"checkpoint file {state_file}: buffer_rng[{trainer.rank}] is not a "
-                         f"generator state: {error}") from None  # fmt: skip
+    if buffer is not None:
+        buffer = type(buffer)(buffer.capacity)
+        buffer.load(directory / "buffer.jsonl")
+        try:
+            buffer.rng.bit_generator.state = meta["buffer_rng"][trainer.rank]
+        except (TypeError, ValueError, KeyError) as error:
+            raise ValueError(f"checkpoint file {state_file}: buffer_rng[{trainer.rank}] is not a"
+                             f" generator state: {error}") from None  # fmt: skip
     # everything is read and checked but the optimizer states (checked as they load): load it
     for name, module in modules.items():
         module.load_state_dict(weights[name])
     for name, optimizer in optimizers.items():
         checkpoint.optimizer_from_files(optimizer, moments[name], meta["optimizers"][name],
                                         directory / f"optimizer_{name}.safetensors")  # fmt: skip
-    trainer.buffer.transitions, trainer.buffer.start = buffer.transitions, buffer.start
-    trainer.buffer.rng = buffer.rng
+    if buffer is not None:
+        trainer.buffer = buffer
     torch.set_rng_state(torch_state)
     if f"cuda_{trainer.rank}" in generators and trainer.policy.device.type == "cuda":
         torch.cuda.set_rng_state(generators[f"cuda_{trainer.rank}"], trainer.policy.device)
@@ -399,45 +485,62 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
+def config_keys(env_id: str = "archer/TwentyQuestionsSubset-v0") -> str:
+    """Every algorithm's config keys with the values ``--preset cpu`` gives them, for
+    ``--help``."""
+    configs = {"bc": BCConfig(), **{name: a.config.preset("cpu", env_id)
+                                   for name, a in ALGORITHMS.items()}}  # fmt: skip
+    lines = ["config keys (--set KEY=VALUE), with their values under --preset cpu:"]
+    for name, config in configs.items():
+        values = " ".join(f"{key}={value}" for key, value in dataclasses.asdict(config).items())
+        lines.append(textwrap.fill(values, width=96, initial_indent=f"  {name}: ",
+                                   subsequent_indent="      ", break_on_hyphens=False))  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="archer-train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="archer-train", description=__doc__.split("\n")[0], epilog=config_keys(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     parser.add_argument("--env", required=True, choices=sorted(archer_envs.ENVIRONMENTS))
-    parser.add_argument("--algo", required=True, choices=["bc", "archer"])
-    parser.add_argument("--preset", default="cpu", choices=["cpu", "paper"])
+    parser.add_argument("--algo", required=True, choices=["bc", *ALGORITHMS])
+    parser.add_argument("--preset", default="cpu", choices=["cpu", "paper"],
+                        help="the algorithm's settings: cpu (tiny models, minutes here) or the "
+                        "paper's (not for --algo bc)")  # fmt: skip
     parser.add_argument("--init", help="run or checkpoint directory whose policy to start from")
-    parser.add_argument("--dataset", help="BC: trajectory JSONL (default: generate one)")
+    parser.add_argument("--dataset", help="trajectory JSONL to learn from: BC's (default: "
+                        "generate one) and the offline algorithms'")  # fmt: skip
     parser.add_argument("--buffer-data", nargs="*", default=[], metavar="JSONL",
-                        help="ArCHer: trajectory files that seed the replay buffer, e.g. "
+                        help="trajectory files that seed an online algorithm before its "
+                        "first iteration (ArCHer: the replay buffer), e.g. "
                         "runs/bc/dataset.jsonl")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue a run from its checkpoint")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument(
-        "--set",
-        nargs="*",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override config fields, e.g. --set iterations=10 lm_lr=3e-5",
-    )
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="override config keys (listed below), e.g. --set iterations=10 "
+                        "lm_lr=3e-5 (ArCHer) or --set epochs=50 (BC)")  # fmt: skip
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     overrides = _parse_overrides(args.set)
     try:
+        config = make_config(args.algo, args.preset, args.env, **overrides)
         if args.algo == "bc":
             if args.resume or args.init or args.buffer_data:
-                raise SystemExit("--resume, --init and --buffer-data apply to --algo archer")
-            row = train_bc_run(args.env, args.out, args.seed, args.dataset,
-                               dataclasses.replace(BCConfig(), **overrides),
+                raise ValueError("--resume, --init and --buffer-data do not apply to --algo bc")
+            row = train_bc_run(args.env, args.out, args.seed, args.dataset, config,
                                device=args.device, progress=not args.quiet)  # fmt: skip
             print(json.dumps(row))
-        else:
-            config = ArCHerConfig.preset(args.preset, args.env, **overrides)
-            rows = train_archer_run(args.env, args.out, config, args.seed, args.init,
-                                    args.resume, args.device, not args.quiet,
-                                    args.buffer_data)  # fmt: skip
-            final = {k: rows[-1][k] for k in rows[-1] if not isinstance(rows[-1][k], list)}
-            print(json.dumps(final))
+            return 0
+        data = [args.dataset, *args.buffer_data] if args.dataset else args.buffer_data
+        if not ALGORITHMS[args.algo].online and not data and not args.resume:
+            raise ValueError(f"--algo {args.algo} learns offline: give it --dataset JSONL")
+        rows = train_run(args.env, args.out, config, args.algo, args.seed, args.init,
+                         args.resume, args.device, not args.quiet, data)  # fmt: skip
+        final = {k: rows[-1][k] for k in rows[-1] if not isinstance(rows[-1][k], list)}
+        print(json.dumps(final))
     except (ValueError, TypeError) as error:
         print(f"archer-train: {error}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from archer_agents.archer import ArCHerConfig
-from archer_agents.train import load_agent, train_archer_run, train_bc_run
+from archer_agents.train import load_agent, train_bc_run, train_run
 from archer_envs.agents import load_agent as load_reference_agent
 from archer_envs.datasets import generate_bc_dataset
 from archer_envs.evaluation import evaluate
@@ -72,7 +72,7 @@ def run_seed(
     # guesses, random questions) with what they cost: the wasteful questioners make none
     generate_bc_dataset(ENV_ID, out / "scripted.jsonl", **SCRIPTED_DATA, seed=seed,
                         progress=False)  # fmt: skip
-    train_archer_run(
+    train_run(
         ENV_ID,
         str(out / "archer"),
         config,

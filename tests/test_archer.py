@@ -22,7 +22,7 @@ from archer_agents.bc import BCConfig, bc_loss, train_bc
 from archer_agents.buffer import Batch
 from archer_agents.models import PolicyAgent, PolicyLM, UtteranceCritic, make_critic
 from archer_agents.rollout import collect_trajectories, make_vector_env
-from archer_agents.train import load_agent, main, train_archer_run
+from archer_agents.train import load_agent, main, train_run
 from archer_envs.core import TextVectorEnv
 from archer_envs.datasets import read_trajectories, write_trajectories
 from archer_envs.evaluation import evaluate
@@ -221,8 +221,8 @@ def test_archer_improves_a_deliberately_weak_policy():
 
 def test_two_seeded_runs_are_identical(tmp_path):
     config = ArCHerConfig.preset("cpu", ENV_ID, **SMALL)
-    first = train_archer_run(ENV_ID, tmp_path / "a", config, seed=3, progress=False)
-    second = train_archer_run(ENV_ID, tmp_path / "b", config, seed=3, progress=False)
+    first = train_run(ENV_ID, tmp_path / "a", config, "archer", seed=3, progress=False)
+    second = train_run(ENV_ID, tmp_path / "b", config, "archer", seed=3, progress=False)
     drop = lambda rows: [{k: v for k, v in r.items() if k != "trajectories"} for r in rows]  # noqa: E731
     assert drop(first) == drop(second)
     weights = [load_file(checkpoint.latest_checkpoint(p) / "policy.safetensors")
@@ -396,7 +396,7 @@ def test_buffer_data_seeds_the_buffer_and_warms_the_critic_up(tmp_path):
     )  # fmt: skip
     config = ArCHerConfig.preset("cpu", ENV_ID, **{**SMALL, "iterations": 1,
                                                    "critic_warmup_steps": 2})  # fmt: skip
-    train_archer_run(ENV_ID, tmp_path / "run", config, seed=0, progress=False,
+    train_run(ENV_ID, tmp_path / "run", config, "archer", seed=0, progress=False,
                      buffer_data=[str(data)])  # fmt: skip
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["buffer_data"] == [str(data)] and saved["critic"] == "policy"

@@ -160,7 +160,8 @@ CHECKPOINT_DAMAGE = [
     ("state.json", "missing keys", json_drop("processes"),
      r"state\.json lacks \['processes'\]"),
     ("state.json", "missing optimizer", json_set("optimizers", {}),
-     r"state\.json: buffer_rng must hold one state per process and optimizers the states of"),
+     r"state\.json: buffer_rng must hold 1 generator state\(s\) \(one per process with a "
+     r"buffer\) and optimizers the states of"),
     ("state.json", "out of range -5", json_set("iteration", -5),
      r"state\.json: iteration must be at least 0, got -5"),
     ("state.json", "out of range 99", json_set("iteration", 99),

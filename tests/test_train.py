@@ -1,0 +1,39 @@
+"""archer-train's command line: the algorithms it lists, their config keys, clear errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from archer_agents.train import ALGORITHMS, main
+
+ENV_ID = "archer/TwentyQuestionsSubset-v0"
+
+
+def test_help_lists_every_algorithm_and_its_config_keys(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for name, algorithm in {"bc": None, **ALGORITHMS}.items():
+        assert f"  {name}: " in text, name
+        if algorithm is not None:
+            for field in dataclasses.fields(algorithm.config):
+                assert f"{field.name}=" in text, (name, field.name)
+    assert "epochs=200" in text  # BC's keys are listed too
+
+
+def test_an_unknown_config_key_is_one_clear_line_naming_the_known_ones(tmp_path, capsys):
+    assert main(["--env", ENV_ID, "--algo", "bc", "--out", str(tmp_path / "bc"),
+                 "--set", "iterations=3"]) == 2  # fmt: skip
+    error = capsys.readouterr().err
+    assert "unknown BCConfig keys ['iterations']" in error and "epochs" in error
+    assert not (tmp_path / "bc").exists()  # nothing written
+
+
+def test_an_offline_algorithm_without_a_dataset_is_refused(tmp_path, capsys):
+    offline = [name for name, algorithm in ALGORITHMS.items() if not algorithm.online]
+    if not offline:
+        pytest.skip("no offline algorithm registered")
+    assert main(["--env", ENV_ID, "--algo", offline[0], "--out", str(tmp_path / "run")]) == 2
+    assert "--dataset" in capsys.readouterr().err
