@@ -212,14 +212,18 @@ class Run:
             print("matplotlib is not installed: no curve.png (pip install 'archer-gym[plots]')")
             return
         figure, axis = plt.subplots(figsize=(6, 4))
-        x = [r["trajectories"] for r in evaluated]
+        offline = all(r["trajectories"] == 0 for r in evaluated)
+        x = [r["iteration"] + 1 if offline else r["trajectories"] for r in evaluated]
         axis.plot(x, [r["eval_return"] for r in evaluated], marker="o", label="greedy")
         axis.plot(x, [r["eval_sampled_return"] for r in evaluated], marker="s",
                   label="sampled (temperature 1)")  # fmt: skip
-        rollouts = self.metrics()
-        axis.plot([r["trajectories"] for r in rollouts], [r["rollout_return"] for r in rollouts],
-                  alpha=0.4, label="training rollouts")  # fmt: skip
-        axis.set_xlabel("trajectories collected")
+        rollouts = [r for r in self.metrics() if "rollout_return" in r]  # none if offline
+        if rollouts:
+            axis.plot([r["trajectories"] for r in rollouts],
+                      [r["rollout_return"] for r in rollouts], alpha=0.4,
+                      label="training rollouts")  # fmt: skip
+        axis.set_xlabel("iterations (offline: no trajectories collected)" if offline
+                        else "trajectories collected")  # fmt: skip
         axis.set_ylabel("mean return")
         axis.set_title(title)
         axis.grid(alpha=0.3)
@@ -472,7 +476,7 @@ def restore(trainer: Any, directory: Path) -> int:
     return meta["iteration"]
 
 
-def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     overrides = {}
     for pair in pairs:
         key, separator, value = pair.partition("=")
@@ -524,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
                         "lm_lr=3e-5 (ArCHer) or --set epochs=50 (BC)")  # fmt: skip
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    overrides = _parse_overrides(args.set)
+    overrides = parse_overrides(args.set)
     try:
         config = make_config(args.algo, args.preset, args.env, **overrides)
         if args.algo == "bc":
