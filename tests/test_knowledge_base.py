@@ -111,3 +111,30 @@ def test_oracle_accuracy_on_freely_written_questions(oracle, name, capsys):
 )
 def test_phrasings(oracle, question, target, answer):
     assert oracle.answer_one(target, question) == answer
+
+
+def test_the_word_index_of_the_patterns_changes_no_reading():
+    """``_spans`` tries only the patterns that a word of the question can trigger: on questions
+    made of the patterns' own words, mixed and joined, it reads exactly what trying every
+    pattern reads."""
+    import random
+
+    from archer_envs.oracles.knowledge_base import QuestionParser, _trigger_words
+
+    knowledge = KnowledgeBaseOracle().knowledge
+    names = [obj.names for obj in knowledge.objects]
+    indexed = QuestionParser(names, knowledge)
+    every = QuestionParser(names, knowledge)
+    every._by_word, every._always = {}, list(range(len(every._matchers)))
+    assert len(indexed._always) < len(indexed._matchers) / 5  # the index does prune
+    assert _trigger_words("(you |do you )?push it( around)?") == {"push"}
+    assert _trigger_words(r"like (a |an |the )?\w+") is None  # any word: always tried
+    rng = random.Random(0)
+    questions = [prop.question for prop in knowledge.properties.values()]
+    words = sorted({w for q in questions for w in re.findall(r"[a-z]+", q.lower())})
+    for _ in range(1500):
+        question = rng.choice(["is it {} {}?", "does it {} or {}?", "{} and not {}?"]).format(
+            rng.choice(questions).rstrip("?").lower(),
+            " ".join(rng.choice(words) for _ in range(rng.randint(1, 4))),
+        )
+        assert indexed._parse(question) == every._parse(question), question

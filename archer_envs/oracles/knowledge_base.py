@@ -28,6 +28,11 @@ from pathlib import Path
 
 from archer_envs.oracles.base import Query
 
+try:
+    from re import _parser as sre_parse  # Python >= 3.11
+except ImportError:  # pragma: no cover
+    import sre_parse  # Python 3.10
+
 YES, NO, INVALID = "Yes.", "No.", "Invalid Question."
 ANSWERS = (YES, NO, INVALID)
 
@@ -395,6 +400,75 @@ def _name_index(object_names: tuple[tuple[str, ...], ...]) -> dict[str, int]:
     return index
 
 
+_TOKEN = re.compile(r"[a-z0-9]+")
+# words in most questions: the index of ``_spans`` keys a pattern on one of them only when it
+# has no other
+_COMMON_WORDS = frozenset(
+    """a an the it its is are be was do does did can could would will has have had you your i
+    in on at of to for from by with into onto up down out over under around inside and or not
+    no that this there they them their as so if when than then like make made get use used
+    one some any many much more most very""".split()
+)
+
+
+def _expansions(items, limit: int = 1024) -> set[str] | None:
+    """Every string a parsed regex (``sre_parse.parse(pattern)``) matches, or None when there
+    are more than ``limit`` or infinitely many. Zero-width assertions are ignored: the result
+    then holds every string of a match, and maybe more."""
+    strings = {""}
+    for op, value in items:
+        name = str(op)
+        if name == "LITERAL":
+            options = {chr(value)}
+        elif name == "SUBPATTERN":
+            options = _expansions(value[3], limit)
+        elif name == "BRANCH":
+            options = set()
+            for branch in value[1]:
+                found = _expansions(branch, limit)
+                if found is None:
+                    return None
+                options |= found
+        elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+            low, high, body = value
+            inner = _expansions(body, limit) if high <= 4 else None
+            if inner is None:
+                return None
+            options = {"".join(parts) for n in range(low, high + 1)
+                       for parts in itertools.product(sorted(inner), repeat=n)}  # fmt: skip
+        elif name == "IN" and all(str(kind) == "LITERAL" for kind, _ in value):
+            options = {chr(char) for _, char in value}
+        elif name in ("AT", "ASSERT", "ASSERT_NOT"):
+            options = {""}
+        else:  # any character, a category, a negated set: too many strings
+            return None
+        if options is None:
+            return None
+        strings = {a + b for a in strings for b in options}
+        if len(strings) > limit:
+            return None
+    return strings
+
+
+@functools.cache
+def _trigger_words(pattern: str) -> frozenset[str] | None:
+    """Words of which every match of ``pattern`` (between word boundaries, as ``_boundary``
+    puts it) holds at least one, or None if there is no such finite set: the index of
+    ``QuestionParser._spans``. Every run of letters and digits in a matched string is a whole
+    word of the text, so a match holds all the words of one of the pattern's expansions: one
+    word of each expansion is enough, a rare one before a common one, a long before a short."""
+    expansions = _expansions(sre_parse.parse(pattern))
+    if not expansions:
+        return None
+    chosen = set()
+    for text in expansions:
+        words = _TOKEN.findall(text)
+        if not words:
+            return None
+        chosen.add(max(words, key=lambda w: (w not in _COMMON_WORDS, len(w), w)))
+    return frozenset(chosen)
+
+
 def _alternation(strings: Iterable[str]) -> re.Pattern:
     ordered = sorted(set(strings), key=len, reverse=True)
     return re.compile(r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, ordered)) + r")(?![a-z0-9])")
@@ -502,6 +576,9 @@ class QuestionParser:
         # properties; the alternatives find the longest match. Ties between readings go to the
         # one true of fewer objects (the more specific).
         self._matchers: list[tuple[re.Pattern, list[re.Pattern], Form, bool, int]] = []
+        # the matchers by the words that can trigger them (and those that any text can)
+        self._by_word: dict[str, list[int]] = {}
+        self._always: list[int] = []
         self._references: dict[str, tuple[float, float]] = {}
         if self.knowledge is not None:
             groups: list[tuple[list[str], Form, bool]] = []
@@ -531,6 +608,13 @@ class QuestionParser:
                         specificity,
                     )
                 )
+            for i, (patterns, _, _) in enumerate(groups):
+                words = [_trigger_words(pattern) for pattern in patterns]
+                if any(found is None for found in words):
+                    self._always.append(i)
+                    continue
+                for word in set().union(*words):
+                    self._by_word.setdefault(word, []).append(i)
             for names, size, weight in self.knowledge.references:
                 for name in names:
                     for form in _plurals(normalise(name)):
@@ -679,7 +763,11 @@ class QuestionParser:
     def _spans(self, text: str) -> list[tuple[int, int, Form]]:
         """Non-overlapping pattern matches, longest first, each with its negation applied."""
         found = []
-        for detector, alternatives, form, negated, specificity in self._matchers:
+        candidates = set(self._always)
+        for word in _TOKEN.findall(text):
+            candidates.update(self._by_word.get(word, ()))
+        for index in sorted(candidates):  # the matchers' order: ties sort as before
+            detector, alternatives, form, negated, specificity = self._matchers[index]
             if detector.search(text) is None:
                 continue
             for regex in alternatives:
