@@ -119,7 +119,7 @@ def test_the_word_index_of_the_patterns_changes_no_reading():
     pattern reads."""
     import random
 
-    from archer_envs.oracles.knowledge_base import QuestionParser, _trigger_words
+    from archer_envs.oracles.knowledge_base import QuestionParser, _expansion_words
 
     knowledge = KnowledgeBaseOracle().knowledge
     names = [obj.names for obj in knowledge.objects]
@@ -127,8 +127,14 @@ def test_the_word_index_of_the_patterns_changes_no_reading():
     every = QuestionParser(names, knowledge)
     every._by_word, every._always = {}, list(range(len(every._matchers)))
     assert len(indexed._always) < len(indexed._matchers) / 5  # the index does prune
-    assert _trigger_words("(you |do you )?push it( around)?") == {"push"}
-    assert _trigger_words(r"like (a |an |the )?\w+") is None  # any word: always tried
+    assert set(_expansion_words("(do )?push it( around)?")) == {
+        frozenset(words.split()) for words in
+        ("push it", "do push it", "push it around", "do push it around")
+    }  # fmt: skip
+    assert set(_expansion_words(r"like (a |the )?\w+")) == {  # \w+: unknown text
+        frozenset({"like"}), frozenset({"like", "a"}), frozenset({"like", "the"})
+    }
+    assert _expansion_words(r"\w+ing") is None  # no word known: always tried
     rng = random.Random(0)
     questions = [prop.question for prop in knowledge.properties.values()]
     words = sorted({w for q in questions for w in re.findall(r"[a-z]+", q.lower())})

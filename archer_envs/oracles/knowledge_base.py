@@ -401,14 +401,6 @@ def _name_index(object_names: tuple[tuple[str, ...], ...]) -> dict[str, int]:
 
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-# words in most questions: the index of ``_spans`` keys a pattern on one of them only when it
-# has no other
-_COMMON_WORDS = frozenset(
-    """a an the it its is are be was do does did can could would will has have had you your i
-    in on at of to for from by with into onto up down out over under around inside and or not
-    no that this there they them their as so if when than then like make made get use used
-    one some any many much more most very""".split()
-)
 
 
 def _expansions(items, limit: int = 1024) -> set[str] | None:
@@ -450,23 +442,30 @@ def _expansions(items, limit: int = 1024) -> set[str] | None:
     return strings
 
 
+# a whole word of a partial expansion: between known non-word characters (or the pattern's
+# start, a word boundary); "\0" stands for text the expansion does not know
+_WHOLE_WORD = re.compile(r"(?<![a-z0-9\0])[a-z0-9]+(?=[^a-z0-9\0])")
+
+
 @functools.cache
-def _trigger_words(pattern: str) -> frozenset[str] | None:
-    """Words of which every match of ``pattern`` (between word boundaries, as ``_boundary``
-    puts it) holds at least one, or None if there is no such finite set: the index of
-    ``QuestionParser._spans``. Every run of letters and digits in a matched string is a whole
-    word of the text, so a match holds all the words of one of the pattern's expansions: one
-    word of each expansion is enough, a rare one before a common one, a long before a short."""
-    expansions = _expansions(sre_parse.parse(pattern))
-    if not expansions:
-        return None
-    chosen = set()
-    for text in expansions:
-        words = _TOKEN.findall(text)
-        if not words:
-            return None
-        chosen.add(max(words, key=lambda w: (w not in _COMMON_WORDS, len(w), w)))
-    return frozenset(chosen)
+def _expansion_words(pattern: str) -> tuple[frozenset[str], ...] | None:
+    """The whole words of each expansion of ``pattern`` (matched between word boundaries, as
+    ``_boundary`` puts it): every match holds all the words of one of them, as whole words of
+    the text. None if some expansion is not known to hold a word. The parts are expanded from
+    the left while there are at most 1,024 expansions; a part with too many expansions of its
+    own is unknown text."""
+    strings = {""}
+    for item in [*sre_parse.parse(pattern), None]:  # None: the end, a word boundary
+        options = {" "} if item is None else _expansions([item])
+        if options is None:
+            strings = {text + "\0" for text in strings}
+            continue
+        longer = {a + b for a in strings for b in options}
+        if len(longer) > 1024:
+            break
+        strings = longer
+    words = {frozenset(_WHOLE_WORD.findall(text)) for text in strings}
+    return None if frozenset() in words else tuple(sorted(words, key=sorted))
 
 
 def _alternation(strings: Iterable[str]) -> re.Pattern:
@@ -608,12 +607,20 @@ class QuestionParser:
                         specificity,
                     )
                 )
-            for i, (patterns, _, _) in enumerate(groups):
-                words = [_trigger_words(pattern) for pattern in patterns]
-                if any(found is None for found in words):
+            # one word of each expansion of each pattern: the one in the fewest matchers
+            expansions = [[_expansion_words(pattern) for pattern in patterns]
+                          for patterns, _, _ in groups]  # fmt: skip
+            matchers_with: dict[str, int] = {}
+            for found in expansions:
+                for word in {w for words in found if words for ws in words for w in ws}:
+                    matchers_with[word] = matchers_with.get(word, 0) + 1
+            for i, found in enumerate(expansions):
+                if None in found:
                     self._always.append(i)
                     continue
-                for word in set().union(*words):
+                chosen = {min(ws, key=lambda w: (matchers_with[w], w)) for words in found
+                          for ws in words}  # fmt: skip
+                for word in chosen:
                     self._by_word.setdefault(word, []).append(i)
             for names, size, weight in self.knowledge.references:
                 for name in names:
