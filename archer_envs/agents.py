@@ -4,6 +4,11 @@ The protocol is batched. ``reset(tasks)`` (optional) starts one episode per task
 ``act(observations)`` gets one entry per episode in the same order, ``None`` for an episode that
 has already ended, and returns one action per entry (anything for the ``None`` entries). A plain
 ``str -> str`` callable is adapted to it.
+
+Two optional attributes are recorded by ``evaluate``: ``raw_replies`` (after each ``act``, one
+entry per observation: the text the action was taken from, such as a chat model's whole reply,
+or ``None``) and ``decoding`` (how the agent chooses, e.g. ``"greedy"``; an agent with a boolean
+``greedy`` attribute is read as greedy or sampled).
 """
 
 from __future__ import annotations
@@ -46,8 +51,11 @@ def as_agent(agent: Any) -> Agent:
 
 
 def first_question(reply: str) -> str:
-    """The action in a chat model's reply: its first non-empty line without list markers,
-    labels, quotes or markdown, up to the first question mark."""
+    """The action in a chat model's reply: its first line that asks a question (up to the first
+    question mark), or else its first non-empty line (an action of a text adventure or a shop:
+    ``open the door``, ``search[...]``), without list markers, labels, quotes or markdown.
+    "Sure! Let me think.\nIs it alive?" is "Is it alive?": a preamble costs no turn."""
+    lines = []
     for line in reply.splitlines():
         line = line.replace("**", "").replace("__", "")
         line = re.sub(r"^\s*(?:[-*>]|\d+[.)]|#+)\s*", "", line)
@@ -60,10 +68,11 @@ def first_question(reply: str) -> str:
         )
         line = line.strip().strip("*\"'` ").strip()
         if line:
-            if "?" in line:
-                line = line[: line.index("?") + 1]
-            return line
-    return reply.strip()
+            lines.append(line)
+    for line in lines:
+        if "?" in line:
+            return line[: line.index("?") + 1]
+    return lines[0] if lines else reply.strip()
 
 
 class OpenAIChatAgent:
@@ -97,6 +106,8 @@ class OpenAIChatAgent:
         self.max_retries = max_retries
         self.concurrency = concurrency
         self.system_prompt = system_prompt
+        self.decoding = "greedy" if temperature == 0 else f"sampled (temperature {temperature:g})"
+        self.raw_replies: list[str | None] = []
         self._client = None
         self._histories: list[list[dict[str, str]]] = []
         self._last: list[str] = []
@@ -124,9 +135,11 @@ class OpenAIChatAgent:
         with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(slots)))) as pool:
             replies = list(pool.map(lambda i: self._chat(self._histories[i]), slots))
         actions: list[str | None] = [None] * len(observations)
+        self.raw_replies = [None] * len(observations)
         for i, reply in zip(slots, replies, strict=True):
             self._histories[i].append({"role": "assistant", "content": reply})
             actions[i] = first_question(reply)
+            self.raw_replies[i] = reply
         return actions
 
     def _chat(self, messages: list[dict[str, str]]) -> str:
@@ -159,11 +172,16 @@ class OpenAIChatAgent:
 def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **options: Any) -> Agent:
     """Build an agent from a spec:
 
-    - ``"openai:<model>"``: ``OpenAIChatAgent`` (``options``: base_url, api_key_env, ...);
+    - ``"openai:<model>"``: ``OpenAIChatAgent`` (``options``: base_url, api_key_env,
+      temperature, ...);
+    - ``"hf:<name-or-path>"``: a local transformers causal LM (a directory, or a model in the
+      Hugging Face cache: nothing is downloaded) as archer_agents' ``PolicyAgent`` (needs the
+      ``agents`` extra; ``options``: greedy (default true), temperature, max_new_tokens);
     - ``"random"``, ``"expert"``, ``"optimal"``: the env's scripted reference agents
       (``options``: e.g. epsilon);
     - a run or checkpoint directory of ``archer-train``: its trained policy (needs the
-      ``agents`` extra), decoding greedily;
+      ``agents`` extra), decoding greedily (``options``: greedy=False samples, from a generator
+      seeded by ``seed``);
     - ``"package.module:attr"``: a callable ``str -> str``, an object with ``act``, or a class /
       factory returning one (called with ``options``);
     - anything else that is already an agent or a callable.
@@ -172,6 +190,8 @@ def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **opti
         return as_agent(spec)
     if spec.startswith("openai:"):
         return OpenAIChatAgent(spec.removeprefix("openai:"), **options)
+    if spec.startswith("hf:"):
+        return _hf_agent(spec, seed, **options)
     if os.path.isdir(spec):
         try:
             from archer_agents.train import load_agent as load_trained
@@ -182,17 +202,26 @@ def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **opti
             ) from None
         return load_trained(spec, seed=seed, **options)
     if ":" not in spec:
+        if "/" in spec or os.sep in spec or spec.startswith("."):
+            raise ValueError(
+                f"no run folder {spec!r}: a trained agent is the run (or checkpoint) folder of "
+                "archer-train, e.g. runs/archer; check the path"
+            )
         if env_id is None:
             raise ValueError(f"scripted agent {spec!r} needs an env id")
         import gymnasium as gym
 
+        from archer_envs.core import check_env_id
+
+        check_env_id(env_id)
         env = gym.make(env_id)
         module = importlib.import_module(env.spec.entry_point.split(":")[0])
         scripted = getattr(module, "SCRIPTED_AGENTS", {})
         if spec not in scripted:
             raise ValueError(
-                f"unknown agent {spec!r}: use one of {sorted(scripted)}, 'openai:<model>' or "
-                "'package.module:attribute'"
+                f"unknown agent {spec!r}: use a scripted agent of {env_id} {sorted(scripted)}, "
+                "the run folder of archer-train (e.g. runs/archer), 'openai:<model>', "
+                "'hf:<name-or-path>' or 'package.module:attribute'"
             )
         return scripted[spec](env.unwrapped, seed=seed, **options)
     module_name, _, attribute = spec.partition(":")
@@ -203,3 +232,23 @@ def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **opti
     if inspect.isclass(target) or (options and callable(target)):
         target = target(**options)
     return as_agent(target)
+
+
+def _hf_agent(spec: str, seed: int, greedy: bool = True, temperature: float = 1.0,
+              max_new_tokens: int = 32, device: str = "cpu") -> Agent:  # fmt: skip
+    try:
+        from archer_agents.models import PolicyAgent, PolicyLM
+    except ImportError as error:
+        raise ValueError(
+            f"{spec} needs the agents extra (pip install 'archer-gym[agents]'): {error}"
+        ) from None
+    name = spec.removeprefix("hf:")
+    try:
+        policy = PolicyLM(name, max_new_tokens=max_new_tokens, local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"cannot load agent {spec!r}: {name!r} is neither a local model directory nor a "
+            f"model in the Hugging Face cache (nothing is downloaded): {error}"
+        ) from None
+    return PolicyAgent(policy.to(device).eval(), greedy=greedy, temperature=temperature,
+                       name=spec, seed=None if greedy else seed)  # fmt: skip

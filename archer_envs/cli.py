@@ -4,8 +4,14 @@ archer-envs list
 archer-envs play archer/TwentyQuestions-v0
 archer-envs eval --env archer/TwentyQuestionsSubset-v0 --agent mypkg.mod:my_agent
 archer-envs eval --env archer/TwentyQuestions-v0 --agent openai:MODEL --base-url URL
+archer-envs eval --env archer/TwentyQuestionsSubset-v0 --agent runs/archer \
+    --agent-kwargs '{"greedy": false}'
+archer-envs compare eval-*.json baselines/results/leaderboard/*/*/summary.json
 archer-envs dataset --env archer/TwentyQuestions-v0 --epsilon 0.3 --out bc.jsonl
 archer-envs webshop-server --port 3000
+
+As `python -m` does, the current folder is importable: `--agent mypkg.mod:my_agent` finds
+./mypkg.
 """
 
 from __future__ import annotations
@@ -13,20 +19,34 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
+import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
 import archer_envs
 from archer_envs.agents import load_agent
+from archer_envs.core import check_env_id
 from archer_envs.datasets import generate_bc_dataset
 from archer_envs.evaluation import evaluate
 
 
+def _json_option(flag: str, text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{flag} must be a JSON object: {error}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{flag} must be a JSON object, got {text}")
+    return value
+
+
 def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    kwargs: dict[str, Any] = json.loads(args.env_kwargs) if args.env_kwargs else {}
+    kwargs: dict[str, Any] = _json_option("--env-kwargs", args.env_kwargs)
     if args.oracle:
         kwargs["oracle"] = args.oracle
         if args.oracle_base_url:
@@ -42,17 +62,25 @@ def cmd_list(args: argparse.Namespace) -> int:
         except ImportError as error:  # an env whose extra is not installed
             print(f"{env_id:<{width}}  ({error})")
             continue
-        summary = (env_class.__doc__ or "").strip().splitlines()[0]
-        try:
-            env = gym.make(env_id).unwrapped
-        except ValueError:  # needs arguments of the user's (Jericho-v0: a story file)
-            env = None
-        size = f"{len(env.objects)} objects" if hasattr(env, "objects") else ""
-        print(f"{env_id:<{width}}  {summary} {size}".rstrip())
+        print(f"{env_id:<{width}}  {describe(env_id, env_class)}")
     return 0
 
 
+def describe(env_id: str, env_class: type) -> str:
+    """The first sentence of an env's docstring (however it is wrapped) and the number of its
+    targets ("157 objects", "100 cities") where it has a list of them."""
+    paragraph = (env_class.__doc__ or "").strip().split("\n\n")[0]
+    summary = " ".join(paragraph.split())
+    kind = getattr(env_class, "kind", None)
+    if kind is not None:  # a question game: the objects are cheap to list
+        count = len(gym.make(env_id).unwrapped.objects)
+        plural = "cities" if kind == "city" else f"{kind}s"
+        summary += f" {count} {plural}"
+    return summary
+
+
 def cmd_play(args: argparse.Namespace) -> int:
+    check_env_id(args.env)
     env = gym.make(args.env, **_env_kwargs(args))
     observation, info = env.reset(seed=args.seed)
     print(info.get("task", ""), "\n")
@@ -75,7 +103,8 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    options: dict[str, Any] = json.loads(args.agent_kwargs) if args.agent_kwargs else {}
+    check_env_id(args.env)
+    options: dict[str, Any] = _json_option("--agent-kwargs", args.agent_kwargs)
     if args.agent.startswith("openai:"):
         options.setdefault("base_url", args.base_url)
         options.setdefault("api_key_env", args.api_key_env)
@@ -94,6 +123,45 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result.save(out)
     print(result)
     print(f"results: {out}")
+    return 0
+
+
+def read_summary(path: str) -> dict[str, Any]:
+    """The summary in an eval results file (``archer-envs eval --out``), a leaderboard
+    ``summary.json``, or a JSON list of summaries (``baselines.reference --out``)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable JSON file: {error}") from None
+    if isinstance(data, dict) and isinstance(data.get("summary"), dict):
+        data = data["summary"]
+    keys = ("env_id", "mean_return", "success_rate")
+    if not (isinstance(data, dict) and all(k in data for k in keys)):
+        raise ValueError(f"{path}: not an evaluation result (no summary with {', '.join(keys)})")
+    return data
+
+
+def compare_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    """One markdown table of evaluation summaries, by env and then by mean return."""
+    lines = ["| env | agent | decoding | return | success | turns | episodes | file |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    ordered = sorted(rows, key=lambda r: (r[1]["env_id"], -r[1]["mean_return"], r[0]))
+    for path, row in ordered:
+        stderr = row.get("stderr_return")
+        spread = f" ± {stderr:.2f}" if isinstance(stderr, (int, float)) else ""
+        turns = row.get("mean_turns")
+        lines.append(
+            f"| {row['env_id']} | {row.get('entry') or row.get('agent', '?')} "
+            f"| {row.get('decoding') or '-'} | {row['mean_return']:.2f}{spread} "
+            f"| {100 * row['success_rate']:.1f}% "
+            f"| {'-' if turns is None or math.isnan(turns) else f'{turns:.1f}'} "
+            f"| {row.get('episodes', '?')} | {path} |"
+        )
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    print(compare_table([(path, read_summary(path)) for path in args.files]))
     return 0
 
 
@@ -157,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument(
         "--agent",
         required=True,
-        help="random | expert | optimal | openai:<model> | package.module:attribute",
+        help="random | expert | optimal | a run folder of archer-train | openai:<model> | "
+        "hf:<name-or-path> | package.module:attribute",
     )
     evaluation.add_argument(
         "--episodes", type=int, help="number of seeded episodes (default: every object once)"
@@ -170,11 +239,21 @@ def build_parser() -> argparse.ArgumentParser:
         default="OPENAI_API_KEY",
         help="name of the environment variable holding the API key",
     )
-    evaluation.add_argument("--agent-kwargs", help="JSON keyword arguments for the agent")
+    evaluation.add_argument(
+        "--agent-kwargs",
+        help="JSON keyword arguments for the agent: a run folder decodes greedily unless "
+        '\'{"greedy": false}\' (sampling at temperature 1, seeded by --seed); openai: '
+        '\'{"temperature": 0.7, "max_tokens": 128}\'; scripted: \'{"epsilon": 0.3}\'; '
+        "module:attr: passed to the class or factory",
+    )
     evaluation.add_argument("--out", help="JSON results file")
     evaluation.add_argument("--quiet", action="store_true", help="no progress bar")
     env_options(evaluation)
     evaluation.set_defaults(run=cmd_eval)
+
+    compare = commands.add_parser("compare", help="one table from evaluation results files")
+    compare.add_argument("files", nargs="+", help="eval --out JSON files or summary.json files")
+    compare.set_defaults(run=cmd_compare)
 
     dataset = commands.add_parser("dataset", help="behaviour-cloning data from a scripted agent")
     dataset.add_argument("--env", required=True)
@@ -205,11 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def importable_current_folder() -> None:
+    """Put the current folder first on the import path, as ``python -m`` does, so that
+    ``--agent mypkg.mod:attr`` finds ./mypkg from a console script too."""
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    importable_current_folder()
     try:
         return args.run(args)
-    except (ValueError, TypeError, archer_envs.OracleError) as error:
+    except (ValueError, TypeError, archer_envs.OracleError, gym.error.Error) as error:
         print(f"archer-envs {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -9,6 +9,7 @@ env answers the oracle queries of all its sub-envs in one batch.
 from __future__ import annotations
 
 import abc
+import difflib
 import string
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ import gymnasium as gym
 from gymnasium.error import ResetNeeded
 from gymnasium.spaces import Text
 from gymnasium.vector import SyncVectorEnv
+from gymnasium.vector.utils import create_shared_memory
 
 from archer_envs.oracles.base import Oracle, Query
 
@@ -105,6 +107,33 @@ def fit_transcript(header: str, lines: Sequence[str], max_length: int) -> str:
     return text[:max_length]
 
 
+class TextObservations(Text):
+    """The Text space of the observations. Gymnasium's shared memory (AsyncVectorEnv's
+    default) decodes a Text buffer into strings once, when it is created, and then hands out
+    those strings after every step: 8,192 newlines. An async vector env of these envs therefore
+    refuses shared memory with one clear error rather than return stale observations."""
+
+
+@create_shared_memory.register(TextObservations)
+def _refuse_shared_memory(space: TextObservations, n: int = 1, ctx: Any = None):
+    raise ValueError(
+        "archer-gym's text observations cannot go through Gymnasium's shared memory (it would "
+        "return the same stale strings after every step): make the async vector env with "
+        "vector_kwargs={'shared_memory': False}, or use vectorization_mode='sync'"
+    )
+
+
+def check_env_id(env_id: str) -> None:
+    """A ValueError in one line for an id Gymnasium does not know, naming the closest one."""
+    if env_id in gym.registry:
+        return
+    known = sorted(name for name in gym.registry if name.startswith("archer/"))
+    close = difflib.get_close_matches(env_id, known, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f"unknown environment {env_id!r}{hint}; the archer-gym ids: "
+                     f"{', '.join(known)}")  # fmt: skip
+
+
 class TextEnv(gym.Env[str, str], abc.ABC):
     """Base class of the archer-gym text environments.
 
@@ -123,7 +152,8 @@ class TextEnv(gym.Env[str, str], abc.ABC):
                 f"got {render_mode!r}"
             )
         self.render_mode = render_mode
-        self.observation_space = Text(OBSERVATION_MAX_LENGTH, min_length=0, charset=CHARSET)
+        self.observation_space = TextObservations(OBSERVATION_MAX_LENGTH, min_length=0,
+                                                  charset=CHARSET)  # fmt: skip
         self.action_space = Text(ACTION_MAX_LENGTH, min_length=0, charset=CHARSET)
         self.oracle: Oracle | None = None
         self._observation = ""

@@ -2,7 +2,8 @@
 
 Episodes run in batches of ``num_envs`` parallel envs that share one oracle; the agent acts on
 the whole batch at once and the oracle answers each step's questions in one call. Every episode
-is recorded in the trajectory format of archer_envs.datasets.
+is recorded in the trajectory format of archer_envs.datasets; results files hold them compact
+(``compact_record``: each step's new text only), and ``expand_record`` restores them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import gymnasium as gym
 from tqdm.auto import tqdm
 
 from archer_envs.agents import as_agent
-from archer_envs.core import answer_in_batch, shared_oracle_kwargs
+from archer_envs.core import answer_in_batch, check_env_id, shared_oracle_kwargs
 
 
 @dataclass
@@ -32,22 +33,71 @@ class EvaluationResult:
     success_rate: float
     mean_turns: float
     records: list[dict[str, Any]] = field(repr=False)
+    decoding: str | None = None  # "greedy", "sampled (temperature 1)", ... when the agent says
 
     def summary(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k != "records"}
 
     def __str__(self) -> str:
+        how = f" ({self.decoding})" if self.decoding else ""
         return (
-            f"{self.agent} on {self.env_id}: return {self.mean_return:.2f} ± "
+            f"{self.agent}{how} on {self.env_id}: return {self.mean_return:.2f} ± "
             f"{self.stderr_return:.2f}, success {100 * self.success_rate:.1f}%, "
             f"{self.mean_turns:.1f} turns ({self.episodes} episodes)"
         )
 
     def save(self, path: str | os.PathLike) -> None:
-        """The summary and every episode as one JSON file."""
+        """The summary and every episode (compact: ``compact_record``) as one JSON file."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"summary": self.summary(), "episodes": self.records}, indent=1))
+        episodes = ",\n".join(json.dumps(compact_record(r)) for r in self.records)
+        path.write_text(f'{{"summary": {json.dumps(self.summary(), indent=1)},\n'
+                        f'"episodes": [\n{episodes}\n]}}\n')  # fmt: skip
+
+
+def compact_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A trajectory record with its transcript written once: the first observation (``start``),
+    then per step the action, the reward and the next observation, as ``"more"`` (the text it
+    adds when the observation grows as a transcript) or in full as ``"observation"`` (when it
+    does not, as in text adventures), and the agent's raw reply where it gave one."""
+    transitions = record["transitions"]
+    steps = []
+    for t in transitions:
+        step: dict[str, Any] = {"action": t["action"], "reward": t["reward"]}
+        previous, following = t["observation"], t["next_observation"]
+        if previous and following.startswith(previous):
+            step["more"] = following[len(previous) :]
+        else:
+            step["observation"] = following
+        if t.get("raw_reply") is not None:
+            step["raw_reply"] = t["raw_reply"]
+        steps.append(step)
+    compact = {k: v for k, v in record.items() if k != "transitions"}
+    compact["start"] = transitions[0]["observation"] if transitions else ""
+    compact["steps"] = steps
+    compact["terminated"] = bool(transitions and transitions[-1]["terminated"])
+    compact["truncated"] = bool(transitions and transitions[-1]["truncated"])
+    return compact
+
+
+def expand_record(compact: dict[str, Any]) -> dict[str, Any]:
+    """The trajectory record (archer_envs.datasets' format) that ``compact_record`` wrote."""
+    record = {k: v for k, v in compact.items()
+              if k not in ("start", "steps", "terminated", "truncated")}  # fmt: skip
+    observation, transitions = compact["start"], []
+    for number, step in enumerate(compact["steps"], 1):
+        following = observation + step["more"] if "more" in step else step["observation"]
+        last = number == len(compact["steps"])
+        transition = {"observation": observation, "action": step["action"],
+                      "reward": step["reward"], "next_observation": following,
+                      "terminated": last and compact["terminated"],
+                      "truncated": last and compact["truncated"]}  # fmt: skip
+        if "raw_reply" in step:
+            transition["raw_reply"] = step["raw_reply"]
+        transitions.append(transition)
+        observation = following
+    record["transitions"] = transitions
+    return record
 
 
 def episode_list(
@@ -77,6 +127,7 @@ def evaluate(
 ) -> EvaluationResult:
     """Mean return ± standard error, success rate and mean turns of ``agent`` on ``env_id``."""
     agent = as_agent(agent)
+    check_env_id(env_id)
     env_kwargs = dict(env_kwargs or {})
     first = gym.make(env_id, **env_kwargs)
     shared = shared_oracle_kwargs(first.unwrapped, env_kwargs)
@@ -103,7 +154,22 @@ def evaluate(
         success_rate=sum(r["success"] for r in records) / n,
         mean_turns=sum(len(r["transitions"]) for r in records) / n,
         records=records,
+        decoding=decoding_of(agent),
     )
+
+
+def decoding_of(agent: Any) -> str | None:
+    """How an agent chooses its actions, as far as it says: its ``decoding`` attribute, or
+    greedy / sampled from a boolean ``greedy`` attribute (trained policies)."""
+    decoding = getattr(agent, "decoding", None)
+    if isinstance(decoding, str):
+        return decoding
+    greedy = getattr(agent, "greedy", None)
+    if isinstance(greedy, bool):
+        temperature = getattr(agent, "temperature", None)
+        at = f" (temperature {temperature:g})" if isinstance(temperature, (int, float)) else ""
+        return "greedy" if greedy else f"sampled{at}"
+    return None
 
 
 def _play_batch(agent, env_id, envs, batch, bar) -> list[dict[str, Any]]:
@@ -124,6 +190,8 @@ def _play_batch(agent, env_id, envs, batch, bar) -> list[dict[str, Any]]:
                 f"agent.act must return one action per observation ({len(observations)}), "
                 f"got {actions!r:.200}"
             )
+        raw = getattr(agent, "raw_replies", None)
+        raw = raw if isinstance(raw, list) and len(raw) == len(observations) else None
         live = [i for i, obs in enumerate(observations) if obs is not None]
         for i in live:
             if not isinstance(actions[i], str):
@@ -131,16 +199,17 @@ def _play_batch(agent, env_id, envs, batch, bar) -> list[dict[str, Any]]:
         answer_in_batch([envs[i].unwrapped for i in live], [actions[i] for i in live])
         for i in live:
             observation, reward, terminated, truncated, info = envs[i].step(actions[i])
-            records[i]["transitions"].append(
-                {
-                    "observation": observations[i],
-                    "action": actions[i],
-                    "reward": reward,
-                    "next_observation": observation,
-                    "terminated": terminated,
-                    "truncated": truncated,
-                }
-            )
+            transition = {
+                "observation": observations[i],
+                "action": actions[i],
+                "reward": reward,
+                "next_observation": observation,
+                "terminated": terminated,
+                "truncated": truncated,
+            }
+            if raw is not None and raw[i] is not None and raw[i] != actions[i]:
+                transition["raw_reply"] = raw[i]
+            records[i]["transitions"].append(transition)
             observations[i] = observation
             if terminated or truncated:
                 observations[i] = None
