@@ -183,7 +183,7 @@ def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **opti
       ``agents`` extra), decoding greedily (``options``: greedy=False samples, from a generator
       seeded by ``seed``);
     - ``"package.module:attr"``: a callable ``str -> str``, an object with ``act``, or a class /
-      factory returning one (called with ``options``);
+      factory returning one (called with ``options``, and ``seed`` if it takes one);
     - anything else that is already an agent or a callable.
     """
     if not isinstance(spec, str):
@@ -230,7 +230,11 @@ def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **opti
     except (ImportError, AttributeError) as error:
         raise ValueError(f"cannot load agent {spec!r}: {error}") from error
     if inspect.isclass(target) or (options and callable(target)):
-        target = target(**options)
+        try:
+            takes_seed = "seed" in inspect.signature(target).parameters
+        except (TypeError, ValueError):  # a builtin without a signature
+            takes_seed = False
+        target = target(**({"seed": seed} if takes_seed else {}), **options)
     return as_agent(target)
 
 

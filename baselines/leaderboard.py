@@ -320,7 +320,8 @@ def read_episodes(path: Path, planned: int) -> dict[int, dict[str, Any]]:
     if not path.is_file():
         return {}
     episodes: dict[int, dict[str, Any]] = {}
-    for line in path.read_text().splitlines():
+    text = path.read_text()
+    for line in text.splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
@@ -332,8 +333,9 @@ def read_episodes(path: Path, planned: int) -> dict[int, dict[str, Any]]:
         indices = range(start, min(start + CHUNK, planned))
         if all(i in episodes for i in indices):
             complete.update({i: episodes[i] for i in indices})
-    if len(complete) != len(episodes):
-        path.write_text("".join(json.dumps(complete[i]) + "\n" for i in sorted(complete)))
+    kept = "".join(json.dumps(complete[i]) + "\n" for i in sorted(complete))
+    if text != kept:
+        path.write_text(kept)
     return complete
 
 
