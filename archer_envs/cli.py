@@ -79,12 +79,17 @@ def describe(env_id: str, env_class: type) -> str:
     return summary
 
 
+PLAY_HELP = "Commands: help (this text), quit (stop). Anything else is your move."
+
+
 def cmd_play(args: argparse.Namespace) -> int:
     check_env_id(args.env)
     env = gym.make(args.env, **_env_kwargs(args))
     observation, info = env.reset(seed=args.seed)
-    print(info.get("task", ""), "\n")
-    print(observation, end="")
+    task = info.get("task", "")
+    print(task, "\n")
+    print(observation, end="" if observation.endswith("\n") else "\n")
+    print(f"({PLAY_HELP})")
     total = 0.0
     while True:
         try:
@@ -92,14 +97,41 @@ def cmd_play(args: argparse.Namespace) -> int:
         except (EOFError, KeyboardInterrupt):
             print("\nbye")
             return 0
+        command = action.strip().lower()
+        if command in ("quit", "exit"):
+            print("bye")
+            return 0
+        if command == "help":  # costs no turn
+            print(f"{task}\n{PLAY_HELP}")
+            continue
         observation, reward, terminated, truncated, info = env.step(action)
         total += reward
-        print(f"{info.get('answer', observation)}")
+        print(play_view(env.unwrapped, observation, reward, info))
         if terminated or truncated:
             ended = "Out of turns." if truncated or "answer" in info else "Game over."
             outcome = "You got it!" if info.get("success") else ended
             print(f"{outcome} It was: {info.get('target')}. Return: {total:g}")
             return 0
+
+
+def play_view(env: Any, observation: str, reward: float, info: dict[str, Any]) -> str:
+    """What a person needs after a move: a question game's answer and the questions left; a
+    text adventure's reply once (not the command again, nor the room a second time) and the
+    score when it changes; anything else, the observation."""
+    if "answer" in info:
+        left = getattr(env, "max_turns", None)
+        if isinstance(left, int) and not info.get("success"):
+            left -= info["turn"]
+            return f"{info['answer']}  ({left} question{'s' if left != 1 else ''} left)"
+        return str(info["answer"])
+    if "reply" in info:
+        reply = str(info["reply"])
+        if reply.startswith("> "):
+            reply = reply.partition("\n")[2]
+        if reward and "score" in info:
+            reply += f"\n[score {info['score']} of {info.get('max_score', '?')}]"
+        return reply
+    return observation
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
