@@ -5,6 +5,7 @@ errors."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -248,3 +249,14 @@ def test_committed_entries_load():
     assert entries["archer"].train["init"] == "bc"
     for entry in entries.values():
         assert set(entry.envs) <= set(leaderboard.SUITES["cpu"])
+
+
+def test_play_help_and_quit_cost_no_turn(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("help\nIs it alive?\nquit\n"))
+    assert cli.main(["play", SUBSET_ID, "--seed", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "(19 questions left)" in out and out.rstrip().endswith("bye")
+    monkeypatch.setattr("sys.stdin", io.StringIO("north\nquit\n"))
+    assert cli.main(["play", "archer/Detective-v0"]) == 0
+    out = capsys.readouterr().out  # the reply once: no echoed command, no second room text
+    assert out.count("A panelled hall") == 1 and "> north" not in out
