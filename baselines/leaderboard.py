@@ -459,12 +459,15 @@ def replay(line: dict[str, Any], env_id: str) -> str:
     out = [info.get("task", ""), "", observation]
     for number, (action, reward) in enumerate(zip(line["actions"], line["rewards"],
                                                   strict=True), 1):  # fmt: skip
+        previous = observation
         observation, got, *_ = env.step(action)
         if got != reward:
             raise LeaderboardError(f"episode {line['index']} step {number}: reward {got} now, "
                                    f"{reward} recorded: the env has changed")  # fmt: skip
         raw = line.get("raw_replies", {}).get(str(number - 1))
-        out += [f"> {action}" + (f"   (raw reply: {raw!r})" if raw else ""), observation]
+        grown = previous and observation.startswith(previous)  # a transcript: its new part
+        out += [f"> {action}" + (f"   (raw reply: {raw!r})" if raw else ""),
+                observation[len(previous) :] if grown else observation]  # fmt: skip
     env.close()
     return "\n".join(out)
 
