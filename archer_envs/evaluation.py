@@ -8,6 +8,7 @@ is recorded in the trajectory format of archer_envs.datasets; results files hold
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -57,9 +58,10 @@ class EvaluationResult:
 
 def compact_record(record: dict[str, Any]) -> dict[str, Any]:
     """A trajectory record with its transcript written once: the first observation (``start``),
-    then per step the action, the reward and the next observation, as ``"more"`` (the text it
-    adds when the observation grows as a transcript) or in full as ``"observation"`` (when it
-    does not, as in text adventures), and the agent's raw reply where it gave one."""
+    then per step the action, the reward and the next observation as what changed: ``"more"``
+    (the text it adds when the observation grows as a transcript) or ``"edit"`` (when it does
+    not, as in text adventures: the lines of the previous one it keeps and the new lines,
+    ``_line_edit``), and the agent's raw reply where it gave one."""
     transitions = record["transitions"]
     steps = []
     for t in transitions:
@@ -68,7 +70,7 @@ def compact_record(record: dict[str, Any]) -> dict[str, Any]:
         if previous and following.startswith(previous):
             step["more"] = following[len(previous) :]
         else:
-            step["observation"] = following
+            step["edit"] = _line_edit(previous, following)
         if t.get("raw_reply") is not None:
             step["raw_reply"] = t["raw_reply"]
         steps.append(step)
@@ -80,13 +82,46 @@ def compact_record(record: dict[str, Any]) -> dict[str, Any]:
     return compact
 
 
+def _line_edit(previous: str, following: str) -> list[int | str]:
+    """How ``following`` is made from ``previous``, line by line (difflib): an int n > 0 keeps
+    the next n lines of ``previous``, n < 0 skips -n of them, a str is new text."""
+    old, new = previous.splitlines(keepends=True), following.splitlines(keepends=True)
+    edit: list[int | str] = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for operation, i1, i2, j1, j2 in matcher.get_opcodes():
+        if operation == "equal":
+            edit.append(i2 - i1)
+            continue
+        if i2 > i1:
+            edit.append(i1 - i2)
+        if j2 > j1:
+            edit.append("".join(new[j1:j2]))
+    return edit
+
+
+def _apply_edit(previous: str, edit: list[int | str]) -> str:
+    lines, at, out = previous.splitlines(keepends=True), 0, []
+    for item in edit:
+        if isinstance(item, str):
+            out.append(item)
+        elif item > 0:
+            out += lines[at : at + item]
+            at += item
+        else:
+            at -= item
+    return "".join(out)
+
+
 def expand_record(compact: dict[str, Any]) -> dict[str, Any]:
     """The trajectory record (archer_envs.datasets' format) that ``compact_record`` wrote."""
     record = {k: v for k, v in compact.items()
               if k not in ("start", "steps", "terminated", "truncated")}  # fmt: skip
     observation, transitions = compact["start"], []
     for number, step in enumerate(compact["steps"], 1):
-        following = observation + step["more"] if "more" in step else step["observation"]
+        if "more" in step:
+            following = observation + step["more"]
+        else:
+            following = _apply_edit(observation, step["edit"])
         last = number == len(compact["steps"])
         transition = {"observation": observation, "action": step["action"],
                       "reward": step["reward"], "next_observation": following,

@@ -189,8 +189,10 @@ def test_compact_records_expand_to_the_same_trajectories():
         result = evaluate(load_agent(agent, env_id), env_id, episodes=2, progress=False)
         for record in result.records:
             assert expand_record(compact_record(record)) == record
-    transcript = compact_record(result.records[0])
-    assert all("observation" in step for step in transcript["steps"])  # not a growing text
+    steps = compact_record(result.records[0])["steps"]
+    assert all("edit" in step for step in steps)  # not a growing text: the lines that changed
+    new = sum(len(part) for s in steps for part in s["edit"] if isinstance(part, str))
+    assert new < sum(len(t["next_observation"]) for t in result.records[0]["transitions"]) / 2
 
 
 def test_first_question_of_a_reply_with_a_preamble():
