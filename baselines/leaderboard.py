@@ -73,7 +73,7 @@ SUITES: dict[str, dict[str, int]] = {
         "archer/TwentyQuestionsSubset-v0": 10,  # 10 objects: 100 episodes
         "archer/TwentyQuestions-v0": 2,  # 157 objects: 314
         "archer/GuessMyCity-v0": 2,  # 100 cities: 200
-        "archer/Detective-v0": 20,  # one fixed start: 20
+        "archer/Detective-v0": 100,  # one fixed start: 100
         "archer/WebShop-v0": 1,  # 500 test goals: 500
     },
 }
