@@ -40,7 +40,7 @@ class EvaluationResult:
         return {k: v for k, v in asdict(self).items() if k != "records"}
 
     def __str__(self) -> str:
-        how = f" ({self.decoding})" if self.decoding else ""
+        how = f" [{self.decoding}]" if self.decoding else ""
         return (
             f"{self.agent}{how} on {self.env_id}: return {self.mean_return:.2f} ± "
             f"{self.stderr_return:.2f}, success {100 * self.success_rate:.1f}%, "

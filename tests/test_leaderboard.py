@@ -208,7 +208,7 @@ def test_trained_agents_say_how_they_decode():
     sampled = evaluate(PolicyAgent(policy, greedy=False, seed=0), SUBSET_ID,
                        episodes=[{"index": 0}], progress=False)  # fmt: skip
     assert sampled.decoding == "sampled (temperature 1)"
-    assert "(sampled (temperature 1)) on" in str(sampled)
+    assert "[sampled (temperature 1)] on" in str(sampled)
     assert sampled.summary()["decoding"] == "sampled (temperature 1)"
 
 
