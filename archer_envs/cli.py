@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument(
         "--agent-kwargs",
         help="JSON keyword arguments for the agent: a run folder decodes greedily unless "
-        '\'{"greedy": false}\' (sampling at temperature 1, seeded by --seed); openai: '
+        "'{\"greedy\": false}' (sampling at temperature 1, seeded by --seed); openai: "
         '\'{"temperature": 0.7, "max_tokens": 128}\'; scripted: \'{"epsilon": 0.3}\'; '
         "module:attr: passed to the class or factory",
     )

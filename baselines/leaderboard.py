@@ -119,8 +119,10 @@ def load_entry(path: Path) -> Entry:
                                f"{sorted(ENTRY_KEYS)}")  # fmt: skip
     ways = [key for key in ("agent", "train", "trained") if data.get(key) is not None]
     if len(ways) != 1:
-        raise LeaderboardError(f"entry {path}: give exactly one of 'agent' (a spec), 'train' "
-                               f"(a training budget) or 'trained' (another entry's name)")
+        raise LeaderboardError(
+            f"entry {path}: give exactly one of 'agent' (a spec), 'train' "
+            f"(a training budget) or 'trained' (another entry's name)"
+        )
     envs = data.get("envs")
     if not (isinstance(envs, list) and envs and all(isinstance(e, str) for e in envs)):
         raise LeaderboardError(f"entry {path}: 'envs' must be a non-empty list of env ids")
@@ -158,8 +160,10 @@ def load_entries(entries_dir: Path, selected: Sequence[str] = ()) -> dict[str, E
         elif item in entries:
             chosen.append(item)
         else:
-            raise LeaderboardError(f"no entry {item!r} in {_relative(entries_dir)}: use one of "
-                                   f"{sorted(entries)} or the path of an entry file")
+            raise LeaderboardError(
+                f"no entry {item!r} in {_relative(entries_dir)}: use one of "
+                f"{sorted(entries)} or the path of an entry file"
+            )
     return entries if not selected else {name: entries[name] for name in chosen} | {
         name: entries[name] for name in _dependencies(entries, chosen)}  # fmt: skip
 
@@ -289,8 +293,10 @@ def resolve_data(data: Any, env_id: str, entries: dict[str, Entry], runs: Path, 
         if not path.is_file():
             generate_bc_dataset(env_id, path, seed=entry.seed, progress=progress, **options)
         return str(path)
-    raise LeaderboardError(f"entry {entry.file}: training data must be {{'run': ENTRY, 'file': "
-                           f"NAME}} or {{'agent': ..., 'episodes': ...}}, got {data!r}")
+    raise LeaderboardError(
+        f"entry {entry.file}: training data must be {{'run': ENTRY, 'file': "
+        f"NAME}} or {{'agent': ..., 'episodes': ...}}, got {data!r}"
+    )
 
 
 def _count_lines(path: str | Path) -> int:
@@ -537,8 +543,11 @@ def render_html(by_env: dict[str, list[dict[str, Any]]]) -> str:
                   "<tr><th>#</th>" + "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
                   + "</tr>"]  # fmt: skip
         for rank, s in enumerate(rows, 1):
-            parts.append(f"<tr><td>{rank}</td>"
-                         + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(s)) + "</tr>")
+            parts.append(
+                f"<tr><td>{rank}</td>"
+                + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(s))
+                + "</tr>"
+            )
         parts += ["</table>", f'<p><img src="{slug(env_id)}.png" alt="{html.escape(env_id)}">'
                   "</p>"]  # fmt: skip
     parts.append("</body></html>")
@@ -555,8 +564,13 @@ def render_chart(env_id: str, rows: list[dict[str, Any]], path: Path) -> None:
 
     ordered = list(reversed(rows))
     figure, axis = plt.subplots(figsize=(7, 1.2 + 0.45 * len(rows)))
-    axis.barh([s["entry"] for s in ordered], [s["mean_return"] for s in ordered],
-              xerr=[s["stderr_return"] for s in ordered], color="#4c72b0", capsize=3)
+    axis.barh(
+        [s["entry"] for s in ordered],
+        [s["mean_return"] for s in ordered],
+        xerr=[s["stderr_return"] for s in ordered],
+        color="#4c72b0",
+        capsize=3,
+    )
     axis.set_xlabel("mean return (± standard error)")
     axis.set_title(env_id)
     axis.grid(axis="x", alpha=0.3)
@@ -606,9 +620,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"{name} on {env_id}", flush=True)
             summary = run_entry(entry, env_id, args.suite, entries, args.results, args.runs,
                                 args.limit, args.num_envs, progress=not args.quiet)  # fmt: skip
-            print(f"{name} on {env_id}: return {summary['mean_return']:.2f} ± "
-                  f"{summary['stderr_return']:.2f}, success {100 * summary['success_rate']:.1f}%"
-                  f" ({summary['episodes']}/{summary['planned']} episodes)", flush=True)
+            print(
+                f"{name} on {env_id}: return {summary['mean_return']:.2f} ± "
+                f"{summary['stderr_return']:.2f}, success {100 * summary['success_rate']:.1f}%"
+                f" ({summary['episodes']}/{summary['planned']} episodes)",
+                flush=True,
+            )
     if not args.no_render:
         for path in render(args.results):
             print(f"wrote {_relative(path)}")
@@ -640,13 +657,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="archer-leaderboard", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="archer-leaderboard",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def results_option(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--results", type=Path, default=RESULTS_DIR,
-                         help="results folder (default: baselines/results/leaderboard)")
+        sub.add_argument(
+            "--results",
+            type=Path,
+            default=RESULTS_DIR,
+            help="results folder (default: baselines/results/leaderboard)",
+        )
 
     run = commands.add_parser("run", help="play the entries' unfinished episodes, then render")
     run.add_argument("--suite", default="cpu", help=f"one of {sorted(SUITES)}")
@@ -654,8 +678,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--envs", nargs="*", help="only these env ids of the suite")
     run.add_argument("--limit", type=int, help="only the chunks holding the first N episodes")
     run.add_argument("--entries-dir", type=Path, default=ENTRIES_DIR)
-    run.add_argument("--runs", type=Path, default=RUNS_DIR,
-                     help="where trained entries' run folders go (default: runs/leaderboard)")
+    run.add_argument(
+        "--runs",
+        type=Path,
+        default=RUNS_DIR,
+        help="where trained entries' run folders go (default: runs/leaderboard)",
+    )
     run.add_argument("--num-envs", type=int, default=16)
     run.add_argument("--no-render", action="store_true")
     run.add_argument("--quiet", action="store_true")

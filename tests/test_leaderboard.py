@@ -225,14 +225,18 @@ def test_errors_are_one_line(tmp_path, capsys):
         return text
 
     assert "did you mean 'archer/TwentyQuestions-v0'" in error(
-        cli.main, "eval", "--env", "archer/TwentyQuestion-v0", "--agent", "random")
+        cli.main, "eval", "--env", "archer/TwentyQuestion-v0", "--agent", "random"
+    )
     assert "no run folder 'runs/archr'" in error(
-        cli.main, "eval", "--env", SUBSET_ID, "--agent", "runs/archr")
+        cli.main, "eval", "--env", SUBSET_ID, "--agent", "runs/archr"
+    )
     assert "run folder of archer-train" in error(
-        cli.main, "eval", "--env", SUBSET_ID, "--agent", "exprt")
+        cli.main, "eval", "--env", SUBSET_ID, "--agent", "exprt"
+    )
     (tmp_path / "typo.json").write_text(json.dumps({"envs": [SUBSET_ID], "agnet": "random"}))
     assert "unknown keys ['agnet']" in error(
-        leaderboard.main, "run", "--entries", str(tmp_path / "typo.json"))
+        leaderboard.main, "run", "--entries", str(tmp_path / "typo.json")
+    )
     assert "no entry 'nosuch'" in error(leaderboard.main, "run", "--entries", "nosuch")
 
 
