@@ -141,10 +141,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
         options.setdefault("base_url", args.base_url)
         options.setdefault("api_key_env", args.api_key_env)
     agent = load_agent(args.agent, args.env, seed=args.seed, **options)
+    episodes: Any = args.episodes
+    if args.repeats is not None:
+        if args.episodes is not None or args.repeats < 1:
+            raise ValueError("--repeats is a positive number and replaces --episodes")
+        env = gym.make(args.env, **_env_kwargs(args)).unwrapped
+        fixed = env.episode_options() if hasattr(env, "episode_options") else [{}]
+        episodes = fixed * args.repeats
     result = evaluate(
         agent,
         args.env,
-        episodes=args.episodes,
+        episodes=episodes,
         seed=args.seed,
         num_envs=args.num_envs,
         env_kwargs=_env_kwargs(args),
@@ -261,7 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
         "hf:<name-or-path> | package.module:attribute",
     )
     evaluation.add_argument(
-        "--episodes", type=int, help="number of seeded episodes (default: every object once)"
+        "--episodes",
+        type=int,
+        help="number of seeded episodes, their targets drawn at random (default: every object "
+        "once)",
+    )
+    evaluation.add_argument(
+        "--repeats",
+        type=int,
+        help="every object (city, test goal) this many times, as the leaderboard plays them",
     )
     evaluation.add_argument("--seed", type=int, default=0)
     evaluation.add_argument("--num-envs", type=int, default=8)

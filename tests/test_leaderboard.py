@@ -173,10 +173,11 @@ def test_an_openai_compatible_server_goes_through_the_leaderboard(tmp_path):
 def test_a_module_agent_from_the_current_folder_with_archer_envs_eval(outside, capsys):
     out = outside / "eval.json"
     assert cli.main(["eval", "--env", SUBSET_ID, "--agent", "mypkg.guess:Guesser",
-                     "--agent-kwargs", json.dumps({"log": "built.log"}), "--episodes", "5",
+                     "--agent-kwargs", json.dumps({"log": "built.log"}), "--repeats", "2",
                      "--quiet", "--out", str(out)]) == 0  # fmt: skip
     saved = json.loads(out.read_text())
-    assert saved["summary"]["episodes"] == 5
+    assert saved["summary"]["episodes"] == 20  # every object twice
+    assert sorted(e["target"] for e in saved["episodes"]) == sorted(list(SUBSET) * 2)
     step = saved["episodes"][0]["steps"][0]  # compact: each step's new text only
     assert step["more"] in (f"{step['action']} No.\n", f"{step['action']} Yes.\n")
     capsys.readouterr()
