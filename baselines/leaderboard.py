@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import functools
 import html
 import json
 import math
@@ -433,6 +434,8 @@ def write_summary(path: Path, entry: Entry, env_id: str, identity: dict[str, Any
         "git_commit": git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
         "entry_file": entry.file,
+        "command": f"archer-leaderboard run --suite {identity['suite']} --entries {entry.name} "
+        f"--envs {env_id}",
         "identity": identity,
     }  # fmt: skip
     path.write_text(json.dumps(summary, indent=1) + "\n")
@@ -449,12 +452,24 @@ def _training_summary(training: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: training[k] for k in keep}
 
 
+@functools.cache
 def git_commit() -> str | None:
+    """The commit of the code this process runs (read once, at its first summary), with
+    "-modified" when the package's code differs from it; None outside a git checkout."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True, cwd=HERE).stdout.strip()  # fmt: skip
+
+        def git(*args: str) -> str:
+            return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
+                                  cwd=HERE).stdout.strip()  # fmt: skip
+
+        commit = git("rev-parse", "HEAD")
+        code = ["archer_envs", "archer_agents", "baselines/leaderboard.py"]
+        root = Path(git("rev-parse", "--show-toplevel"))
+        modified = git("status", "--porcelain", "--untracked-files=no", "--",
+                       *(str(root / c) for c in code))  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return None
+    return commit + ("-modified" if modified else "")
 
 
 def replay(line: dict[str, Any], env_id: str) -> str:
@@ -598,6 +613,7 @@ def render(results: Path) -> list[Path]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    git_commit()  # the code as it is now, before anything is played
     if args.suite not in SUITES:
         raise LeaderboardError(f"unknown suite {args.suite!r}: use one of {sorted(SUITES)}")
     suite_envs = SUITES[args.suite]
