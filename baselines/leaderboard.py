@@ -434,7 +434,7 @@ def write_summary(path: Path, entry: Entry, env_id: str, identity: dict[str, Any
         "git_commit": git_commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
         "entry_file": entry.file,
-        "command": f"archer-leaderboard run --suite {identity['suite']} --entries {entry.name} "
+        "command": f"archer-leaderboard run --suite {identity['suite']} --entries {entry.file} "
         f"--envs {env_id}",
         "identity": identity,
     }  # fmt: skip
