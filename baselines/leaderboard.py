@@ -624,24 +624,22 @@ def cmd_run(args: argparse.Namespace) -> int:
                                    f"{', '.join(suite_envs)}")  # fmt: skip
     entries = load_entries(args.entries_dir, args.entries or ())
     chosen = [n for n in entries if not args.entries or n in set(_names(args.entries))]
-    for name in chosen:
-        entry = entries[name]
-        if args.suite not in entry.suites:
-            continue
-        for env_id in entry.envs:
-            check_env_id(env_id)
-            if env_id not in suite_envs or (args.envs and env_id not in args.envs):
-                continue
-            if not args.quiet:
-                print(f"{name} on {env_id}", flush=True)
-            summary = run_entry(entry, env_id, args.suite, entries, args.results, args.runs,
-                                args.limit, args.num_envs, progress=not args.quiet)  # fmt: skip
-            print(
-                f"{name} on {env_id}: return {summary['mean_return']:.2f} ± "
-                f"{summary['stderr_return']:.2f}, success {100 * summary['success_rate']:.1f}%"
-                f" ({summary['episodes']}/{summary['planned']} episodes)",
-                flush=True,
-            )
+    pairs = [(name, env_id) for name in chosen if args.suite in entries[name].suites
+             for env_id in entries[name].envs
+             if env_id in suite_envs and (not args.envs or env_id in args.envs)]  # fmt: skip
+    if not pairs:
+        raise LeaderboardError(
+            f"nothing to run: no entry of {sorted(chosen)} plays "
+            f"{', '.join(args.envs or suite_envs)} in suite {args.suite!r}"
+        )
+    for name, env_id in pairs:
+        if not args.quiet:
+            print(f"{name} on {env_id}", flush=True)
+        summary = run_entry(entries[name], env_id, args.suite, entries, args.results, args.runs,
+                            args.limit, args.num_envs, progress=not args.quiet)  # fmt: skip
+        print(f"{name} on {env_id}: return {summary['mean_return']:.2f} ± "
+              f"{summary['stderr_return']:.2f}, success {100 * summary['success_rate']:.1f}% "
+              f"({summary['episodes']}/{summary['planned']} episodes)", flush=True)  # fmt: skip
     if not args.no_render:
         for path in render(args.results):
             print(f"wrote {_relative(path)}")

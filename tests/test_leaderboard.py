@@ -239,6 +239,9 @@ def test_errors_are_one_line(tmp_path, capsys):
         leaderboard.main, "run", "--entries", str(tmp_path / "typo.json")
     )
     assert "no entry 'nosuch'" in error(leaderboard.main, "run", "--entries", "nosuch")
+    assert "nothing to run: no entry of ['optimal'] plays archer/GuessMyCity-v0" in error(
+        leaderboard.main, "run", "--entries", "optimal", "--envs", "archer/GuessMyCity-v0"
+    )
 
 
 def test_the_console_script_reports_a_bad_entry_in_one_line(tmp_path):
