@@ -165,8 +165,8 @@ def load_entries(entries_dir: Path, selected: Sequence[str] = ()) -> dict[str, E
                 f"no entry {item!r} in {_relative(entries_dir)}: use one of "
                 f"{sorted(entries)} or the path of an entry file"
             )
-    return entries if not selected else {name: entries[name] for name in chosen} | {
-        name: entries[name] for name in _dependencies(entries, chosen)}  # fmt: skip
+    chosen = chosen or list(entries)
+    return {name: entries[name] for name in [*chosen, *_dependencies(entries, chosen)]}
 
 
 def _dependencies(entries: dict[str, Entry], names: Sequence[str]) -> list[str]:
