@@ -255,16 +255,16 @@ def ensure_trained(name: str, env_id: str, entries: dict[str, Entry], runs: Path
     else:
         data = [dataset, *buffer] if dataset else buffer
         rows = train_run(env_id, str(run_dir), config, algo, seed=entry.seed,
-                         init=str(runs / init / slug(env_id)) if init else None, device="cpu",
+                         init=init_record["run"] if init_record else None, device="cpu",
                          progress=progress, buffer_data=data)  # fmt: skip
         online = rows[-1]["trajectories"] if rows else 0
-    online_total = online + (init_record["online_trajectories_total"] if init_record else 0)
+    seconds = round(time.perf_counter() - started, 1)
+    before = init_record or {"online_trajectories_total": 0, "seconds_total": 0.0}
+    online_total = online + before["online_trajectories_total"]
     record = {
         "entry": name, "algo": algo, "preset": preset, "set": overrides, "init": init,
-        "seed": entry.seed, "run": str(run_dir), "seconds": round(time.perf_counter() -
-                                                                  started, 1),
-        "seconds_total": round(time.perf_counter() - started, 1) + (
-            init_record["seconds_total"] if init_record else 0.0),
+        "seed": entry.seed, "run": str(run_dir), "seconds": seconds,
+        "seconds_total": round(seconds + before["seconds_total"], 1),
         "online_trajectories": online, "online_trajectories_total": online_total,
         "data_files": data_files,
         "samples": online_total + sum(data_files.values()),
