@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 
@@ -284,3 +285,34 @@ def test_a_local_transformers_model_as_an_hf_agent(tmp_path):
     assert result.decoding == "greedy" and result.episodes == 1
     with pytest.raises(ValueError, match="neither a local model directory"):
         load_agent(f"hf:{tmp_path / 'nothing'}", SUBSET_ID)
+
+
+def test_a_trained_entry_trains_once_and_counts_its_samples(tmp_path):
+    """A training budget in an entry: BC (40 short epochs on 30 expert episodes: seconds, not a
+    converged start) trained on first use, its run reused afterwards."""
+    entries = tmp_path / "entries"
+    entries.mkdir()
+    bc = {"envs": [SUBSET_ID], "seed": 1,
+          "train": {"algo": "bc", "set": {"epochs": 40},
+                    "dataset": {"agent": "expert", "episodes": 30}}}  # fmt: skip
+    (entries / "tiny-bc.json").write_text(json.dumps(bc))
+    sampled = {"envs": [SUBSET_ID], "trained": "tiny-bc", "agent_kwargs": {"greedy": False}}
+    (entries / "tiny-bc-sampled.json").write_text(json.dumps(sampled))
+    args = ["--entries-dir", str(entries), "--runs", str(tmp_path / "runs"), "--results",
+            str(tmp_path / "r"), "--limit", "20", "--no-render"]  # fmt: skip
+    assert run(*args) == 0
+    run_dir = tmp_path / "runs" / "tiny-bc" / "TwentyQuestionsSubset-v0"
+    record = json.loads((run_dir / "training.json").read_text())
+    assert record["samples"] == 30 and record["algo"] == "bc"
+    folder = tmp_path / "r" / "TwentyQuestionsSubset-v0"
+    greedy = json.loads((folder / "tiny-bc" / "summary.json").read_text())
+    other = json.loads((folder / "tiny-bc-sampled" / "summary.json").read_text())
+    assert greedy["decoding"] == "greedy" and other["decoding"] == "sampled (temperature 1)"
+    assert greedy["training_samples"] == other["training_samples"] == 30
+    assert greedy["agent"] == other["agent"] == str(run_dir.relative_to(tmp_path.parent)) or (
+        greedy["agent"] == other["agent"] == str(run_dir))
+    checkpoint = next((run_dir / "checkpoints").iterdir())
+    stamp = checkpoint.stat().st_mtime_ns
+    shutil.rmtree(folder)  # results gone, the run kept: evaluated again, not trained again
+    assert run(*args) == 0
+    assert checkpoint.stat().st_mtime_ns == stamp
