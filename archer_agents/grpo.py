@@ -145,16 +145,18 @@ class GRPO:
         return collect_trajectories(agent, envs, config.rollouts_per_iter, seed=seed,
                                     progress=progress, options=options)  # fmt: skip
 
-    def minibatch_loss(self, observations: list[str], actions: list[str], old: torch.Tensor,
-                       advantage: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    def minibatch_loss(
+        self, observations: list[str], actions: list[str], old: torch.Tensor,
+        advantage: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
         """The clipped surrogate and the KL term over the mini-batch's action tokens; ``old``
         (batch, k) π_old's token log-probs aligned with the policy's, ``advantage`` (batch,)."""
         config = self.config
         token, mask, kl = self.policy.token_log_probs(observations, actions, self.reference)
         ratio = torch.exp(token - old[:, -token.shape[1] :])
         weight = advantage[:, None]
-        surrogate = torch.min(ratio * weight,
-                              ratio.clamp(1 - config.clip_ratio, 1 + config.clip_ratio) * weight)  # fmt: skip
+        clipped_ratio = ratio.clamp(1 - config.clip_ratio, 1 + config.clip_ratio)
+        surrogate = torch.min(ratio * weight, clipped_ratio * weight)
         tokens = mask.sum()
         policy_loss = -(surrogate * mask).sum() / tokens
         kl_term = (kl * mask).sum() / tokens

@@ -187,9 +187,9 @@ class PPO:
         episode, turn by turn), π_old's log-probs, V_old, the advantages and the returns."""
         pairs = [(t["observation"], t["action"]) for r in trajectories for t in r["transitions"]]
         observations, actions = [p[0] for p in pairs], [p[1] for p in pairs]
-        trunk_grad = self.config.value_trunk_grad
-        old, mask, values = token_log_probs_and_values(self.policy, self.value_head,
-                                                       observations, actions, trunk_grad)  # fmt: skip
+        old, mask, values = token_log_probs_and_values(
+            self.policy, self.value_head, observations, actions, self.config.value_trunk_grad
+        )
         start, _ = self.reference.token_log_probs(observations, actions)
         lengths = mask.sum(-1)
         old_flat, values_flat = old[mask], values[mask]  # row by row, each row's tokens in order
@@ -233,9 +233,10 @@ class PPO:
         value_loss = 0.5 * torch.max((value - target) ** 2, (clipped - target) ** 2).mean()
         loss = config.value_loss_coef * value_loss + (policy_loss if actor else 0.0)
         with torch.no_grad():
+            clipped = (ratio - 1).abs() > config.cliprange
             stats = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
                      "approx_kl": (old - new).mean().item(),
-                     "clip_fraction": ((ratio - 1).abs() > config.cliprange).float().mean().item()}  # fmt: skip
+                     "clip_fraction": clipped.float().mean().item()}  # fmt: skip
         return loss, stats
 
     def iteration(self, envs, iteration: int, seed: int, progress: bool = True) -> dict[str, Any]:
