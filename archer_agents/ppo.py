@@ -70,12 +70,16 @@ class PPOConfig:
         """``cpu``: the tiny policy from a BC start, minutes here; ``paper``: LMRL-Gym's
         settings with the 1,024 trajectories per update that ArCHer's paper counts."""
         if name == "cpu":
-            # A fresh value head on frozen BC features warms up for one iteration before the
-            # policy moves; the KL penalty keeps the tiny policy near what it imitated.
+            # A fresh value head on frozen BC features warms up for two iterations before the
+            # policy moves, its clip wide enough to reach returns of −2 to −10 (0.2 held it at
+            # its start); β = 0.2, lm_lr 5e-5 and two epochs keep the tiny policy from drifting
+            # (β 0.05, lm_lr 1e-4, four epochs: KL 1.5 nats per utterance and a sampled return
+            # back down to −6 by iteration 16; docs/ppo-grpo-cpu.md).
             base = cls(
-                iterations=16, rollouts_per_iter=64, ppo_epochs=4, minibatch_size=64,
-                gamma=1.0, lam=0.95, kl_coef=0.05, value_trunk_grad=False, value_init=-6.0,
-                value_warmup_iters=1, lm_lr=1e-4, value_lr=3e-3, max_new_tokens=16,
+                iterations=16, rollouts_per_iter=64, ppo_epochs=2, minibatch_size=64,
+                gamma=1.0, lam=0.95, cliprange_value=5.0, kl_coef=0.2, value_trunk_grad=False,
+                value_init=-6.0, value_warmup_iters=2, lm_lr=5e-5, value_lr=3e-3,
+                max_new_tokens=16,
             )  # fmt: skip
         elif name == "paper":
             base = cls(
