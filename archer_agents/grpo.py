@@ -102,8 +102,10 @@ def group_advantages(returns: torch.Tensor, group_size: int, epsilon: float = 1e
 
 def episode_starts(envs) -> list[dict[str, Any]] | None:
     """The env's list of reset options (``episode_options``), or None if it has none."""
-    env = envs.envs[0].unwrapped if hasattr(envs, "envs") else None
-    options = getattr(env, "episode_options", None)
+    if not hasattr(envs, "envs"):
+        raise ValueError("GRPO needs a synchronous vector env: each episode starts from its "
+                         "group's reset options")  # fmt: skip
+    options = getattr(envs.envs[0].unwrapped, "episode_options", None)
     return options() if options is not None else None
 
 

@@ -94,6 +94,9 @@ def test_a_run_resumes_to_the_same_final_state_and_loads_as_an_agent(tmp_path, g
     metrics.write_text(metrics.read_text().splitlines()[0] + "\n")
     train_run(ENV_ID, str(tmp_path / "b"), config, "grpo", seed=3, init=guesser, resume=True,
               progress=False)  # fmt: skip
+    start = load_file(checkpoint.latest_checkpoint(guesser) / "policy.safetensors")
+    assert not same(load_file(checkpoint.latest_checkpoint(tmp_path / "a") / "policy.safetensors"),
+                    start)  # the policy learned something: its equality below means something
     for name in ("policy", "optimizer_actor"):
         a, b = (load_file(checkpoint.latest_checkpoint(p) / f"{name}.safetensors")
                 for p in (tmp_path / "a", tmp_path / "b"))  # fmt: skip

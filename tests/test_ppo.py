@@ -21,7 +21,7 @@ from tests.test_archer import greedy_return, one_object_envs, same, weak_policy
 
 ENV_ID = "archer/TwentyQuestionsSubset-v0"
 SMALL = dict(iterations=2, rollouts_per_iter=4, num_envs=4, ppo_epochs=1, minibatch_size=16,
-             max_new_tokens=8, eval_every=2)  # fmt: skip
+             value_warmup_iters=1, max_new_tokens=8, eval_every=2)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +139,9 @@ def test_a_run_resumes_to_the_same_final_state_and_loads_as_an_agent(tmp_path, g
     metrics.write_text(metrics.read_text().splitlines()[0] + "\n")
     train_run(ENV_ID, str(tmp_path / "b"), config, "ppo", seed=3, init=guesser, resume=True,
               progress=False)  # fmt: skip
+    start = load_file(checkpoint.latest_checkpoint(guesser) / "policy.safetensors")
+    assert not same(load_file(checkpoint.latest_checkpoint(tmp_path / "a") / "policy.safetensors"),
+                    start)  # the policy learned something: its equality below means something
     for name in ("policy", "value_head", "optimizer_ppo"):
         a, b = (load_file(checkpoint.latest_checkpoint(p) / f"{name}.safetensors")
                 for p in (tmp_path / "a", tmp_path / "b"))  # fmt: skip
