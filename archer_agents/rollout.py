@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -22,6 +23,7 @@ def collect_trajectories(
     num_trajectories: int,
     seed: int | None = None,
     progress: bool = True,
+    options: Sequence[dict[str, Any] | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Play exactly ``num_trajectories`` episodes to their end and return them as trajectory
     records (archer_envs.datasets format), in the order they started.
@@ -32,18 +34,33 @@ def collect_trajectories(
     seed + i); later episodes follow from their generators, so a seeded collection is
     reproducible. Uses the vector env's next-step autoreset: the step after an episode's end
     only resets that sub-env.
+
+    ``options``, one per episode, are the reset options episode k starts with (e.g. the same
+    target for a group of episodes); each sub-env is then reset on its own as its episode
+    starts, which needs a synchronous vector env (its ``envs``).
     """
     agent = as_agent(agent)
     env_id = envs.spec.id if envs.spec is not None else None
+    if options is not None and (len(options) != num_trajectories or not hasattr(envs, "envs")):
+        raise ValueError(f"options must hold one reset option per episode ({num_trajectories}, "
+                         f"got {len(options)}) and envs be a synchronous vector env")  # fmt: skip
     observations, _ = envs.reset(seed=seed)
     observations = list(observations)
     count = envs.num_envs
+
+    def start(i: int, k: int) -> None:
+        """Sub-env i begins episode k: with its reset options, where they are given."""
+        if options is not None:
+            observations[i] = envs.envs[i].reset(options=options[k])[0]
+
     # the episode each sub-env is playing (an index into ``records``), None when idle
     playing: list[int | None] = [i if i < num_trajectories else None for i in range(count)]
     started = min(count, num_trajectories)
     records: list[list[dict[str, Any]]] = [[] for _ in range(started)]
     infos_at_end: dict[int, dict[str, Any]] = {}
     needs_reset = [False] * count
+    for i in range(started):
+        start(i, i)
     with tqdm(total=num_trajectories, desc="rollouts", disable=not progress, leave=False) as bar:
         while len(infos_at_end) < num_trajectories:
             live = [None if needs_reset[i] or playing[i] is None else obs
@@ -51,17 +68,19 @@ def collect_trajectories(
             actions = agent.act(live)
             actions = ["" if a is None else a for a in actions]
             next_observations, rewards, terminated, truncated, infos = envs.step(actions)
+            observations_before, observations = observations, list(next_observations)
             for i in range(count):
                 if needs_reset[i]:  # this step only reset sub-env i: a new episode, if wanted
                     needs_reset[i] = False
                     if started < num_trajectories:
                         playing[i], started = started, started + 1
                         records.append([])
+                        start(i, playing[i])
                     continue
                 if playing[i] is None:
                     continue
                 records[playing[i]].append({
-                    "observation": observations[i], "action": actions[i],
+                    "observation": observations_before[i], "action": actions[i],
                     "reward": float(rewards[i]), "next_observation": next_observations[i],
                     "terminated": bool(terminated[i]), "truncated": bool(truncated[i]),
                 })  # fmt: skip
@@ -69,8 +88,8 @@ def collect_trajectories(
                     infos_at_end[playing[i]] = _final_info(infos, i)
                     needs_reset[i], playing[i] = True, None
                     bar.update(1)
-            observations = list(next_observations)
-    return [_record(env_id, records[k], infos_at_end[k]) for k in range(num_trajectories)]
+    return [_record(env_id, records[k], infos_at_end[k], None if options is None else options[k])
+            for k in range(num_trajectories)]  # fmt: skip
 
 
 def _final_info(infos, i) -> dict[str, Any]:
@@ -79,11 +98,11 @@ def _final_info(infos, i) -> dict[str, Any]:
             if not key.startswith("_") and infos.get(f"_{key}", [True] * (i + 1))[i]}  # fmt: skip
 
 
-def _record(env_id, transitions, info) -> dict[str, Any]:
+def _record(env_id, transitions, info, options=None) -> dict[str, Any]:
     return {
         "env_id": env_id,
         "seed": None,
-        "options": None,
+        "options": options,
         "target": info.get("target"),
         "transitions": transitions,
         "return": sum(t["reward"] for t in transitions),
