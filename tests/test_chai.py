@@ -1,8 +1,6 @@
 """CHAI: best-of-k picks the critic's argmax among its own candidates, the critic learns with
 the actor frozen and lifts a weak start, seeded trainers match, a run folder is its agent."""
 
-import json
-
 import torch
 from safetensors.torch import load_file
 from torch import nn
@@ -12,9 +10,8 @@ from archer_agents.chai import CHAI, BestOfKAgent, CHAIConfig, best_of_k
 from archer_agents.models import PolicyAgent, PolicyLM
 from archer_agents.rollout import make_vector_env
 from archer_agents.train import load_agent, train_run
-from archer_envs.cli import main as envs_main
 from archer_envs.evaluation import evaluate
-from tests.test_filtered_bc import DOG, ENV_ID, weak_policy, weights
+from tests.test_filtered_bc import DOG, DOG_ID, ENV_ID, weak_policy, weights
 
 SMALL = dict(iterations=1, rollouts_per_iter=4, num_envs=4, batch_size=8, critic_steps=2,
              critic_warmup_steps=0, max_new_tokens=4, eval_every=1)  # fmt: skip
@@ -128,9 +125,9 @@ def test_two_seeded_chai_trainers_match():
     assert all(torch.equal(critic[k], critic_again[k]) for k in critic)
 
 
-def test_a_chai_run_folder_loads_as_its_best_of_k_agent(tmp_path, capsys):
+def test_a_chai_run_folder_loads_as_its_best_of_k_agent(tmp_path):
     config = CHAIConfig.preset("cpu", ENV_ID, **SMALL)
-    rows = train_run(ENV_ID, tmp_path / "chai", config, "chai", seed=0, progress=False)
+    rows = train_run(DOG_ID, tmp_path / "chai", config, "chai", seed=0, progress=False)
     assert "eval_sampled_return" in rows[-1]
     found = checkpoint.latest_checkpoint(tmp_path / "chai")
     assert (found / "optimizer_critic.safetensors").is_file()
@@ -140,6 +137,4 @@ def test_a_chai_run_folder_loads_as_its_best_of_k_agent(tmp_path, capsys):
     saved = load_file(found / "critic_target.safetensors")
     loaded = agent.critic.state_dict()
     assert all(torch.equal(saved[k], loaded[k]) for k in saved)
-    assert envs_main(["eval", "--env", ENV_ID, "--agent", str(tmp_path / "chai"), "--episodes",
-                      "2", "--quiet", "--out", str(tmp_path / "eval.json")]) == 0  # fmt: skip
-    assert json.loads((tmp_path / "eval.json").read_text())["episodes"] == 2
+    assert evaluate(agent, DOG_ID, episodes=2, progress=False).episodes == 2
