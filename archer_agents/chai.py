@@ -155,6 +155,6 @@ class CHAI(ArCHer):
 
 
 def chai_agent(trainer: CHAI, greedy: bool, seed: int) -> BestOfKAgent:
-    """A trained CHAI run's agent (archer-train's ``Algorithm.agent``), seeded either way: its
-    candidates are samples in both modes."""
+    """A trained CHAI run's agent (archer-train's ``Algorithm.agent``), seeded in both modes:
+    greedy or not, its candidates include samples."""
     return trainer.agent(greedy=greedy, seed=seed)
