@@ -132,6 +132,9 @@ def test_a_chai_run_folder_loads_as_its_best_of_k_agent(tmp_path):
     found = checkpoint.latest_checkpoint(tmp_path / "chai")
     assert (found / "optimizer_critic.safetensors").is_file()
     assert not (found / "optimizer_actor.safetensors").exists()
+    # its checkpoint restores (the critic's optimizer alone): resuming the finished run
+    assert train_run(DOG_ID, tmp_path / "chai", config, "chai", seed=0, resume=True,
+                     progress=False) == rows  # fmt: skip
     agent = load_agent(str(tmp_path / "chai"))
     assert isinstance(agent, BestOfKAgent) and agent.k == 5 and agent.greedy
     saved = load_file(found / "critic_target.safetensors")
