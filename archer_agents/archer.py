@@ -242,7 +242,7 @@ class ArCHer:
             next_v1, next_v2 = self.critic.target.v(batch.next_observations)
             q_target1 = td_target(rewards, dones, next_v1, self.config.gamma)
             q_target2 = td_target(rewards, dones, next_v2, self.config.gamma)
-            fresh = self.policy.generate(batch.observations, temperature=self.config.temperature)
+            fresh = self.policy_actions(batch.observations)
             v_target1, v_target2 = self.critic.target.q(batch.observations, fresh)
         q1, q2, v1, v2 = self.critic.q_and_v(batch.observations, batch.actions)
         q_loss = F.mse_loss(q1, q_target1) + F.mse_loss(q2, q_target2)
@@ -250,6 +250,11 @@ class ArCHer:
         stats = {"q_loss": q_loss.item(), "v_loss": v_loss.item(), "q": q1.mean().item(),
                  "v": v1.mean().item()}  # fmt: skip
         return q_loss + v_loss, stats
+
+    def policy_actions(self, observations: list[str]) -> list[str]:
+        """a_π of the V target: one fresh utterance of the acting policy per observation (here
+        the actor at ``temperature``; CHAI's best-of-k in ``archer_agents.chai``)."""
+        return self.policy.generate(observations, temperature=self.config.temperature)
 
     def critic_step(self) -> dict[str, float]:
         batch = self.sample()
@@ -339,6 +344,11 @@ class ArCHer:
         return stats
 
     # --- the loop ----------------------------------------------------------------------------
+    def rollout_agent(self) -> PolicyAgent:
+        """The agent that collects the iteration's trajectories: the actor, sampling at
+        ``temperature`` (CHAI overrides it with its best-of-k agent)."""
+        return PolicyAgent(self.policy, greedy=False, temperature=self.config.temperature)
+
     def seed(self, trajectories: list[dict[str, Any]], progress: bool = True) -> None:
         """Seed the replay buffer with trajectories (the BC data, scripted rollouts), then take
         ``critic_warmup_steps`` critic steps on it before the first rollout: the buffer is
@@ -356,7 +366,7 @@ class ArCHer:
         iteration's episodes reproducible (a resumed run replays the same ones). Each process
         plays its share of the rollouts; every process adds all of them to its buffer."""
         self.policy.eval()
-        actor = PolicyAgent(self.policy, greedy=False, temperature=self.config.temperature)
+        actor = self.rollout_agent()
         shares = np.array_split(np.arange(self.config.rollouts_per_iter), self.processes)
         share = len(shares[self.rank])
         trajectories = collect_trajectories(

@@ -36,7 +36,8 @@ from tqdm.auto import tqdm
 import archer_envs
 from archer_agents import checkpoint
 from archer_agents.archer import ArCHer, ArCHerConfig
-from archer_agents.bc import BCConfig, train_bc, utterance_pairs
+from archer_agents.bc import BCConfig, FilteredBC, FilteredBCConfig, train_bc, utterance_pairs
+from archer_agents.chai import CHAI, CHAIConfig, chai_agent
 from archer_agents.grpo import GRPO, GRPOConfig
 from archer_agents.models import POLICY_PRESETS, PolicyAgent, PolicyLM
 from archer_agents.ppo import PPO, PPOConfig
@@ -290,6 +291,8 @@ ALGORITHMS: dict[str, Algorithm] = {
     "archer": Algorithm(ArCHerConfig, ArCHer),
     "ppo": Algorithm(PPOConfig, PPO),
     "grpo": Algorithm(GRPOConfig, GRPO),
+    "filtered_bc": Algorithm(FilteredBCConfig, FilteredBC),
+    "chai": Algorithm(CHAIConfig, CHAI, agent=chai_agent),
 }
 
 
