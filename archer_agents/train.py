@@ -39,6 +39,7 @@ from archer_agents.archer import ArCHer, ArCHerConfig
 from archer_agents.bc import BCConfig, train_bc, utterance_pairs
 from archer_agents.models import POLICY_PRESETS, PolicyAgent, PolicyLM
 from archer_agents.rollout import make_vector_env
+from archer_agents.sb3 import SB3, MenuAgent, SB3DQNConfig, SB3PPOConfig
 from archer_envs.datasets import generate_bc_dataset, read_trajectories
 from archer_envs.evaluation import evaluate
 
@@ -286,6 +287,8 @@ class Algorithm:
 
 ALGORITHMS: dict[str, Algorithm] = {
     "archer": Algorithm(ArCHerConfig, ArCHer),
+    "sb3_ppo": Algorithm(SB3PPOConfig, SB3, agent=MenuAgent),
+    "sb3_dqn": Algorithm(SB3DQNConfig, SB3, agent=MenuAgent),
 }
 
 

@@ -22,7 +22,8 @@ no, 3 any other answer ("Invalid Question.", an open answer, "I'm not sure about
 last the number of turns taken (0 to ``max_turns``). It is read from the text observation (the
 transcript), by ``encode``, so that an agent trained on the wrapper plays the text env itself
 from its transcripts (``archer_agents.sb3``'s ``MenuAgent``). Rewards, episode ends and ``info``
-are the text env's (``info["utterance"]``: what the action said).
+are the text env's, and ``info`` says what the action said (``"utterance"``) and the text
+observation itself (``"text_observation"``), for logs and trajectory records.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class CandidateActions(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         transcript, info = self.env.reset(seed=seed, options=options)
-        return self.encode(transcript), info
+        return self.encode(transcript), {**info, "text_observation": transcript}
 
     def step(self, action):
         try:
@@ -125,5 +126,5 @@ class CandidateActions(gym.Wrapper, gym.utils.RecordConstructorArgs):
             raise ValueError(f"action must be an int in [0, {len(self.menu)}), got {action!r}")
         utterance = self.menu[index]
         transcript, reward, terminated, truncated, info = self.env.step(utterance)
-        info = {**info, "utterance": utterance}
+        info = {**info, "utterance": utterance, "text_observation": transcript}
         return self.encode(transcript), reward, terminated, truncated, info
