@@ -262,9 +262,11 @@ class SB3:
         if episodes:
             metrics["rollout_return"] = float(np.mean([e["return"] for e in episodes]))
             metrics["rollout_success"] = float(np.mean([e["success"] for e in episodes]))
+        # SB3's training statistics of the iteration's last update (its update counter is not
+        # checkpointed: left out, so that a resumed run logs what the whole run logged)
         metrics.update({key.removeprefix("train/"): float(value)
                         for key, value in model.logger.name_to_value.items()
-                        if key.startswith("train/")})  # fmt: skip
+                        if key.startswith("train/") and key != "train/n_updates"})  # fmt: skip
         metrics["trajectories"] = episodes
         return metrics
 

@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument(
         "--agent",
         required=True,
-        help="random | expert | optimal | openai:<model> | package.module:attribute",
+        help="random | expert | optimal | openai:<model> | hf:<name-or-path> | a run directory "
+        "of archer-train | package.module:attribute",
     )
     evaluation.add_argument(
         "--episodes", type=int, help="number of seeded episodes (default: every object once)"
