@@ -46,11 +46,11 @@ from archer_envs.wrappers import CandidateActions, menu_for
 
 @dataclass
 class SB3PPOConfig:
-    """SB3 PPO's hyperparameters under SB3's names; ``env_id`` is the env whose menu the
+    """SB3 PPO's hyperparameters under SB3's names; ``menu_env`` is the env whose menu the
     networks are sized for (the preset sets it to archer-train's ``--env``)."""
 
     algorithm: ClassVar[type] = PPO
-    env_id: str = "archer/TwentyQuestionsSubset-v0"
+    menu_env: str = "archer/TwentyQuestionsSubset-v0"
     iterations: int = 20
     steps_per_iter: int = 4096  # env steps per iteration: whole PPO rollouts (n_steps · num_envs)
     num_envs: int = 8
@@ -75,9 +75,9 @@ class SB3PPOConfig:
         """``cpu``: what learns the Subset in a minute or two here; ``paper``: SB3's defaults
         with the paper's discount, 10⁶ env steps."""
         if name == "cpu":
-            base = cls(env_id=env_id)
+            base = cls(menu_env=env_id)
         elif name == "paper":
-            base = cls(env_id=env_id, iterations=61, steps_per_iter=16_384, n_steps=2048,
+            base = cls(menu_env=env_id, iterations=61, steps_per_iter=16_384, n_steps=2048,
                        batch_size=64, learning_rate=3e-4, ent_coef=0.0, eval_every=10,
                        save_every=10, gamma=PAPER_GAMMA.get(env_id, 0.95))  # fmt: skip
         else:
@@ -99,11 +99,11 @@ class SB3PPOConfig:
 
 @dataclass
 class SB3DQNConfig:
-    """SB3 DQN's hyperparameters under SB3's names (``env_id`` as for PPO). The ε schedule
+    """SB3 DQN's hyperparameters under SB3's names (``menu_env`` as for PPO). The ε schedule
     runs over the whole run (``exploration_fraction`` of ``iterations · steps_per_iter``)."""
 
     algorithm: ClassVar[type] = DQN
-    env_id: str = "archer/TwentyQuestionsSubset-v0"
+    menu_env: str = "archer/TwentyQuestionsSubset-v0"
     iterations: int = 20
     steps_per_iter: int = 4096
     num_envs: int = 4
@@ -131,9 +131,9 @@ class SB3DQNConfig:
         """``cpu``: what learns the Subset in a minute or two here; ``paper``: SB3's defaults
         with the paper's discount, 10⁶ env steps."""
         if name == "cpu":
-            base = cls(env_id=env_id)
+            base = cls(menu_env=env_id)
         elif name == "paper":
-            base = cls(env_id=env_id, iterations=61, steps_per_iter=16_384, num_envs=1,
+            base = cls(menu_env=env_id, iterations=61, steps_per_iter=16_384, num_envs=1,
                        learning_rate=1e-4, buffer_size=1_000_000, learning_starts=100,
                        batch_size=32, target_update_interval=10_000,
                        exploration_fraction=0.1, eval_every=10, save_every=10,
@@ -160,6 +160,9 @@ class SB3DQNConfig:
 
 
 def _replace(config, overrides: dict[str, Any]):
+    if overrides.get("menu_env", config.menu_env) != config.menu_env:
+        raise ValueError(f"menu_env is the run's env ({config.menu_env}): set it with --env, "
+                         f"not --set menu_env={overrides['menu_env']}")  # fmt: skip
     names = [f.name for f in dataclasses.fields(config)]
     unknown = sorted(set(overrides) - set(names))
     if unknown:
@@ -216,9 +219,9 @@ class SB3:
         config.check()
         self.config, self.policy, self.accelerator = config, policy, accelerator
         self.processes, self.rank = 1, 0
-        menu = menu_for(gym.make(config.env_id))
-        self.env = CandidateActions(gym.make(config.env_id), menu)  # reads transcripts
-        envs = DummyVecEnv([lambda: CandidateActions(gym.make(config.env_id), menu)
+        menu = menu_for(gym.make(config.menu_env))
+        self.env = CandidateActions(gym.make(config.menu_env), menu)  # reads transcripts
+        envs = DummyVecEnv([lambda: CandidateActions(gym.make(config.menu_env), menu)
                             for _ in range(config.num_envs)])  # fmt: skip
         # small MLPs: the CPU is faster than a GPU (SB3's advice), and the same everywhere
         self.model = config.algorithm(
@@ -233,7 +236,7 @@ class SB3:
             self.model.exploration_schedule = lambda _: schedule(
                 1.0 - self.model.num_timesteps / self.total_steps
             )
-        self.recorder = EpisodeRecorder(config.env_id)
+        self.recorder = EpisodeRecorder(config.menu_env)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"policy": self.policy, "sb3_policy": self.model.policy}
@@ -245,9 +248,9 @@ class SB3:
         """``steps_per_iter`` env steps of SB3's ``learn()`` from fresh episodes seeded by
         ``seed``. ``envs`` (archer-train's text envs) must be of the config's env; the steps
         are taken on the trainer's own wrapped copies."""
-        if envs is not None and envs.spec is not None and envs.spec.id != self.config.env_id:
-            raise ValueError(f"this SB3 trainer's menu is {self.config.env_id}'s, not "
-                             f"{envs.spec.id}'s: set env_id to the run's --env")  # fmt: skip
+        if envs is not None and envs.spec is not None and envs.spec.id != self.config.menu_env:
+            raise ValueError(f"this SB3 trainer's menu is {self.config.menu_env}'s, not "
+                             f"{envs.spec.id}'s: set menu_env to the run's --env")  # fmt: skip
         model = self.model
         # where the run stands (also after a resume): SB3's step counters drive its schedules
         model.num_timesteps = iteration * self.config.steps_per_iter

@@ -90,6 +90,10 @@ def test_bad_actions_and_envs_without_a_menu_are_clear_errors():
         CandidateActions(gym.make("archer/Detective-v0"))
     with pytest.raises(ValueError, match="ending in '\\?'"):
         CandidateActions(gym.make(ENV_ID), menu=["north"])
+    with pytest.raises(ValueError, match="menu_env is the run's env"):
+        make_config("sb3_ppo", "cpu", ENV_ID, menu_env="archer/GuessMyCity-v0")
+    with pytest.raises(ValueError, match=r"multiple of n_steps · num_envs \(128 · 8\)"):
+        make_config("sb3_ppo", "cpu", ENV_ID, steps_per_iter=1000)
 
 
 def test_sb3_ppo_beats_random_on_the_subset(ppo_run):
