@@ -20,7 +20,7 @@ of the weights, the optimizer state and its seed, and a resumed run replays the 
 optimizer are checkpointed as safetensors like every algorithm's (never SB3's zip, a pickle).
 
 archer-train builds a language-model policy for every algorithm (``policy``, ``--init``); the
-SB3 agents do not use it (it rides along in the checkpoints, untrained). Presets: ``cpu``
+SB3 agents do not use it (it rides along in the checkpoints, unchanged). Presets: ``cpu``
 (tuned here: 20 iterations, a minute or two on one core) and ``paper``: the paper has no SB3
 baseline, so SB3's own defaults, the paper's discount for the env and 10⁶ env steps.
 """
@@ -254,7 +254,8 @@ class SB3:
         model = self.model
         # where the run stands (also after a resume): SB3's step counters drive its schedules
         model.num_timesteps = iteration * self.config.steps_per_iter
-        model._n_calls = model.num_timesteps // self.config.num_envs  # DQN's target updates
+        if isinstance(model, DQN):  # its count of vector steps times the target updates
+            model._n_calls = model.num_timesteps // self.config.num_envs
         model.set_random_seed(seed % 2**32)  # numpy's seeds are 32-bit
         model._last_obs = None  # learn() starts fresh episodes, from the envs' new seeds
         self.recorder.episodes = []
@@ -278,8 +279,8 @@ class MenuAgent:
     """A trained SB3 policy as an agent of the text env (archer_envs' batched protocol): each
     transcript is read into the wrapper's observation and the chosen menu entry is said.
     Greedy: the most likely action (PPO) or the best Q (DQN); sampled: from the policy's
-    distribution (PPO) or ε-greedy with ``exploration_final_eps`` (DQN), from the agent's own
-    generator when seeded."""
+    distribution (PPO) or ε-greedy with ``exploration_final_eps`` (DQN), drawn from the agent's
+    own generator, seeded by ``seed``."""
 
     def __init__(self, trainer: SB3, greedy: bool = True, seed: int | None = None):
         self.model, self.env, self.greedy = trainer.model, trainer.env, greedy

@@ -140,15 +140,15 @@ def same_weights(a, b):
 
 
 def test_two_seeded_ppo_runs_match_and_so_does_a_resumed_one(tmp_path):
-    rows_a, weights_a = seeded_run(tmp_path / "a", "sb3_ppo", n_steps=128)
-    rows_b, weights_b = seeded_run(tmp_path / "b", "sb3_ppo", n_steps=128)
+    rows_a, weights_a = seeded_run(tmp_path / "a", "sb3_ppo")
+    rows_b, weights_b = seeded_run(tmp_path / "b", "sb3_ppo")
     assert rows_a == rows_b and same_weights(weights_a, weights_b)
     # b "was killed" after iteration 1: its last checkpoint is gone; resumed, it replays 2
     last = tmp_path / "b" / "checkpoints" / "iter-000002"
     for path in last.iterdir():
         path.unlink()
     last.rmdir()
-    rows_c, weights_c = seeded_run(tmp_path / "b", "sb3_ppo", resume=True, n_steps=128)
+    rows_c, weights_c = seeded_run(tmp_path / "b", "sb3_ppo", resume=True)
     assert rows_c == rows_a and same_weights(weights_c, weights_a)
 
 
