@@ -5,7 +5,7 @@ game has neither. ``CandidateActions`` wraps Twenty Questions (full or Subset) o
 into ``Discrete(len(menu))`` actions with a ``MultiDiscrete`` observation:
 
     env = CandidateActions(gym.make("archer/TwentyQuestionsSubset-v0"))
-    env.menu[:2]      # ['Is it alive?', 'Is it an animal?']  (the knowledge base's wordings)
+    env.menu[:2]      # ['Is it alive?', 'Does it come from a plant?'] (the expert's wordings)
     observation, info = env.reset(seed=0)   # array([0, 0, ..., 0]): nothing asked yet
     observation, reward, terminated, truncated, info = env.step(3)   # says env.menu[3]
 
