@@ -2,6 +2,7 @@
 menu and its observation by hand, PPO beating random on the Subset, a run folder played through
 archer-envs eval, seeded runs (and a resumed one) that match."""
 
+import itertools
 import json
 import warnings
 
@@ -13,6 +14,8 @@ from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from safetensors.torch import load_file
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
+from archer_agents.models import PolicyLM
+from archer_agents.sb3 import SB3
 from archer_agents.train import load_agent, make_config, train_run
 from archer_envs import cli
 from archer_envs.twenty_questions import SUBSET
@@ -157,3 +160,19 @@ def test_two_seeded_dqn_runs_match(tmp_path):
     rows_b, weights_b = seeded_run(tmp_path / "b", "sb3_dqn", learning_starts=256)
     assert rows_a == rows_b and same_weights(weights_a, weights_b)
     assert rows_a[-1]["loss"] > 0  # it trained (SB3's TD loss of its last update)
+
+
+def test_an_iteration_returns_the_episodes_it_finished_as_trajectory_records():
+    config = make_config("sb3_ppo", "cpu", ENV_ID, steps_per_iter=1024)
+    trainer = SB3(config, PolicyLM("tiny"), seed=0)
+    metrics = trainer.iteration(None, 0, seed=0, progress=False)
+    episodes = metrics["trajectories"]
+    assert metrics["env_steps"] == 1024 and len(episodes) >= 1024 // 20 - 8  # ≤ 20 turns each
+    for episode in episodes:
+        steps = episode["transitions"]
+        assert steps[0]["observation"] == "Questions:\n"
+        assert all(a["next_observation"] == b["observation"] for a, b in itertools.pairwise(steps))
+        assert steps[-1]["terminated"] and not any(s["terminated"] for s in steps[:-1])
+        assert episode["return"] == -(len(steps) - episode["success"])
+        assert all(s["action"] in trainer.env.menu for s in steps)
+    assert metrics["rollout_return"] == pytest.approx(np.mean([e["return"] for e in episodes]))
