@@ -42,6 +42,7 @@ from archer_agents.grpo import GRPO, GRPOConfig
 from archer_agents.models import POLICY_PRESETS, PolicyAgent, PolicyLM
 from archer_agents.ppo import PPO, PPOConfig
 from archer_agents.rollout import make_vector_env
+from archer_agents.sb3 import SB3, MenuAgent, SB3DQNConfig, SB3PPOConfig
 from archer_envs.datasets import generate_bc_dataset, read_trajectories
 from archer_envs.evaluation import evaluate
 
@@ -293,6 +294,8 @@ ALGORITHMS: dict[str, Algorithm] = {
     "grpo": Algorithm(GRPOConfig, GRPO),
     "filtered_bc": Algorithm(FilteredBCConfig, FilteredBC),
     "chai": Algorithm(CHAIConfig, CHAI, agent=chai_agent),
+    "sb3_ppo": Algorithm(SB3PPOConfig, SB3, agent=MenuAgent),
+    "sb3_dqn": Algorithm(SB3DQNConfig, SB3, agent=MenuAgent),
 }
 
 

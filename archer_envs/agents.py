@@ -75,13 +75,52 @@ def first_question(reply: str) -> str:
     return lines[0] if lines else reply.strip()
 
 
-class OpenAIChatAgent:
-    """An agent backed by any OpenAI-compatible chat endpoint.
+class ChatHistoryAgent:
+    """What the chat agents share: each episode keeps its own chat history, the task
+    description as the system prompt, then the env's observations (only what is new since the
+    last one, when the observation grows as a transcript) as user turns and the model's replies
+    as assistant turns; the action is the reply's first question (``first_question``). A
+    backend implements ``_replies(histories) -> list[str]``, one reply per history."""
 
-    Each episode keeps its own chat history: the task description as the system prompt, then the
-    env's observations (only what is new since the last one, when the observation grows as a
-    transcript) as user turns and the model's replies as assistant turns. Requests for the
-    episodes of a batch run concurrently. The API key is read from ``api_key_env``.
+    system_prompt: str | None = None
+
+    def reset(self, tasks: Sequence[str]) -> None:
+        self._histories = [
+            [{"role": "system", "content": self.system_prompt or task}] for task in tasks
+        ]
+        self._last = ["" for _ in tasks]
+
+    def act(self, observations: Sequence[str | None]) -> list[str | None]:
+        if len(self._histories) != len(observations):
+            self.reset(["" for _ in observations])
+        slots = [i for i, obs in enumerate(observations) if obs is not None]
+        for i in slots:
+            observation = observations[i]
+            previous = self._last[i]
+            new = (
+                observation[len(previous) :]
+                if previous and observation.startswith(previous)
+                else observation
+            )
+            self._histories[i].append({"role": "user", "content": new})
+            self._last[i] = observation
+        replies = self._replies([self._histories[i] for i in slots]) if slots else []
+        actions: list[str | None] = [None] * len(observations)
+        self.raw_replies: list[str | None] = [None] * len(observations)
+        for i, reply in zip(slots, replies, strict=True):
+            self._histories[i].append({"role": "assistant", "content": reply})
+            actions[i] = first_question(reply)
+            self.raw_replies[i] = reply
+        return actions
+
+    def _replies(self, histories: list[list[dict[str, str]]]) -> list[str]:
+        raise NotImplementedError
+
+
+class OpenAIChatAgent(ChatHistoryAgent):
+    """An agent backed by any OpenAI-compatible chat endpoint (histories as in
+    ``ChatHistoryAgent``). Requests for the episodes of a batch run concurrently. The API key
+    is read from ``api_key_env``.
     """
 
     def __init__(
@@ -112,35 +151,9 @@ class OpenAIChatAgent:
         self._histories: list[list[dict[str, str]]] = []
         self._last: list[str] = []
 
-    def reset(self, tasks: Sequence[str]) -> None:
-        self._histories = [
-            [{"role": "system", "content": self.system_prompt or task}] for task in tasks
-        ]
-        self._last = ["" for _ in tasks]
-
-    def act(self, observations: Sequence[str | None]) -> list[str | None]:
-        if len(self._histories) != len(observations):
-            self.reset(["" for _ in observations])
-        slots = [i for i, obs in enumerate(observations) if obs is not None]
-        for i in slots:
-            observation = observations[i]
-            previous = self._last[i]
-            new = (
-                observation[len(previous) :]
-                if previous and observation.startswith(previous)
-                else observation
-            )
-            self._histories[i].append({"role": "user", "content": new})
-            self._last[i] = observation
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(slots)))) as pool:
-            replies = list(pool.map(lambda i: self._chat(self._histories[i]), slots))
-        actions: list[str | None] = [None] * len(observations)
-        self.raw_replies = [None] * len(observations)
-        for i, reply in zip(slots, replies, strict=True):
-            self._histories[i].append({"role": "assistant", "content": reply})
-            actions[i] = first_question(reply)
-            self.raw_replies[i] = reply
-        return actions
+    def _replies(self, histories: list[list[dict[str, str]]]) -> list[str]:
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(histories)))) as pool:
+            return list(pool.map(self._chat, histories))
 
     def _chat(self, messages: list[dict[str, str]]) -> str:
         from archer_envs.oracles.base import OracleError
@@ -169,14 +182,95 @@ class OpenAIChatAgent:
         return self._client
 
 
+class HFCausalLMAgent(ChatHistoryAgent):
+    """A prompted local transformers causal LM (``hf:<name-or-path>``): a directory, or a name
+    already in the local Hugging Face cache; nothing is downloaded. Histories as in
+    ``ChatHistoryAgent``; the prompt is the history through the tokenizer's chat template
+    when it has one (with the generation prompt), else plain text: the task description, a
+    blank line and the observations so far (for a question game: the transcript), which the
+    model continues. The episodes of a
+    batch are generated together (left padding), greedily, or sampling at ``temperature``
+    from torch's global random state (seeded by ``seed`` when the model loads). torch and
+    transformers are imported on first use (the ``agents`` extra)."""
+
+    def __init__(self, name_or_path: str, *, device: str = "cpu", max_new_tokens: int = 32,
+                 temperature: float = 0.0, seed: int = 0,
+                 system_prompt: str | None = None):  # fmt: skip
+        if not name_or_path:
+            raise ValueError("hf: needs a model directory or a cached model name (hf:PATH)")
+        self.name_or_path = name_or_path
+        self.name = f"hf:{name_or_path}"
+        self.device, self.seed = device, seed
+        self.sampling = {"max_new_tokens": max_new_tokens, "do_sample": temperature > 0,
+                         **({"temperature": temperature} if temperature > 0 else {})}  # fmt: skip
+        self.system_prompt = system_prompt
+        self.decoding = "greedy" if temperature == 0 else f"sampled (temperature {temperature:g})"
+        self._model = None
+        self._tokenizer = None
+        self._histories: list[list[dict[str, str]]] = []
+        self._last: list[str] = []
+
+    def prompt(self, history: list[dict[str, str]]) -> str:
+        """The text the model continues for one episode's ``history``."""
+        tokenizer = self._load()[1]
+        if tokenizer.chat_template:
+            return tokenizer.apply_chat_template(history, add_generation_prompt=True,
+                                                 tokenize=False)  # fmt: skip
+        task = history[0]["content"]
+        observation = "".join(m["content"] for m in history if m["role"] == "user")
+        return f"{task}\n\n{observation}" if task else observation
+
+    def _replies(self, histories: list[list[dict[str, str]]]) -> list[str]:
+        import torch
+
+        model, tokenizer = self._load()
+        room = getattr(model.config, "max_position_embeddings", None) or 1024
+        batch = tokenizer([self.prompt(history) for history in histories], padding=True,
+                          truncation=True, return_tensors="pt", add_special_tokens=False,
+                          max_length=max(1, room - self.sampling["max_new_tokens"]))  # fmt: skip
+        with torch.inference_mode():
+            output = model.generate(**batch.to(self.device), **self.sampling,
+                                    pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+        new_tokens = output[:, batch["input_ids"].shape[1] :]
+        return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+
+    def _load(self):
+        if self._model is None:
+            try:
+                import torch
+                import transformers
+            except ImportError as error:
+                raise ImportError(
+                    "the hf agent needs torch and transformers: pip install 'archer-gym[agents]'"
+                ) from error
+            try:
+                tokenizer = transformers.AutoTokenizer.from_pretrained(
+                    self.name_or_path, local_files_only=True
+                )
+                model = transformers.AutoModelForCausalLM.from_pretrained(
+                    self.name_or_path, local_files_only=True
+                )
+            except (OSError, ValueError) as error:
+                raise ValueError(
+                    f"hf:{self.name_or_path} is not a causal LM on this machine (a directory, or "
+                    f"a name in the local Hugging Face cache; nothing is downloaded): {error}"
+                ) from None
+            tokenizer.padding_side = "left"  # generation continues from the right edge
+            tokenizer.truncation_side = "left"  # a long history keeps its newest turns
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            torch.manual_seed(self.seed)
+            self._model = model.to(self.device).eval()
+            self._tokenizer = tokenizer
+        return self._model, self._tokenizer
+
+
 def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **options: Any) -> Agent:
     """Build an agent from a spec:
 
-    - ``"openai:<model>"``: ``OpenAIChatAgent`` (``options``: base_url, api_key_env,
-      temperature, ...);
-    - ``"hf:<name-or-path>"``: a local transformers causal LM (a directory, or a model in the
-      Hugging Face cache: nothing is downloaded) as archer_agents' ``PolicyAgent`` (needs the
-      ``agents`` extra; ``options``: greedy (default true), temperature, max_new_tokens);
+    - ``"openai:<model>"``: ``OpenAIChatAgent`` (``options``: base_url, api_key_env, ...);
+    - ``"hf:<name-or-path>"``: ``HFCausalLMAgent``, a local transformers causal LM (``options``:
+      device, max_new_tokens, temperature, ...);
     - ``"random"``, ``"expert"``, ``"optimal"``: the env's scripted reference agents
       (``options``: e.g. epsilon);
     - a run or checkpoint directory of ``archer-train``: its trained policy (needs the
@@ -191,7 +285,7 @@ def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **opti
     if spec.startswith("openai:"):
         return OpenAIChatAgent(spec.removeprefix("openai:"), **options)
     if spec.startswith("hf:"):
-        return _hf_agent(spec, seed, **options)
+        return HFCausalLMAgent(spec.removeprefix("hf:"), seed=seed, **options)
     if os.path.isdir(spec):
         try:
             from archer_agents.train import load_agent as load_trained
@@ -236,23 +330,3 @@ def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **opti
             takes_seed = False
         target = target(**({"seed": seed} if takes_seed else {}), **options)
     return as_agent(target)
-
-
-def _hf_agent(spec: str, seed: int, greedy: bool = True, temperature: float = 1.0,
-              max_new_tokens: int = 32, device: str = "cpu") -> Agent:  # fmt: skip
-    try:
-        from archer_agents.models import PolicyAgent, PolicyLM
-    except ImportError as error:
-        raise ValueError(
-            f"{spec} needs the agents extra (pip install 'archer-gym[agents]'): {error}"
-        ) from None
-    name = spec.removeprefix("hf:")
-    try:
-        policy = PolicyLM(name, max_new_tokens=max_new_tokens, local_files_only=True)
-    except (OSError, ValueError) as error:
-        raise ValueError(
-            f"cannot load agent {spec!r}: {name!r} is neither a local model directory nor a "
-            f"model in the Hugging Face cache (nothing is downloaded): {error}"
-        ) from None
-    return PolicyAgent(policy.to(device).eval(), greedy=greedy, temperature=temperature,
-                       name=spec, seed=None if greedy else seed)  # fmt: skip

@@ -273,20 +273,6 @@ def test_play_help_and_quit_cost_no_turn(monkeypatch, capsys):
     assert out.count("A panelled hall") == 1 and "> north" not in out
 
 
-def test_a_local_transformers_model_as_an_hf_agent(tmp_path):
-    from archer_agents.models import PolicyLM
-
-    policy = PolicyLM("tiny", max_new_tokens=4)
-    policy.model.save_pretrained(tmp_path / "model")
-    policy.tokenizer.save_pretrained(tmp_path / "model")
-    spec = f"hf:{tmp_path / 'model'}"
-    agent = load_agent(spec, SUBSET_ID, max_new_tokens=4)
-    result = evaluate(agent, SUBSET_ID, episodes=[{"index": 0}], progress=False)
-    assert result.decoding == "greedy" and result.episodes == 1
-    with pytest.raises(ValueError, match="neither a local model directory"):
-        load_agent(f"hf:{tmp_path / 'nothing'}", SUBSET_ID)
-
-
 def test_a_trained_entry_trains_once_and_counts_its_samples(tmp_path):
     """A training budget in an entry: BC (40 short epochs on 30 expert episodes: seconds, not a
     converged start) trained on first use, its run reused afterwards."""
