@@ -38,6 +38,7 @@ from archer_agents import checkpoint
 from archer_agents.archer import ArCHer, ArCHerConfig
 from archer_agents.bc import BCConfig, train_bc, utterance_pairs
 from archer_agents.models import POLICY_PRESETS, PolicyAgent, PolicyLM
+from archer_agents.offline import OfflineArCHer, OfflineArCHerConfig
 from archer_agents.rollout import make_vector_env
 from archer_envs.datasets import generate_bc_dataset, read_trajectories
 from archer_envs.evaluation import evaluate
@@ -286,6 +287,7 @@ class Algorithm:
 
 ALGORITHMS: dict[str, Algorithm] = {
     "archer": Algorithm(ArCHerConfig, ArCHer),
+    "offline_archer": Algorithm(OfflineArCHerConfig, OfflineArCHer, online=False),
 }
 
 
