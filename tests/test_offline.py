@@ -3,11 +3,14 @@ on the same data does not, determinism, and run folders that load as agents."""
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
+from archer_agents import checkpoint
 from archer_agents.bc import BCConfig, train_bc, utterance_pairs
 from archer_agents.buffer import Batch
 from archer_agents.models import PolicyAgent, PolicyLM, UtteranceCritic, make_critic
@@ -208,3 +211,11 @@ def test_the_cli_trains_from_a_dataset_and_the_run_loads_as_an_agent(tmp_path, d
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [row["trajectories"] for row in rows] == [0, 0]  # offline: nothing collected
     assert "eval_return" in rows[-1]
+    # killed after its first checkpoint: resumed, it ends where the whole run ended
+    killed = tmp_path / "killed"
+    shutil.copytree(run, killed)
+    shutil.rmtree(killed / "checkpoints" / "iter-000002")
+    assert main([*args, "--out", str(killed), "--dataset", dataset, "--resume"]) == 0
+    weights = [load_file(checkpoint.latest_checkpoint(path) / name)
+               for path in (run, killed) for name in ("policy.safetensors", "critic.safetensors")]
+    assert same(weights[0], weights[2]) and same(weights[1], weights[3])
