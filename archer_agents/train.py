@@ -40,6 +40,7 @@ from archer_agents.bc import BCConfig, FilteredBC, FilteredBCConfig, train_bc, u
 from archer_agents.chai import CHAI, CHAIConfig, chai_agent
 from archer_agents.grpo import GRPO, GRPOConfig
 from archer_agents.models import POLICY_PRESETS, PolicyAgent, PolicyLM
+from archer_agents.offline import OfflineArCHer, OfflineArCHerConfig
 from archer_agents.ppo import PPO, PPOConfig
 from archer_agents.rollout import make_vector_env
 from archer_agents.sb3 import SB3, MenuAgent, SB3DQNConfig, SB3PPOConfig
@@ -296,6 +297,7 @@ ALGORITHMS: dict[str, Algorithm] = {
     "chai": Algorithm(CHAIConfig, CHAI, agent=chai_agent),
     "sb3_ppo": Algorithm(SB3PPOConfig, SB3, agent=MenuAgent),
     "sb3_dqn": Algorithm(SB3DQNConfig, SB3, agent=MenuAgent),
+    "offline_archer": Algorithm(OfflineArCHerConfig, OfflineArCHer, online=False),
 }
 
 

@@ -8,6 +8,8 @@ archer-envs eval --env archer/TwentyQuestionsSubset-v0 --agent runs/archer \
     --agent-kwargs '{"greedy": false}'
 archer-envs compare eval-*.json baselines/results/leaderboard/*/*/summary.json
 archer-envs dataset --env archer/TwentyQuestions-v0 --epsilon 0.3 --out bc.jsonl
+archer-envs dataset --from-upstream twenty_questions.json --env archer/TwentyQuestions-v0 \\
+    --out 20q.jsonl
 archer-envs webshop-server --port 3000
 
 As `python -m` does, the current folder is importable: `--agent mypkg.mod:my_agent` finds
@@ -31,7 +33,7 @@ import gymnasium as gym
 import archer_envs
 from archer_envs.agents import load_agent
 from archer_envs.core import check_env_id
-from archer_envs.datasets import generate_bc_dataset
+from archer_envs.datasets import convert_upstream, generate_bc_dataset
 from archer_envs.evaluation import evaluate
 
 
@@ -205,6 +207,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
+    if args.from_upstream:
+        summary = convert_upstream(args.from_upstream, args.env, args.out, skip_bad=args.skip_bad,
+                                   progress=not args.quiet)  # fmt: skip
+        print(
+            f"{summary['episodes']} conversations -> {args.out} ({summary['skipped']} skipped): "
+            f"mean return {summary['mean_return']:.2f}, success "
+            f"{100 * summary['success_rate']:.1f}% by {args.env}'s rules (upstream's verdict "
+            f"differs in {summary['upstream_disagrees']})"
+        )
+        for problem in summary["problems"]:
+            print(f"  skipped {problem}")
+        return 0
     summary = generate_bc_dataset(
         args.env,
         args.out,
@@ -302,7 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("files", nargs="+", help="eval --out JSON files or summary.json files")
     compare.set_defaults(run=cmd_compare)
 
-    dataset = commands.add_parser("dataset", help="behaviour-cloning data from a scripted agent")
+    dataset = commands.add_parser(
+        "dataset", help="behaviour-cloning data from a scripted agent or the paper's files"
+    )
     dataset.add_argument("--env", required=True)
     dataset.add_argument("--out", required=True, help="trajectory JSONL file")
     dataset.add_argument(
@@ -317,6 +333,16 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--episodes", type=int, default=1000)
     dataset.add_argument("--seed", type=int, default=0)
     dataset.add_argument("--num-envs", type=int, default=16)
+    dataset.add_argument(
+        "--from-upstream",
+        metavar="FILE",
+        help="convert the paper's conversations (ArCHer's dataset/twenty_questions.json or "
+        "guess_my_city.json, LMRL-Gym's 20Q/City files) instead of playing --agent: each "
+        "conversation's questions replayed through --env with its word as the target",
+    )
+    dataset.add_argument(
+        "--skip-bad", action="store_true", help="with --from-upstream: leave bad records out"
+    )
     dataset.add_argument("--quiet", action="store_true")
     dataset.set_defaults(run=cmd_dataset)
 
