@@ -397,6 +397,8 @@ def train_run(env_id: str, out: str, config: Any, algo: str = "archer", seed: in
         envs.close()
     if main:
         run.plot(f"{algo} on {env_id}")
+    accelerator.wait_for_everyone()  # processes leave together (see accelerate's end_training)
+    accelerator.end_training()
     return rows
 
 

@@ -48,6 +48,10 @@ def main(out: str) -> None:
     if accelerator.is_main_process:
         with open(out, "w") as handle:
             json.dump(seen, handle)
+    # leave together: a process that exits while the other's gloo threads still talk to it
+    # aborts ("terminate called without an active exception")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
 
 
 if __name__ == "__main__":
