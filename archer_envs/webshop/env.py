@@ -12,7 +12,12 @@ from typing import Any
 import numpy as np
 
 from archer_envs.core import OBSERVATION_MAX_LENGTH, TextEnv
-from archer_envs.webshop.catalog import DEFAULT_NUM_PRODUCTS, Catalog, load_catalog
+from archer_envs.webshop.catalog import (
+    DEFAULT_NUM_PRODUCTS,
+    Catalog,
+    check_difficulty,
+    load_catalog,
+)
 from archer_envs.webshop.search import SearchEngine
 from archer_envs.webshop.shop import (
     PRODUCT,
@@ -30,9 +35,11 @@ RESULTS_SHOWN = 3  # ArCHer shows only the first three search results
 
 
 @functools.cache
-def shop(catalog_path: str | None, num_products: int, seed: int) -> tuple[Catalog, SearchEngine]:
+def shop(
+    catalog_path: str | None, num_products: int, seed: int, difficulty: str = "easy"
+) -> tuple[Catalog, SearchEngine]:
     """The catalogue and its search index, built once per process and shared by every env."""
-    catalog = load_catalog(catalog_path, num_products, seed)
+    catalog = load_catalog(catalog_path, num_products, seed, difficulty)
     return catalog, SearchEngine(catalog)
 
 
@@ -133,6 +140,9 @@ class WebShopEnv(TextEnv):
       items_ins_v2.json instead.
     - ``split``: goals a seeded reset draws from: "train" (default), "dev" or "test" (WebShop's
       fixed splits: goals 0-499 test, 500-1499 dev, the rest train).
+    - ``difficulty``: the generated catalogue and its goals: "easy" (default: clean products,
+      goals in the products' own words) or "hard" (archer_envs.webshop.hard: a marketplace's
+      near-duplicates, noisy titles, decoys, partial paraphrased goals with typos).
     - ``max_steps``: actions per episode (10).
     - ``server_url``: play on a running site (``archer-envs webshop-server``) over HTTP instead
       of in-process; the transcripts are identical.
@@ -157,8 +167,10 @@ class WebShopEnv(TextEnv):
         max_steps: int = 10,
         server_url: str | None = None,
         render_mode: str | None = None,
+        difficulty: str = "easy",
     ):
         super().__init__(render_mode)
+        check_difficulty(difficulty)
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
         if not isinstance(num_products, int) or num_products < 1:
@@ -167,6 +179,7 @@ class WebShopEnv(TextEnv):
             raise ValueError(f"split must be 'train', 'dev' or 'test', got {split!r}")
         self.num_products = num_products
         self.catalog_seed = catalog_seed
+        self.difficulty = difficulty
         self.catalog_path = None if catalog_path is None else str(catalog_path)
         self.split = split
         self.max_steps = max_steps
@@ -191,11 +204,11 @@ class WebShopEnv(TextEnv):
     # --- the catalogue, loaded on first use ----------------------------------------------------
     @property
     def catalog(self) -> Catalog:
-        return shop(self.catalog_path, self.num_products, self.catalog_seed)[0]
+        return shop(self.catalog_path, self.num_products, self.catalog_seed, self.difficulty)[0]
 
     @property
     def engine(self) -> SearchEngine:
-        return shop(self.catalog_path, self.num_products, self.catalog_seed)[1]
+        return shop(self.catalog_path, self.num_products, self.catalog_seed, self.difficulty)[1]
 
     @property
     def target(self) -> str:
@@ -379,5 +392,83 @@ class RuleShopper(_ShopAgent):
 _PAGE_BUTTONS = frozenset(
     ["back to search", "< prev", "description", "features", "reviews", "attributes", "buy now"]
 )
+_PRICE_LIMIT = re.compile(r"(\d+(?:\.\d+)?) d\w*$")
+_ACCESSORY = re.compile(r"\bfor\b|\bcompatible\b")
 
-SCRIPTED_AGENTS = {"random": RandomShopper, "rule": RuleShopper}
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _wanted_forms(value: str) -> list[str]:
+    """An option value and the ways a shopper may write it (the hard vocabulary's
+    paraphrases, which a careful shopper knows as any shopper does)."""
+    from archer_envs.webshop.hard import hard_vocabulary
+
+    return [value, *hard_vocabulary()["option_paraphrases"].get(value, [])]
+
+
+def _names(value: str, instruction: str) -> bool:
+    """Whether the instruction names this option value, in any of its forms, as whole words."""
+    text = instruction.lower()
+    return any(
+        re.search(rf"(?<![\w-]){re.escape(form.lower())}(?![\w-])", text)
+        for form in _wanted_forms(value)
+    )
+
+
+class CarefulShopper(_ShopAgent):
+    """A scripted careful shopper: it searches the instruction without its price, skips the
+    results that are over budget or are accessories "for" the product, opens the first that
+    is left, chooses for each option type the value the instruction names (in any usual
+    spelling, preferring the longest match: "xx-large" over "large"), goes back to the next
+    result when the product does not stock a named value, and buys. The reference that the
+    hard catalogue must separate from the rule baseline."""
+
+    def __init__(self, env: WebShopEnv, seed: int | None = None):
+        super().__init__(env, seed)
+        self.rejected: set[str] = set()
+        self.instruction = ""
+
+    def act_one(self, observation: str) -> str:
+        lines, instruction = current_page(observation)
+        if instruction != self.instruction:  # a new episode
+            self.instruction, self.rejected = instruction, set()
+        limit_match = _PRICE_LIMIT.search(instruction)
+        limit = float(limit_match.group(1)) if limit_match else float("inf")
+        query = re.split(r"[,.] (?:and )?(?:price|under|my budget|and it should)", instruction)[0]
+        if lines == ["[Search]"]:
+            return f"search[{query}]"
+        if lines and lines[0] == "[Back to Search]" and lines[1].startswith("Page "):
+            return self._choose_result(lines[2:], limit)
+        if "[Buy Now]" in lines:
+            return self._choose_options(lines, instruction)
+        return "click[< Prev]" if "[< Prev]" in lines else "click[Back to Search]"
+
+    def _choose_result(self, lines: list[str], limit: float) -> str:
+        candidates = []
+        for i, line in enumerate(lines):
+            if re.fullmatch(r"\[[A-Z0-9]{10}\]", line) and i + 2 < len(lines):
+                asin, title, price = line.strip("[]"), lines[i + 1], lines[i + 2]
+                cost = float(re.sub(r"[^\d.]", "", price.split(" to ")[0]) or 0)
+                head = title.split(",")[0].lower()
+                ok = cost <= limit and not _ACCESSORY.search(head)
+                candidates.append((not ok, asin in self.rejected, asin))
+        open_ = [asin for bad, seen, asin in sorted(candidates) if not seen]
+        if not open_:
+            return f"click[{candidates[0][2]}]" if candidates else "click[Back to Search]"
+        return f"click[{open_[0]}]"
+
+    def _choose_options(self, lines: list[str], instruction: str) -> str:
+        asin = None
+        for group in option_groups(lines):
+            if any(line.startswith("[[") for line in group):
+                continue
+            named = [line.strip("[]") for line in group if _names(line.strip("[]"), instruction)]
+            if named:
+                return f"click[{max(named, key=len)}]"
+        del asin
+        return "click[Buy Now]"
+
+
+SCRIPTED_AGENTS = {"random": RandomShopper, "rule": RuleShopper, "careful": CarefulShopper}
