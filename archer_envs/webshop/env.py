@@ -392,7 +392,6 @@ class RuleShopper(_ShopAgent):
 _PAGE_BUTTONS = frozenset(
     ["back to search", "< prev", "description", "features", "reviews", "attributes", "buy now"]
 )
-_PRICE_LIMIT = re.compile(r"(\d+(?:\.\d+)?) d\w*$")
 _ACCESSORY = re.compile(r"\bfor\b|\bcompatible\b")
 
 
@@ -410,64 +409,122 @@ def _wanted_forms(value: str) -> list[str]:
 
 def _names(value: str, instruction: str) -> bool:
     """Whether the instruction names this option value, in any of its forms, as whole words."""
+    return any(_says(form.lower(), instruction) for form in _wanted_forms(value))
+
+
+@functools.cache
+def _attribute_forms() -> dict[str, tuple[str, ...]]:
+    """Every attribute of the vocabulary and the ways a shopper may write it."""
+    from archer_envs.webshop.catalog import vocabulary
+    from archer_envs.webshop.hard import attribute_paraphrases, hard_vocabulary
+
+    names = set()
+    for category in vocabulary()["categories"].values():
+        names.update(category["attributes"])
+        for entry in category["types"]:
+            names.update(entry[5])
+    for generic in hard_vocabulary()["generic_attributes"].values():
+        names.update(generic)
+    paraphrases = attribute_paraphrases()
+    return {name: (name, *paraphrases.get(name, ())) for name in sorted(names)}
+
+
+def wanted_attributes(instruction: str) -> set[str]:
+    """The vocabulary's attributes an instruction asks for, in any of their usual forms."""
     text = instruction.lower()
-    return any(
-        re.search(rf"(?<![\w-]){re.escape(form.lower())}(?![\w-])", text)
-        for form in _wanted_forms(value)
+    return {
+        name
+        for name, forms in _attribute_forms().items()
+        if any(re.search(rf"(?<![\w-]){re.escape(form)}", text) for form in forms)
+    }
+
+
+def named_values(instruction: str) -> list[str]:
+    """The option values an instruction names in another spelling ("xl": "x-large")."""
+    from archer_envs.webshop.hard import hard_vocabulary
+
+    return sorted(
+        value
+        for value, forms in hard_vocabulary()["option_paraphrases"].items()
+        if any(_says(form, instruction) for form in forms) and not _says(value, instruction)
     )
 
 
+def _says(words: str, instruction: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(words)}(?![\w-])", instruction.lower()) is not None
+
+
 class CarefulShopper(_ShopAgent):
-    """A scripted careful shopper: it searches the instruction without its price, skips the
-    results that are over budget or are accessories "for" the product, opens the first that
-    is left, chooses for each option type the value the instruction names (in any usual
-    spelling, preferring the longest match: "xx-large" over "large"), goes back to the next
-    result when the product does not stock a named value, and buys. The reference that the
-    hard catalogue must separate from the rule baseline."""
+    """A scripted careful shopper. It searches the instruction without its price, adding the
+    vocabulary's names of the attributes and option values it asks for in other words; on the
+    results it skips what is over budget or an accessory "for" the product; it reads the first
+    product's Attributes page, and goes back to the next result when a product lacks an
+    attribute the instruction asks for or does not stock a value it names, as long as its
+    action budget allows; then it chooses for each option type the value the instruction names
+    (in any usual spelling, the longest match: "xx-large" over "large") and buys. The reference
+    that the hard catalogue must separate from the rule baseline."""
 
     def __init__(self, env: WebShopEnv, seed: int | None = None):
         super().__init__(env, seed)
+        self.max_steps = getattr(env, "max_steps", 10)
         self.rejected: set[str] = set()
-        self.instruction = ""
+        self.checked: set[str] = set()
+        self.item = ""
+        self.steps = 0
 
     def act_one(self, observation: str) -> str:
         lines, instruction = current_page(observation)
-        if instruction != self.instruction:  # a new episode
-            self.instruction, self.rejected = instruction, set()
-        limit_match = _PRICE_LIMIT.search(instruction)
-        limit = float(limit_match.group(1)) if limit_match else float("inf")
-        query = re.split(r"[,.] (?:and )?(?:price|under|my budget|and it should)", instruction)[0]
+        if "Action: " not in observation:  # a new episode
+            self.rejected, self.checked, self.item = set(), set(), ""
+        self.steps = observation.count("\nAction: ") + observation.startswith("Action: ")
         if lines == ["[Search]"]:
-            return f"search[{query}]"
+            query = re.split(r"[,.] (?:and )?(?:price|under|my budget|it should)", instruction)[0]
+            words = [query, *sorted(wanted_attributes(instruction)), *named_values(instruction)]
+            return f"search[{' '.join(words)}]"
         if lines and lines[0] == "[Back to Search]" and lines[1].startswith("Page "):
-            return self._choose_result(lines[2:], limit)
+            return self._choose_result(lines[2:], instruction)
         if "[Buy Now]" in lines:
-            return self._choose_options(lines, instruction)
+            return self._on_item(lines, instruction)
+        if self.item and "[< Prev]" in lines and self.item not in self.checked:  # Attributes
+            self.checked.add(self.item)
+            have = {line.lower() for line in lines if not line.startswith("[")}
+            if not wanted_attributes(instruction) <= have:
+                self.rejected.add(self.item)
         return "click[< Prev]" if "[< Prev]" in lines else "click[Back to Search]"
 
-    def _choose_result(self, lines: list[str], limit: float) -> str:
-        candidates = []
+    def _choose_result(self, lines: list[str], instruction: str) -> str:
+        limit_match = re.search(r"(\d+\.\d\d) d\w*", instruction)
+        limit = float(limit_match.group(1)) if limit_match else float("inf")
+        ranked = []
         for i, line in enumerate(lines):
             if re.fullmatch(r"\[[A-Z0-9]{10}\]", line) and i + 2 < len(lines):
                 asin, title, price = line.strip("[]"), lines[i + 1], lines[i + 2]
                 cost = float(re.sub(r"[^\d.]", "", price.split(" to ")[0]) or 0)
-                head = title.split(",")[0].lower()
-                ok = cost <= limit and not _ACCESSORY.search(head)
-                candidates.append((not ok, asin in self.rejected, asin))
-        open_ = [asin for bad, seen, asin in sorted(candidates) if not seen]
-        if not open_:
-            return f"click[{candidates[0][2]}]" if candidates else "click[Back to Search]"
-        return f"click[{open_[0]}]"
+                fits = cost <= limit and not _ACCESSORY.search(title.split(",")[0].lower())
+                ranked.append((asin in self.rejected, not fits, i, asin))
+        if not ranked:
+            return "click[Back to Search]"
+        self.item = min(ranked)[3]
+        return f"click[{self.item}]"
 
-    def _choose_options(self, lines: list[str], instruction: str) -> str:
-        asin = None
-        for group in option_groups(lines):
+    def _on_item(self, lines: list[str], instruction: str) -> str:
+        groups = option_groups(lines)
+        left = self.max_steps - self.steps  # actions left, this one included
+        # going back and buying the next result: back, open it, its options, buy
+        can_leave = left >= len(groups) + 3
+        if self.item not in self.checked and left >= len(groups) + 5:  # + Attributes and back
+            return "click[Attributes]"
+        missing = [g for g in groups if not any(_names(v.strip("[]"), instruction) for v in g)]
+        if missing and can_leave:
+            self.rejected.add(self.item)
+        if self.item in self.rejected and can_leave:
+            return "click[< Prev]"
+        for group in groups:
             if any(line.startswith("[[") for line in group):
                 continue
             named = [line.strip("[]") for line in group if _names(line.strip("[]"), instruction)]
             if named:
                 return f"click[{max(named, key=len)}]"
-        del asin
         return "click[Buy Now]"
 
 

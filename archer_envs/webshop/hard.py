@@ -25,8 +25,9 @@ from typing import Any
 from archer_envs.core import data_path
 
 HARD_VERSION = 1
-DECOY_RATE = 0.15  # products that are accessories of a type, not the type
+DECOY_RATE = 0.25  # products that are accessories of a type, not the type
 TYPO_RATE = 0.3  # goals with one misspelt word
+OPTION_PARAPHRASE_RATE = 0.8  # option values written another way ("xl"), where there is one
 _REQUESTS = (
     "i need {type} that is {attributes}{options}{price}",
     "looking for {type}, {attributes}{options}{price}",
@@ -43,6 +44,17 @@ _OPTION_JOINS = (" in {v}", ", {v}", " {v}", " - {v}", ", {k} {v}")
 def hard_vocabulary() -> dict[str, Any]:
     """The hard catalogue's additions to the vocabulary (data/webshop/hard_vocabulary.json)."""
     return json.loads(data_path("webshop", "hard_vocabulary.json").read_text())
+
+
+@functools.cache
+def attribute_paraphrases() -> dict[str, list[str]]:
+    """The ways a shopper writes each attribute: vocabulary.json's and the hard vocabulary's."""
+    from archer_envs.webshop.catalog import vocabulary
+
+    merged = {name: list(forms) for name, forms in vocabulary()["paraphrases"].items()}
+    for name, forms in hard_vocabulary()["attribute_paraphrases"].items():
+        merged[name] = merged.get(name, []) + [f for f in forms if f not in merged.get(name, [])]
+    return merged
 
 
 def type_options(category: dict, type_name: str, option_set: list[str]) -> dict[str, list[str]]:
@@ -69,14 +81,15 @@ def generate_hard_product(seed: int, index: int) -> dict[str, Any]:
     brand = rng.choice(category["brands"])
     adjective = rng.choice(category["adjectives"])
     generic = hard["generic_attributes"][category_name]
+    decoy = rng.random() < DECOY_RATE
     attributes = rng.sample(own, rng.randint(1, len(own)))
     attributes += rng.sample(generic, rng.randint(1, 3))
-    decoy = rng.random() < DECOY_RATE
-    noise = rng.sample(hard["title_noise"], rng.randint(1, 3))
+    noise = rng.sample(hard["title_noise"], 1 if decoy else rng.randint(2, 3))
     model = f"{rng.choice('ABCDEFGHKMNPRSTVXZ')}{rng.randint(10, 999)}"
     if decoy:
         noun = rng.choice(hard["decoys"])
         head = f"{brand} {noun} for {type_name}"
+        attributes = rng.sample(generic, rng.randint(1, 2))  # an accessory's own
         query, path = f"{type_name} {noun}", f"Accessories › {_title_case(noun)}s"
         options = {"color": rng.sample(["black", "white", "grey", "blue"], 2)}
         low, high = max(5, low // 4), max(12, high // 3)
@@ -86,20 +99,28 @@ def generate_hard_product(seed: int, index: int) -> dict[str, Any]:
         options = {}
         for kind, values in type_options(category, type_name, option_set).items():
             # near-duplicates stock different runs of the same list: neighbouring values
-            count = rng.randint(2, min(5, len(values)))
+            count = rng.randint(2, min(3, len(values)))
             start = rng.randint(0, len(values) - count)
             options[kind] = values[start : start + count]
-    in_title = attributes[:1] if rng.random() < 0.6 else []
+    in_title = attributes[:1] if rng.random() < 0.6 and not decoy else []
+    # the description names some of the attributes (the search index sees it), the bullet points
+    # all of them (it does not)
+    described = rng.sample(attributes, rng.randint(0, 1))
     title = ", ".join(
         [_title_case(head)] + [_title_case(a) for a in in_title] + noise
     )
     price = math.floor(rng.uniform(low, high)) + 0.99
-    bullets = [f"{a.upper()}: {rng.choice(_BULLETS).format(type=type_name, brand=brand)}"
-               for a in rng.sample(attributes, len(attributes))]  # fmt: skip
-    bullets.insert(0, f"{brand.upper()} QUALITY: {rng.choice(_BULLETS).format(type=type_name, brand=brand)}")
+    # the search index sees the first bullet only: the attributes come after it
+    bullets = [
+        f"{text.upper()}: {rng.choice(_BULLETS).format(type=type_name, brand=brand)}"
+        for text in [f"{brand} quality", *rng.sample(attributes, len(attributes))]
+    ]
+    if decoy:  # an accessory's description names its product's attributes: it is found by them
+        described = [f"fits every {type_name}, {rng.choice(own)} or not"]
     description = (
         f"{brand} {type_name}. {rng.choice(_BULLETS).format(type=type_name, brand=brand)} "
-        f"Model {model}."
+        + "".join(f"{a.capitalize()}. " for a in described)
+        + f"Model {model}."
     )
     reviews = []
     for _ in range(rng.randint(0, 3)):
@@ -163,7 +184,6 @@ def hard_goal(catalog, index: int) -> dict[str, Any]:
         NO_PRICE_LIMIT,
         _goal_record,
         _price_limit,
-        vocabulary,
     )
 
     n = len(catalog)
@@ -177,16 +197,16 @@ def hard_goal(catalog, index: int) -> dict[str, Any]:
     rng = random.Random(f"hard-goal:{catalog.seed}:{index}")
     hard = hard_vocabulary()
     have = product["Attributes"]
-    attributes = rng.sample(have, rng.randint(1, min(3, len(have))))
+    attributes = rng.sample(have, min(len(have), rng.randint(2, 3)))
     options = {kind: rng.choice(values) for kind, values in sorted(product["options"].items())}
     price_upper = _price_limit(rng, product["pricing"][0])
-    paraphrases = vocabulary()["paraphrases"]
+    paraphrases = attribute_paraphrases()
     said = [rng.choice(paraphrases[a]) if a in paraphrases and rng.random() < 0.8 else a
             for a in attributes]  # fmt: skip
     option_text = ""
     for kind, value in options.items():
         words = hard["option_paraphrases"].get(value)
-        shown = rng.choice(words) if words and rng.random() < 0.6 else value
+        shown = rng.choice(words) if words and rng.random() < OPTION_PARAPHRASE_RATE else value
         option_text += rng.choice(_OPTION_JOINS).format(k=kind, v=shown)
     type_words = hard["type_paraphrases"].get(product["query"])
     type_text = rng.choice(type_words) if type_words and rng.random() < 0.5 else product["query"]
