@@ -25,9 +25,10 @@ from typing import Any
 from archer_envs.core import data_path
 
 HARD_VERSION = 1
-DECOY_RATE = 0.25  # products that are accessories of a type, not the type
+DECOY_RATE = 0.35  # products that are accessories of a type, not the type
 TYPO_RATE = 0.3  # goals with one misspelt word
-OPTION_PARAPHRASE_RATE = 0.8  # option values written another way ("xl"), where there is one
+ATTRIBUTE_PARAPHRASE_RATE = 0.95  # attributes written another way, where there is one
+OPTION_PARAPHRASE_RATE = 0.95  # option values written another way ("xl"), where there is one
 _REQUESTS = (
     "i need {type} that is {attributes}{options}{price}",
     "looking for {type}, {attributes}{options}{price}",
@@ -83,8 +84,8 @@ def generate_hard_product(seed: int, index: int) -> dict[str, Any]:
     generic = hard["generic_attributes"][category_name]
     decoy = rng.random() < DECOY_RATE
     attributes = rng.sample(own, rng.randint(1, len(own)))
-    attributes += rng.sample(generic, rng.randint(1, 3))
-    noise = rng.sample(hard["title_noise"], 1 if decoy else rng.randint(2, 3))
+    attributes += rng.sample(generic, rng.randint(1, 2))
+    noise = rng.sample(hard["decoy_noise"] if decoy else hard["title_noise"], rng.randint(2, 3))
     model = f"{rng.choice('ABCDEFGHKMNPRSTVXZ')}{rng.randint(10, 999)}"
     if decoy:
         noun = rng.choice(hard["decoys"])
@@ -105,10 +106,8 @@ def generate_hard_product(seed: int, index: int) -> dict[str, Any]:
     in_title = attributes[:1] if rng.random() < 0.6 and not decoy else []
     # the description names some of the attributes (the search index sees it), the bullet points
     # all of them (it does not)
-    described = rng.sample(attributes, rng.randint(0, 1))
-    title = ", ".join(
-        [_title_case(head)] + [_title_case(a) for a in in_title] + noise
-    )
+    described = rng.sample(attributes, rng.randint(0, len(attributes)))
+    title = ", ".join([_title_case(head)] + [_title_case(a) for a in in_title] + noise)
     price = math.floor(rng.uniform(low, high)) + 0.99
     # the search index sees the first bullet only: the attributes come after it
     bullets = [
@@ -116,7 +115,10 @@ def generate_hard_product(seed: int, index: int) -> dict[str, Any]:
         for text in [f"{brand} quality", *rng.sample(attributes, len(attributes))]
     ]
     if decoy:  # an accessory's description names its product's attributes: it is found by them
-        described = [f"fits every {type_name}, {rng.choice(own)} or not"]
+        # and, stuffed for search, the words shoppers use for them
+        wording = attribute_paraphrases()
+        said = [rng.choice(wording.get(a, [a])) for a in own + rng.sample(generic, 2)]
+        described = [f"fits every {type_name}, {rng.choice(own)} or not", "for " + ", ".join(said)]
     description = (
         f"{brand} {type_name}. {rng.choice(_BULLETS).format(type=type_name, brand=brand)} "
         + "".join(f"{a.capitalize()}. " for a in described)
@@ -201,8 +203,12 @@ def hard_goal(catalog, index: int) -> dict[str, Any]:
     options = {kind: rng.choice(values) for kind, values in sorted(product["options"].items())}
     price_upper = _price_limit(rng, product["pricing"][0])
     paraphrases = attribute_paraphrases()
-    said = [rng.choice(paraphrases[a]) if a in paraphrases and rng.random() < 0.8 else a
-            for a in attributes]  # fmt: skip
+    said = [
+        rng.choice(paraphrases[a])
+        if a in paraphrases and rng.random() < ATTRIBUTE_PARAPHRASE_RATE
+        else a
+        for a in attributes
+    ]
     option_text = ""
     for kind, value in options.items():
         words = hard["option_paraphrases"].get(value)
