@@ -413,8 +413,8 @@ def _names(value: str, instruction: str) -> bool:
 
 
 @functools.cache
-def _attribute_forms() -> dict[str, tuple[str, ...]]:
-    """Every attribute of the vocabulary and the ways a shopper may write it."""
+def _attribute_forms() -> dict[str, re.Pattern]:
+    """Every attribute of the vocabulary, and a pattern of the ways a shopper may write it."""
     from archer_envs.webshop.catalog import vocabulary
     from archer_envs.webshop.hard import attribute_paraphrases, hard_vocabulary
 
@@ -426,17 +426,18 @@ def _attribute_forms() -> dict[str, tuple[str, ...]]:
     for generic in hard_vocabulary()["generic_attributes"].values():
         names.update(generic)
     paraphrases = attribute_paraphrases()
-    return {name: (name, *paraphrases.get(name, ())) for name in sorted(names)}
+    return {
+        name: re.compile(
+            r"(?<![\w-])(?:" + "|".join(map(re.escape, (name, *paraphrases.get(name, ())))) + ")"
+        )
+        for name in sorted(names)
+    }
 
 
 def wanted_attributes(instruction: str) -> set[str]:
     """The vocabulary's attributes an instruction asks for, in any of their usual forms."""
     text = instruction.lower()
-    return {
-        name
-        for name, forms in _attribute_forms().items()
-        if any(re.search(rf"(?<![\w-]){re.escape(form)}", text) for form in forms)
-    }
+    return {name for name, pattern in _attribute_forms().items() if pattern.search(text)}
 
 
 def named_values(instruction: str) -> list[str]:
