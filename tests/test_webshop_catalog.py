@@ -80,7 +80,7 @@ UNIT_FAMILIES = {
 
 
 def test_every_hard_type_has_sensible_options_and_attributes():
-    for category_name, category in vocabulary()["categories"].items():
+    for category in vocabulary()["categories"].values():
         for type_name, _, _, _, option_set, _ in category["types"]:
             for kind, values in type_options(category, type_name, option_set).items():
                 families = {

@@ -11,7 +11,9 @@ paraphrased ("xl", "navy", "thumb drive"), sometimes misspelt. This module gener
 data/webshop/hard_vocabulary.json (which also gives each product type options and attributes
 that make sense for it). The price limit and the reward are WebShop's, unchanged.
 
-Product ``i`` depends only on the seed and ``i``, as in the easy catalogue.
+Product ``i`` depends only on the seed and ``i``, as in the easy catalogue. Products carry one
+field more than the easy ones, ``decoy`` (whether it is an accessory); goals are never decoys, and
+buying a goal's own product with its options always scores 1.
 """
 
 from __future__ import annotations
@@ -63,12 +65,6 @@ def type_options(category: dict, type_name: str, option_set: list[str]) -> dict[
     where the vocabulary gives one, else its category's."""
     own = hard_vocabulary()["option_values"].get(type_name, {})
     return {kind: own.get(kind, category["options"][kind]) for kind in option_set}
-
-
-def type_attributes(category_name: str, type_attributes: list[str]) -> list[str]:
-    """The attributes a product type can have: its own and its category's generic ones."""
-    generic = hard_vocabulary()["generic_attributes"][category_name]
-    return list(type_attributes) + [a for a in generic if a not in type_attributes]
 
 
 def generate_hard_product(seed: int, index: int) -> dict[str, Any]:
