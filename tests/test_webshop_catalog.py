@@ -125,3 +125,23 @@ def test_the_careful_shopper_beats_the_rule_baseline_on_hard():
     assert careful.mean_return > rule.mean_return + 0.15
     assert careful.success_rate > rule.success_rate + 0.15
     assert all(len(r["transitions"]) <= 10 for r in careful.records)
+
+
+def test_the_hard_site_plays_as_the_hard_env():
+    from archer_envs.webshop.server import ShopServer
+
+    local = gym.make(ENV_ID, difficulty="hard")
+    with ShopServer(difficulty="hard") as server:
+        remote = gym.make(ENV_ID, difficulty="hard", server_url=server.url)
+        for goal_index in (0, 11):
+            transcripts = []
+            for env in (local, remote):
+                agent = load_agent("careful", ENV_ID)
+                observation, _ = env.reset(options={"goal_index": goal_index})
+                steps = [observation]
+                terminated = False
+                while not terminated:
+                    observation, reward, terminated, _, _ = env.step(agent.act([observation])[0])
+                    steps.append((observation, reward))
+                transcripts.append(steps)
+            assert transcripts[0] == transcripts[1]
