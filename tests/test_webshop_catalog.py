@@ -127,6 +127,26 @@ def test_the_careful_shopper_beats_the_rule_baseline_on_hard():
     assert all(len(r["transitions"]) <= 10 for r in careful.records)
 
 
+def test_the_careful_shopper_keeps_each_episode_of_a_batch_apart():
+    episodes = [{"goal_index": i} for i in range(24)]
+    kwargs = {"difficulty": "hard"}
+    returns = [
+        [
+            r["return"]
+            for r in evaluate(
+                load_agent("careful", ENV_ID),
+                ENV_ID,
+                episodes=episodes,
+                num_envs=num_envs,
+                env_kwargs=kwargs,
+                progress=False,
+            ).records
+        ]
+        for num_envs in (1, 4)
+    ]
+    assert returns[0] == returns[1]
+
+
 def test_the_hard_site_plays_as_the_hard_env():
     from archer_envs.webshop.server import ShopServer
 

@@ -395,10 +395,6 @@ _PAGE_BUTTONS = frozenset(
 _ACCESSORY = re.compile(r"\bfor\b|\bcompatible\b")
 
 
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9]+", text.lower()))
-
-
 def _wanted_forms(value: str) -> list[str]:
     """An option value and the ways a shopper may write it (the hard vocabulary's
     paraphrases, which a careful shopper knows as any shopper does)."""
@@ -468,16 +464,27 @@ class CarefulShopper(_ShopAgent):
     def __init__(self, env: WebShopEnv, seed: int | None = None):
         super().__init__(env, seed)
         self.max_steps = getattr(env, "max_steps", 10)
-        self.rejected: set[str] = set()
-        self.checked: set[str] = set()
-        self.item = ""
-        self.steps = 0
+        self.episodes: dict[int, dict] = {}  # what it knows of each episode of the batch
+
+    def act(self, observations: list[str | None]) -> list[str | None]:
+        actions = []
+        for position, observation in enumerate(observations):
+            if observation is None:
+                actions.append(None)
+                continue
+            if "Action: " not in observation:  # the start of an episode
+                self.episodes[position] = {"rejected": set(), "checked": set(), "steps": 0}
+            episode = self.episodes[position]
+            self.rejected, self.checked = episode["rejected"], episode["checked"]
+            self.item, self.steps = episode.get("item", ""), episode["steps"]
+            actions.append(self.act_one(observation))
+            episode["item"], episode["steps"] = self.item, self.steps + 1
+        return actions
 
     def act_one(self, observation: str) -> str:
+        """The action for an observation, from what ``act`` set up: the products rejected and
+        checked so far, the one opened last, and the actions already taken."""
         lines, instruction = current_page(observation)
-        if "Action: " not in observation:  # a new episode
-            self.rejected, self.checked, self.item = set(), set(), ""
-        self.steps = observation.count("\nAction: ") + observation.startswith("Action: ")
         if lines == ["[Search]"]:
             query = re.split(r"[,.] (?:and )?(?:price|under|my budget|it should)", instruction)[0]
             words = [query, *sorted(wanted_attributes(instruction)), *named_values(instruction)]
