@@ -244,6 +244,7 @@ def cmd_webshop_server(args: argparse.Namespace) -> int:
         num_products=args.num_products,
         catalog_seed=args.catalog_seed,
         catalog_path=args.catalog_path,
+        difficulty=args.difficulty,
     )
     return 0
 
@@ -352,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     site.add_argument("--catalog-seed", type=int, default=0)
     site.add_argument(
         "--catalog-path", help="folder with WebShop's items_shuffle.json and items_ins_v2.json"
+    )
+    site.add_argument(
+        "--difficulty", default="easy", choices=("easy", "hard"), help="the generated catalogue"
     )
     site.set_defaults(run=cmd_webshop_server)
     return parser

@@ -27,6 +27,7 @@ ENV_IDS = (
 AGENTS = ("random", "expert", "optimal")
 WEBSHOP_ID = "archer/WebShop-v0"
 WEBSHOP_AGENTS = ("random", "rule")
+WEBSHOP_AGENTS_ALL = ("random", "rule", "careful")  # the careful shopper: for difficulty="hard"
 # WebShop paper (Yao et al., 2022), table 2: score / success rate on the test goals
 WEBSHOP_PAPER = {"rule": (45.6, 9.6), "human expert": (82.1, 59.6)}
 
@@ -85,16 +86,26 @@ def format_detective_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def webshop_table(seed: int = 0, progress: bool = True) -> list[dict]:
-    """Score (100 x mean reward) and success rate of the WebShop agents on the test goals."""
-    episodes = gym.make(WEBSHOP_ID).unwrapped.episode_options()  # goals 0-499
+def webshop_table(
+    seed: int = 0, progress: bool = True, difficulty: str = "easy", agents=WEBSHOP_AGENTS
+) -> list[dict]:
+    """Score (100 x mean reward) and success rate of the WebShop agents on the test goals of
+    the generated catalogue at ``difficulty``."""
+    kwargs = {"difficulty": difficulty}
+    episodes = gym.make(WEBSHOP_ID, **kwargs).unwrapped.episode_options()  # goals 0-499
     rows = []
-    for name in WEBSHOP_AGENTS:
+    for name in agents:
         agent = load_agent(name, WEBSHOP_ID, seed=seed)
         result = evaluate(
-            agent, WEBSHOP_ID, episodes=episodes, seed=seed, agent_name=name, progress=progress
+            agent,
+            WEBSHOP_ID,
+            episodes=episodes,
+            seed=seed,
+            env_kwargs=kwargs,
+            agent_name=name,
+            progress=progress,
         )
-        rows.append({**result.summary(), "score": 100 * result.mean_return})
+        rows.append({**result.summary(), "score": 100 * result.mean_return, **kwargs})
     return rows
 
 
@@ -136,7 +147,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the rows as JSON")
+    parser.add_argument(
+        "--webshop-only", action="store_true", help="only the WebShop tables (easy and hard)"
+    )
     args = parser.parse_args()
+    if args.webshop_only:
+        rows = []
+        for difficulty in ("easy", "hard"):
+            shop_rows = webshop_table(args.seed, difficulty=difficulty, agents=WEBSHOP_AGENTS_ALL)
+            rows += shop_rows
+            print(f"\nWebShop-v0, difficulty={difficulty!r}, test goals 0-499")
+            print(format_webshop_table(shop_rows))
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(rows, indent=1))
+        return
     rows = reference_table(args.seed)
     print()
     print(format_table(rows))

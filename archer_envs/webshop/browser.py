@@ -28,12 +28,17 @@ _KINDS = {
 
 
 @functools.cache
-def local_server(num_products: int, catalog_seed: int, catalog_path: str | None) -> str:
+def local_server(
+    num_products: int, catalog_seed: int, catalog_path: str | None, difficulty: str = "easy"
+) -> str:
     """The URL of a WebShop site served from this process (started once, on first use)."""
     from archer_envs.webshop.server import ShopServer
 
     server = ShopServer(
-        num_products=num_products, catalog_seed=catalog_seed, catalog_path=catalog_path
+        num_products=num_products,
+        catalog_seed=catalog_seed,
+        catalog_path=catalog_path,
+        difficulty=difficulty,
     )
     server.__enter__()  # runs until the process exits (a daemon thread)
     return server.url
@@ -88,7 +93,7 @@ class BrowserShop:
     """The shop as a browser sees it: pages are read from the rendered DOM (the visible text of
     each element, clickables by their role) and actions are typed and clicked."""
 
-    def __init__(self, server_url: str | None, catalog: tuple[int, int, str | None]):
+    def __init__(self, server_url: str | None, catalog: tuple[int, int, str | None, str]):
         for path in (CHROMIUM, CHROMEDRIVER):
             if not os.path.exists(path):
                 raise FileNotFoundError(
@@ -231,12 +236,21 @@ class WebShopBrowserEnv(WebShopEnv):
         max_steps: int = 10,
         server_url: str | None = None,
         render_mode: str | None = None,
+        difficulty: str = "easy",
     ):
         super().__init__(
-            num_products, catalog_seed, catalog_path, split, max_steps, None, render_mode
+            num_products,
+            catalog_seed,
+            catalog_path,
+            split,
+            max_steps,
+            None,
+            render_mode,
+            difficulty,
         )
         self.server_url = server_url
-        self._remote = BrowserShop(server_url, (num_products, catalog_seed, self.catalog_path))
+        catalog = (num_products, catalog_seed, self.catalog_path, difficulty)
+        self._remote = BrowserShop(server_url, catalog)
 
     def close(self) -> None:
         self._remote.close()

@@ -41,6 +41,7 @@ from archer_envs.oracles.cache import default_cache_path
 CATALOG_VERSION = 3
 DEFAULT_NUM_PRODUCTS = 10_000
 FULL_NUM_PRODUCTS = 1_181_436  # the size of the original WebShop catalogue
+DIFFICULTIES = ("easy", "hard")  # easy: the clean catalogue; hard: archer_envs.webshop.hard
 SPLITS = {"test": (0, 500), "dev": (500, 1500), "train": (1500, None)}
 # WebShop's price limits: multiples of ten above the product's price
 PRICE_RANGE = [10.0 * i for i in range(1, 100)]
@@ -238,13 +239,21 @@ class Catalog:
     ``webshop_catalog(items_path, attributes_path)`` loads the original WebShop files.
     """
 
-    def __init__(self, rows: list[bytes], goals: list[dict] | None, seed: int, source: str):
+    def __init__(
+        self,
+        rows: list[bytes],
+        goals: list[dict] | None,
+        seed: int,
+        source: str,
+        difficulty: str = "easy",
+    ):
         if not rows:
             raise ValueError("a catalogue needs at least one product")
         self._rows = rows
         self._fixed_goals = goals
         self.seed = seed
         self.source = source
+        self.difficulty = difficulty
         self._asins: dict[str, int] | None = None
         self.product = functools.lru_cache(maxsize=4096)(self._decode)
         self.goal = functools.lru_cache(maxsize=4096)(self._goal)
@@ -257,18 +266,27 @@ class Catalog:
         seed: int = 0,
         cache: bool = True,
         progress: bool = True,
+        difficulty: str = "easy",
     ) -> Catalog:
-        """The catalogue of ``num_products`` products generated from ``seed``: read from the
-        cache file if it holds a valid copy, else generated (and cached when ``cache``)."""
+        """The catalogue of ``num_products`` products generated from ``seed`` at ``difficulty``
+        ("easy" or "hard"): read from the cache file if it holds a valid copy, else generated
+        (and cached when ``cache``)."""
         if not isinstance(num_products, int) or num_products < 1:
             raise ValueError(f"num_products must be a positive int, got {num_products!r}")
-        path = cache_file(num_products, seed)
+        check_difficulty(difficulty)
+        if difficulty == "hard":
+            from archer_envs.webshop.hard import generate_hard_product as generate
+        else:
+            generate = generate_product
+        source = f"generated(seed={seed})" if difficulty == "easy" else (
+            f"generated(seed={seed}, difficulty={difficulty})")  # fmt: skip
+        path = cache_file(num_products, seed, difficulty)
         if cache and path.exists():
-            rows = _read_cache(path, num_products, seed)
+            rows = _read_cache(path, num_products, seed, difficulty)
             if rows is not None:
-                return cls(rows, None, seed, f"generated(seed={seed})")
+                return cls(rows, None, seed, source, difficulty)
         rows = [
-            _pack(generate_product(seed, i))
+            _pack(generate(seed, i))
             for i in tqdm(
                 range(num_products),
                 desc="generating WebShop catalogue",
@@ -277,12 +295,12 @@ class Catalog:
         ]
         if cache:
             try:
-                _write_cache(path, rows, num_products, seed)
+                _write_cache(path, rows, num_products, seed, difficulty)
             except OSError as error:  # a read-only home: work without the cache
                 warnings.warn(
                     f"cannot cache the WebShop catalogue at {path}: {error}", stacklevel=2
                 )
-        return cls(rows, None, seed, f"generated(seed={seed})")
+        return cls(rows, None, seed, source, difficulty)
 
     # --- products ------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -324,6 +342,10 @@ class Catalog:
             raise ValueError(f"goal_index must be in [0, {self.num_goals}), got {index!r}")
         if self._fixed_goals is not None:
             return self._fixed_goals[index]
+        if self.difficulty == "hard":
+            from archer_envs.webshop.hard import hard_goal
+
+            return hard_goal(self, index)
         # goals visit the products in a seeded order: a bijection i -> (a i + b) mod n
         n = len(self._rows)
         multiplier = next(m for m in itertools.count(1_000_003, 2) if math.gcd(m, n) == 1)
@@ -358,21 +380,39 @@ def _goal_record(product, text, attributes, options, price_upper) -> dict[str, A
 
 
 # --- the cache -----------------------------------------------------------------------------------
-def cache_file(num_products: int, seed: int) -> Path:
-    """Where the generated catalogue of this size and seed is cached."""
+def check_difficulty(difficulty: str) -> None:
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(f"difficulty must be one of {DIFFICULTIES}, got {difficulty!r}")
+
+
+def _version(difficulty: str) -> int:
+    if difficulty == "hard":
+        from archer_envs.webshop.hard import HARD_VERSION
+
+        return HARD_VERSION
+    return CATALOG_VERSION
+
+
+def cache_file(num_products: int, seed: int, difficulty: str = "easy") -> Path:
+    """Where the generated catalogue of this size, seed and difficulty is cached (the easy
+    catalogue keeps its file name from before difficulties existed)."""
+    name = "catalog" if difficulty == "easy" else f"catalog-{difficulty}"
     return (
         default_cache_path().parent
         / "webshop"
-        / f"catalog-v{CATALOG_VERSION}-seed{seed}-n{num_products}.json"
+        / f"{name}-v{_version(difficulty)}-seed{seed}-n{num_products}.json"
     )
 
 
-def _read_cache(path: Path, num_products: int, seed: int) -> list[bytes] | None:
+def _read_cache(
+    path: Path, num_products: int, seed: int, difficulty: str = "easy"
+) -> list[bytes] | None:
     try:
         data = json.loads(path.read_text())
         products = data["products"]
         valid = (
-            data["version"] == CATALOG_VERSION
+            data["version"] == _version(difficulty)
+            and data.get("difficulty", "easy") == difficulty
             and data["seed"] == seed
             and len(products) == num_products
             and all(isinstance(p, dict) and "asin" in p for p in products)
@@ -389,10 +429,15 @@ def _read_cache(path: Path, num_products: int, seed: int) -> list[bytes] | None:
     return [_pack(p) for p in products]
 
 
-def _write_cache(path: Path, rows: list[bytes], num_products: int, seed: int) -> None:
+def _write_cache(
+    path: Path, rows: list[bytes], num_products: int, seed: int, difficulty: str = "easy"
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    header = json.dumps({"version": CATALOG_VERSION, "seed": seed, "num_products": num_products})
+    header = {"version": _version(difficulty), "seed": seed, "num_products": num_products}
+    if difficulty != "easy":  # the easy catalogue's files stay as they were
+        header["difficulty"] = difficulty
+    header = json.dumps(header)
     with temporary.open("w") as handle:
         handle.write(header[:-1] + ', "products": [\n')
         handle.write(",\n".join(zlib.decompress(row).decode() for row in rows))
@@ -481,12 +526,17 @@ def _convert_webshop_item(item: dict[str, Any], annotation: dict[str, Any]) -> d
 
 @functools.cache
 def load_catalog(
-    catalog_path: str | None = None, num_products: int = DEFAULT_NUM_PRODUCTS, seed: int = 0
+    catalog_path: str | None = None,
+    num_products: int = DEFAULT_NUM_PRODUCTS,
+    seed: int = 0,
+    difficulty: str = "easy",
 ) -> Catalog:
-    """The catalogue an env uses, shared by every env of the process: the generated one, or
-    with ``catalog_path`` a folder holding WebShop's items_shuffle.json and items_ins_v2.json."""
+    """The catalogue an env uses, shared by every env of the process: the generated one (at
+    ``difficulty``), or with ``catalog_path`` a folder holding WebShop's items_shuffle.json and
+    items_ins_v2.json."""
+    check_difficulty(difficulty)
     if catalog_path is None:
-        return Catalog.generated(num_products, seed)
+        return Catalog.generated(num_products, seed, difficulty=difficulty)
     folder = Path(catalog_path)
     items, annotations = folder / "items_shuffle.json", folder / "items_ins_v2.json"
     if not (items.is_file() and annotations.is_file()):

@@ -12,7 +12,12 @@ from typing import Any
 import numpy as np
 
 from archer_envs.core import OBSERVATION_MAX_LENGTH, TextEnv
-from archer_envs.webshop.catalog import DEFAULT_NUM_PRODUCTS, Catalog, load_catalog
+from archer_envs.webshop.catalog import (
+    DEFAULT_NUM_PRODUCTS,
+    Catalog,
+    check_difficulty,
+    load_catalog,
+)
 from archer_envs.webshop.search import SearchEngine
 from archer_envs.webshop.shop import (
     PRODUCT,
@@ -30,9 +35,11 @@ RESULTS_SHOWN = 3  # ArCHer shows only the first three search results
 
 
 @functools.cache
-def shop(catalog_path: str | None, num_products: int, seed: int) -> tuple[Catalog, SearchEngine]:
+def shop(
+    catalog_path: str | None, num_products: int, seed: int, difficulty: str = "easy"
+) -> tuple[Catalog, SearchEngine]:
     """The catalogue and its search index, built once per process and shared by every env."""
-    catalog = load_catalog(catalog_path, num_products, seed)
+    catalog = load_catalog(catalog_path, num_products, seed, difficulty)
     return catalog, SearchEngine(catalog)
 
 
@@ -133,6 +140,9 @@ class WebShopEnv(TextEnv):
       items_ins_v2.json instead.
     - ``split``: goals a seeded reset draws from: "train" (default), "dev" or "test" (WebShop's
       fixed splits: goals 0-499 test, 500-1499 dev, the rest train).
+    - ``difficulty``: the generated catalogue and its goals: "easy" (default: clean products,
+      goals in the products' own words) or "hard" (archer_envs.webshop.hard: a marketplace's
+      near-duplicates, noisy titles, decoys, partial paraphrased goals with typos).
     - ``max_steps``: actions per episode (10).
     - ``server_url``: play on a running site (``archer-envs webshop-server``) over HTTP instead
       of in-process; the transcripts are identical.
@@ -157,8 +167,10 @@ class WebShopEnv(TextEnv):
         max_steps: int = 10,
         server_url: str | None = None,
         render_mode: str | None = None,
+        difficulty: str = "easy",
     ):
         super().__init__(render_mode)
+        check_difficulty(difficulty)
         if not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
         if not isinstance(num_products, int) or num_products < 1:
@@ -167,6 +179,7 @@ class WebShopEnv(TextEnv):
             raise ValueError(f"split must be 'train', 'dev' or 'test', got {split!r}")
         self.num_products = num_products
         self.catalog_seed = catalog_seed
+        self.difficulty = difficulty
         self.catalog_path = None if catalog_path is None else str(catalog_path)
         self.split = split
         self.max_steps = max_steps
@@ -191,11 +204,11 @@ class WebShopEnv(TextEnv):
     # --- the catalogue, loaded on first use ----------------------------------------------------
     @property
     def catalog(self) -> Catalog:
-        return shop(self.catalog_path, self.num_products, self.catalog_seed)[0]
+        return shop(self.catalog_path, self.num_products, self.catalog_seed, self.difficulty)[0]
 
     @property
     def engine(self) -> SearchEngine:
-        return shop(self.catalog_path, self.num_products, self.catalog_seed)[1]
+        return shop(self.catalog_path, self.num_products, self.catalog_seed, self.difficulty)[1]
 
     @property
     def target(self) -> str:
@@ -379,5 +392,148 @@ class RuleShopper(_ShopAgent):
 _PAGE_BUTTONS = frozenset(
     ["back to search", "< prev", "description", "features", "reviews", "attributes", "buy now"]
 )
+_ACCESSORY = re.compile(r"\bfor\b|\bcompatible\b")
 
-SCRIPTED_AGENTS = {"random": RandomShopper, "rule": RuleShopper}
+
+def _wanted_forms(value: str) -> list[str]:
+    """An option value and the ways a shopper may write it (the hard vocabulary's
+    paraphrases, which a careful shopper knows as any shopper does)."""
+    from archer_envs.webshop.hard import hard_vocabulary
+
+    return [value, *hard_vocabulary()["option_paraphrases"].get(value, [])]
+
+
+def _names(value: str, instruction: str) -> bool:
+    """Whether the instruction names this option value, in any of its forms, as whole words."""
+    return any(_says(form.lower(), instruction) for form in _wanted_forms(value))
+
+
+@functools.cache
+def _attribute_forms() -> dict[str, re.Pattern]:
+    """Every attribute of the vocabulary, and a pattern of the ways a shopper may write it."""
+    from archer_envs.webshop.catalog import vocabulary
+    from archer_envs.webshop.hard import attribute_paraphrases, hard_vocabulary
+
+    names = set()
+    for category in vocabulary()["categories"].values():
+        names.update(category["attributes"])
+        for entry in category["types"]:
+            names.update(entry[5])
+    for generic in hard_vocabulary()["generic_attributes"].values():
+        names.update(generic)
+    paraphrases = attribute_paraphrases()
+    return {
+        name: re.compile(
+            r"(?<![\w-])(?:" + "|".join(map(re.escape, (name, *paraphrases.get(name, ())))) + ")"
+        )
+        for name in sorted(names)
+    }
+
+
+def wanted_attributes(instruction: str) -> set[str]:
+    """The vocabulary's attributes an instruction asks for, in any of their usual forms."""
+    text = instruction.lower()
+    return {name for name, pattern in _attribute_forms().items() if pattern.search(text)}
+
+
+def named_values(instruction: str) -> list[str]:
+    """The option values an instruction names in another spelling ("xl": "x-large")."""
+    from archer_envs.webshop.hard import hard_vocabulary
+
+    return sorted(
+        value
+        for value, forms in hard_vocabulary()["option_paraphrases"].items()
+        if any(_says(form, instruction) for form in forms) and not _says(value, instruction)
+    )
+
+
+def _says(words: str, instruction: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(words)}(?![\w-])", instruction.lower()) is not None
+
+
+class CarefulShopper(_ShopAgent):
+    """A scripted careful shopper. It searches the instruction without its price, adding the
+    vocabulary's names of the attributes and option values it asks for in other words; on the
+    results it skips what is over budget or an accessory "for" the product; it reads the first
+    product's Attributes page, and goes back to the next result when a product lacks an
+    attribute the instruction asks for or does not stock a value it names, as long as its
+    action budget allows; then it chooses for each option type the value the instruction names
+    (in any usual spelling, the longest match: "xx-large" over "large") and buys. The reference
+    that the hard catalogue must separate from the rule baseline."""
+
+    def __init__(self, env: WebShopEnv, seed: int | None = None):
+        super().__init__(env, seed)
+        self.max_steps = getattr(env, "max_steps", 10)
+        self.episodes: dict[int, dict] = {}  # what it knows of each episode of the batch
+
+    def act(self, observations: list[str | None]) -> list[str | None]:
+        actions = []
+        for position, observation in enumerate(observations):
+            if observation is None:
+                actions.append(None)
+                continue
+            if "Action: " not in observation:  # the start of an episode
+                self.episodes[position] = {"rejected": set(), "checked": set(), "steps": 0}
+            episode = self.episodes[position]
+            self.rejected, self.checked = episode["rejected"], episode["checked"]
+            self.item, self.steps = episode.get("item", ""), episode["steps"]
+            actions.append(self.act_one(observation))
+            episode["item"], episode["steps"] = self.item, self.steps + 1
+        return actions
+
+    def act_one(self, observation: str) -> str:
+        """The action for an observation, from what ``act`` set up: the products rejected and
+        checked so far, the one opened last, and the actions already taken."""
+        lines, instruction = current_page(observation)
+        if lines == ["[Search]"]:
+            query = re.split(r"[,.] (?:and )?(?:price|under|my budget|it should)", instruction)[0]
+            words = [query, *sorted(wanted_attributes(instruction)), *named_values(instruction)]
+            return f"search[{' '.join(words)}]"
+        if lines and lines[0] == "[Back to Search]" and lines[1].startswith("Page "):
+            return self._choose_result(lines[2:], instruction)
+        if "[Buy Now]" in lines:
+            return self._on_item(lines, instruction)
+        if self.item and "[< Prev]" in lines and self.item not in self.checked:  # Attributes
+            self.checked.add(self.item)
+            have = {line.lower() for line in lines if not line.startswith("[")}
+            if not wanted_attributes(instruction) <= have:
+                self.rejected.add(self.item)
+        return "click[< Prev]" if "[< Prev]" in lines else "click[Back to Search]"
+
+    def _choose_result(self, lines: list[str], instruction: str) -> str:
+        limit_match = re.search(r"(\d+\.\d\d) d\w*", instruction)
+        limit = float(limit_match.group(1)) if limit_match else float("inf")
+        ranked = []
+        for i, line in enumerate(lines):
+            if re.fullmatch(r"\[[A-Z0-9]{10}\]", line) and i + 2 < len(lines):
+                asin, title, price = line.strip("[]"), lines[i + 1], lines[i + 2]
+                cost = float(re.sub(r"[^\d.]", "", price.split(" to ")[0]) or 0)
+                fits = cost <= limit and not _ACCESSORY.search(title.split(",")[0].lower())
+                ranked.append((asin in self.rejected, not fits, i, asin))
+        if not ranked:
+            return "click[Back to Search]"
+        self.item = min(ranked)[3]
+        return f"click[{self.item}]"
+
+    def _on_item(self, lines: list[str], instruction: str) -> str:
+        groups = option_groups(lines)
+        left = self.max_steps - self.steps  # actions left, this one included
+        # going back and buying the next result: back, open it, its options, buy
+        can_leave = left >= len(groups) + 3
+        if self.item not in self.checked and left >= len(groups) + 5:  # + Attributes and back
+            return "click[Attributes]"
+        missing = [g for g in groups if not any(_names(v.strip("[]"), instruction) for v in g)]
+        if missing and can_leave:
+            self.rejected.add(self.item)
+        if self.item in self.rejected and can_leave:
+            return "click[< Prev]"
+        for group in groups:
+            if any(line.startswith("[[") for line in group):
+                continue
+            named = [line.strip("[]") for line in group if _names(line.strip("[]"), instruction)]
+            if named:
+                return f"click[{max(named, key=len)}]"
+        return "click[Buy Now]"
+
+
+SCRIPTED_AGENTS = {"random": RandomShopper, "rule": RuleShopper, "careful": CarefulShopper}

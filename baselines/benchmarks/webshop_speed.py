@@ -28,10 +28,12 @@ from archer_envs.webshop.search import SearchEngine
 ENV_ID = "archer/WebShop-v0"
 
 
-def build(num_products: int) -> tuple[Catalog, SearchEngine, float, float]:
+def build(
+    num_products: int, difficulty: str = "easy"
+) -> tuple[Catalog, SearchEngine, float, float]:
     """A fresh catalogue (no cache) and its index, with the seconds each took."""
     start = time.perf_counter()
-    catalog = Catalog.generated(num_products, cache=False)
+    catalog = Catalog.generated(num_products, cache=False, difficulty=difficulty)
     built = time.perf_counter()
     engine = SearchEngine(catalog, progress=num_products >= 100_000)
     return catalog, engine, built - start, time.perf_counter() - built
@@ -48,9 +50,9 @@ def search_latency(catalog: Catalog, engine: SearchEngine, queries: int = 1000) 
     return times
 
 
-def env_steps_per_second(agent_name: str, steps: int) -> float:
+def env_steps_per_second(agent_name: str, steps: int, difficulty: str = "easy") -> float:
     """Steps per second of one env driven by a scripted agent (the agent's time included)."""
-    env = gym.make(ENV_ID)
+    env = gym.make(ENV_ID, difficulty=difficulty)
     agent = load_agent(agent_name, ENV_ID, seed=0)
     observation, _ = env.reset(seed=0)
     start = time.perf_counter()
@@ -80,12 +82,13 @@ def main() -> None:
     parser.add_argument("--skip-full", action="store_true", help="only the 10,000-product figures")
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--measure-full", type=int, help=argparse.SUPPRESS)  # the subprocess
+    parser.add_argument("--difficulty", default="easy", choices=("easy", "hard"))
     args = parser.parse_args()
     if args.measure_full:
         print(json.dumps(measure_full(args.measure_full)))
         return
 
-    catalog, engine, build_s, index_s = build(DEFAULT_NUM_PRODUCTS)
+    catalog, engine, build_s, index_s = build(DEFAULT_NUM_PRODUCTS, args.difficulty)
     latency = search_latency(catalog, engine)
     print(
         f"catalogue of {DEFAULT_NUM_PRODUCTS:,} products: generated in {build_s:.2f} s, "
@@ -95,8 +98,9 @@ def main() -> None:
         f"search latency: {np.mean(latency):.2f} ms/query mean, "
         f"{np.percentile(latency, 95):.2f} ms p95 (target <= 5 ms)"
     )
-    for agent in ("rule", "random"):
-        rate = env_steps_per_second(agent, args.steps)
+    agents = ("rule", "random") if args.difficulty == "easy" else ("rule", "random", "careful")
+    for agent in agents:
+        rate = env_steps_per_second(agent, args.steps, args.difficulty)
         print(f"WebShop-v0 in-process, {agent} agent: {rate:,.0f} steps/s")
     if args.skip_full:
         return
