@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--catalog-path", help="folder with WebShop's items_shuffle.json and items_ins_v2.json"
     )
     site.add_argument(
-        "--difficulty", default="easy", choices=("easy", "hard"), help="the generated catalogue"
+        "--difficulty", default="hard", choices=("easy", "hard"), help="the generated catalogue"
     )
     site.set_defaults(run=cmd_webshop_server)
     return parser

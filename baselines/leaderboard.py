@@ -441,7 +441,7 @@ def write_summary(path: Path, entry: Entry, env_id: str, identity: dict[str, Any
     path.write_text(json.dumps(summary, indent=1) + "\n")
 
 
-_SCRIPTED = ("random", "expert", "optimal", "wasteful", "walkthrough", "rule")
+_SCRIPTED = ("random", "expert", "optimal", "wasteful", "walkthrough", "rule", "careful")
 
 
 def _training_summary(training: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -29,7 +29,7 @@ _KINDS = {
 
 @functools.cache
 def local_server(
-    num_products: int, catalog_seed: int, catalog_path: str | None, difficulty: str = "easy"
+    num_products: int, catalog_seed: int, catalog_path: str | None, difficulty: str = "hard"
 ) -> str:
     """The URL of a WebShop site served from this process (started once, on first use)."""
     from archer_envs.webshop.server import ShopServer
@@ -236,7 +236,7 @@ class WebShopBrowserEnv(WebShopEnv):
         max_steps: int = 10,
         server_url: str | None = None,
         render_mode: str | None = None,
-        difficulty: str = "easy",
+        difficulty: str = "hard",
     ):
         super().__init__(
             num_products,

@@ -245,7 +245,7 @@ class Catalog:
         goals: list[dict] | None,
         seed: int,
         source: str,
-        difficulty: str = "easy",
+        difficulty: str = "hard",
     ):
         if not rows:
             raise ValueError("a catalogue needs at least one product")
@@ -266,7 +266,7 @@ class Catalog:
         seed: int = 0,
         cache: bool = True,
         progress: bool = True,
-        difficulty: str = "easy",
+        difficulty: str = "hard",
     ) -> Catalog:
         """The catalogue of ``num_products`` products generated from ``seed`` at ``difficulty``
         ("easy" or "hard"): read from the cache file if it holds a valid copy, else generated
@@ -393,7 +393,7 @@ def _version(difficulty: str) -> int:
     return CATALOG_VERSION
 
 
-def cache_file(num_products: int, seed: int, difficulty: str = "easy") -> Path:
+def cache_file(num_products: int, seed: int, difficulty: str = "hard") -> Path:
     """Where the generated catalogue of this size, seed and difficulty is cached (the easy
     catalogue keeps its file name from before difficulties existed)."""
     name = "catalog" if difficulty == "easy" else f"catalog-{difficulty}"
@@ -405,7 +405,7 @@ def cache_file(num_products: int, seed: int, difficulty: str = "easy") -> Path:
 
 
 def _read_cache(
-    path: Path, num_products: int, seed: int, difficulty: str = "easy"
+    path: Path, num_products: int, seed: int, difficulty: str = "hard"
 ) -> list[bytes] | None:
     try:
         data = json.loads(path.read_text())
@@ -430,7 +430,7 @@ def _read_cache(
 
 
 def _write_cache(
-    path: Path, rows: list[bytes], num_products: int, seed: int, difficulty: str = "easy"
+    path: Path, rows: list[bytes], num_products: int, seed: int, difficulty: str = "hard"
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f"{path.name}.{os.getpid()}.partial")
@@ -529,7 +529,7 @@ def load_catalog(
     catalog_path: str | None = None,
     num_products: int = DEFAULT_NUM_PRODUCTS,
     seed: int = 0,
-    difficulty: str = "easy",
+    difficulty: str = "hard",
 ) -> Catalog:
     """The catalogue an env uses, shared by every env of the process: the generated one (at
     ``difficulty``), or with ``catalog_path`` a folder holding WebShop's items_shuffle.json and

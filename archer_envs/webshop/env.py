@@ -36,7 +36,7 @@ RESULTS_SHOWN = 3  # ArCHer shows only the first three search results
 
 @functools.cache
 def shop(
-    catalog_path: str | None, num_products: int, seed: int, difficulty: str = "easy"
+    catalog_path: str | None, num_products: int, seed: int, difficulty: str = "hard"
 ) -> tuple[Catalog, SearchEngine]:
     """The catalogue and its search index, built once per process and shared by every env."""
     catalog = load_catalog(catalog_path, num_products, seed, difficulty)
@@ -140,9 +140,10 @@ class WebShopEnv(TextEnv):
       items_ins_v2.json instead.
     - ``split``: goals a seeded reset draws from: "train" (default), "dev" or "test" (WebShop's
       fixed splits: goals 0-499 test, 500-1499 dev, the rest train).
-    - ``difficulty``: the generated catalogue and its goals: "easy" (default: clean products,
-      goals in the products' own words) or "hard" (archer_envs.webshop.hard: a marketplace's
-      near-duplicates, noisy titles, decoys, partial paraphrased goals with typos).
+    - ``difficulty``: the generated catalogue and its goals: "hard" (default,
+      archer_envs.webshop.hard: a marketplace's near-duplicates, noisy titles, decoys, partial
+      paraphrased goals with typos; calibrated so that WebShop's rule baseline scores as on the
+      real WebShop) or "easy" (clean products, goals in the products' own words).
     - ``max_steps``: actions per episode (10).
     - ``server_url``: play on a running site (``archer-envs webshop-server``) over HTTP instead
       of in-process; the transcripts are identical.
@@ -167,7 +168,7 @@ class WebShopEnv(TextEnv):
         max_steps: int = 10,
         server_url: str | None = None,
         render_mode: str | None = None,
-        difficulty: str = "easy",
+        difficulty: str = "hard",
     ):
         super().__init__(render_mode)
         check_difficulty(difficulty)

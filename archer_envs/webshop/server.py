@@ -50,7 +50,7 @@ def create_app(
     catalog_path: str | None = None,
     max_sessions: int = MAX_SESSIONS,
     min_idle: float = MIN_IDLE,
-    difficulty: str = "easy",
+    difficulty: str = "hard",
 ) -> Flask:
     """The site's Flask app over the catalogue these arguments select (as for the env), with
     the session policy of the module docstring."""
