@@ -30,7 +30,6 @@ optimizer step, so that the replicas stay identical.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +42,7 @@ from accelerate.utils import broadcast, gather_object, reduce
 from tqdm.auto import tqdm
 
 from archer_agents.buffer import Batch, ReplayBuffer
+from archer_agents.config import Config
 from archer_agents.models import (
     CausalCritic,
     PolicyAgent,
@@ -64,10 +64,12 @@ PAPER_GAMMA = {
 
 
 @dataclass
-class ArCHerConfig:
+class ArCHerConfig(Config):
     """Hyperparameters with the paper's names. ``batch_size`` is the number of replay
     transitions per update, split into ``grad_accum_steps`` chunks whose gradients are summed
     (upstream: 8 × 32)."""
+
+    label = "ArCHer"
 
     policy: str = "tiny"  # a preset of archer_agents.models or a pretrained name/path
     critic: str = "tiny"
@@ -124,13 +126,6 @@ class ArCHerConfig:
         else:
             raise ValueError(f"unknown preset {name!r}: use 'cpu' or 'paper'")
         return base.replace(**overrides)
-
-    def replace(self, **overrides: Any) -> ArCHerConfig:
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise ValueError(f"unknown ArCHer config keys {unknown}; known: {sorted(names)}")
-        return dataclasses.replace(self, **overrides)
 
 
 def td_target(rewards: torch.Tensor, dones: torch.Tensor, next_values: torch.Tensor,

@@ -13,7 +13,6 @@ the kept trajectories' turns. No critic: the return alone says what to imitate.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from collections import Counter
@@ -26,13 +25,16 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
+from archer_agents.config import Config
 from archer_agents.models import PolicyAgent, PolicyLM
 from archer_agents.rollout import collect_trajectories
 from archer_envs.datasets import read_trajectories, write_trajectories
 
 
 @dataclass
-class BCConfig:
+class BCConfig(Config):
+    label = "BC"
+
     lm_lr: float = 3e-3
     epochs: int = 200  # converged on the demo's data: more epochs no longer raise its return
     batch_size: int = 32
@@ -110,10 +112,12 @@ def train_bc(
 
 # --- online filtered BC ----------------------------------------------------------------------
 @dataclass
-class FilteredBCConfig:
+class FilteredBCConfig(Config):
     """Online filtered BC's settings; ``policy``, ``max_new_tokens``, ``num_envs``,
     ``iterations``, ``eval_every`` and ``save_every`` mean what they mean for ArCHer. The pool
     holds every trajectory collected, up to the newest ``pool_size``."""
+
+    label = "filtered BC"
 
     policy: str = "tiny"  # a preset of archer_agents.models or a pretrained name/path
     iterations: int = 16
@@ -148,13 +152,6 @@ class FilteredBCConfig:
         else:
             raise ValueError(f"unknown preset {name!r}: use 'cpu' or 'paper'")
         return base.replace(**overrides)
-
-    def replace(self, **overrides: Any) -> FilteredBCConfig:
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise ValueError(f"unknown filtered BC config keys {unknown}; known: {sorted(names)}")
-        return dataclasses.replace(self, **overrides)
 
 
 def top_decile(trajectories: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -25,13 +25,16 @@ import torch
 from accelerate import Accelerator
 
 from archer_agents.archer import ArCHer, ArCHerConfig
+from archer_agents.config import Config
 from archer_agents.models import CausalCritic, PolicyLM, UtteranceCritic
 
 
 @dataclass
-class CHAIConfig:
+class CHAIConfig(Config):
     """ArCHer's critic settings (the same names and meanings) and ``samples``, the paper's
     k. ``archer()`` is the ArCHer config CHAI trains its critic with: no actor steps."""
+
+    label = "CHAI"
 
     policy: str = "tiny"
     critic: str = "tiny"
@@ -63,12 +66,6 @@ class CHAIConfig:
                       if field.name != "samples"})  # fmt: skip
         return base.replace(**overrides)
 
-    def replace(self, **overrides: Any) -> CHAIConfig:
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise ValueError(f"unknown CHAI config keys {unknown}; known: {sorted(names)}")
-        return dataclasses.replace(self, **overrides)
 
     def archer(self) -> ArCHerConfig:
         shared = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)

@@ -24,7 +24,6 @@ episode the same way, so any G of its episodes form a group.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,14 +31,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from archer_agents.config import Config
 from archer_agents.models import PolicyAgent, PolicyLM
 from archer_agents.rollout import collect_trajectories
 
 
 @dataclass
-class GRPOConfig:
+class GRPOConfig(Config):
     """Hyperparameters; ``rollouts_per_iter`` = groups_per_iter × group_size trajectories are
     collected per iteration. ``minibatch_size`` counts utterances."""
+
+    label = "GRPO"
 
     policy: str = "tiny"  # a preset of archer_agents.models or a pretrained name/path
     iterations: int = 16
@@ -81,13 +83,6 @@ class GRPOConfig:
         else:
             raise ValueError(f"unknown preset {name!r}: use 'cpu' or 'paper'")
         return base.replace(**overrides)
-
-    def replace(self, **overrides: Any) -> GRPOConfig:
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise ValueError(f"unknown GRPO config keys {unknown}; known: {sorted(names)}")
-        return dataclasses.replace(self, **overrides)
 
 
 def group_advantages(returns: torch.Tensor, group_size: int, epsilon: float = 1e-4) -> torch.Tensor:

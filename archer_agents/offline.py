@@ -32,7 +32,6 @@ that holds the dataset, the critic step and the multi-process gradient averaging
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +45,7 @@ from tqdm.auto import tqdm
 from archer_agents.archer import ArCHer, _chunks, td_target
 from archer_agents.bc import bc_loss
 from archer_agents.buffer import Batch, ReplayBuffer
+from archer_agents.config import Config
 from archer_agents.models import CausalCritic, PolicyLM, UtteranceCritic, make_critic
 
 CRITIC_LOSSES = ("iql", "sarsa")
@@ -53,9 +53,11 @@ ACTOR_LOSSES = ("awr", "reinforce")
 
 
 @dataclass
-class OfflineArCHerConfig:
+class OfflineArCHerConfig(Config):
     """Hyperparameters with the paper's names (upstream OfflineArcher's: ``critic_expectile``
     is ``expectile``, ``inv_temp`` is ``beta``, ``discount_factor`` is ``gamma``)."""
+
+    label = "OfflineArCHer"
 
     policy: str = "tiny"  # a preset of archer_agents.models or a pretrained name/path
     critic: str = "tiny"  # "policy": ArCHer's causal critic on a copy of the policy's trunk
@@ -104,14 +106,6 @@ class OfflineArCHerConfig:
         else:
             raise ValueError(f"unknown preset {name!r}: use 'cpu' or 'paper'")
         return base.replace(**overrides)
-
-    def replace(self, **overrides: Any) -> OfflineArCHerConfig:
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise ValueError(f"unknown OfflineArCHer config keys {unknown}; known: "
-                             f"{sorted(names)}")  # fmt: skip
-        return dataclasses.replace(self, **overrides)
 
 
 def expectile_loss(diff: torch.Tensor, tau: float) -> torch.Tensor:

@@ -24,7 +24,6 @@ ended: no env here truncates by default.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,14 +31,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from archer_agents.config import Config
 from archer_agents.models import PolicyAgent, PolicyLM, action_span, by_length
 from archer_agents.rollout import collect_trajectories
 
 
 @dataclass
-class PPOConfig:
+class PPOConfig(Config):
     """Hyperparameters with LMRL-Gym's names (``cliprange``, ``cliprange_value``,
     ``init_kl_coef`` → ``kl_coef``). ``minibatch_size`` counts utterances."""
+
+    label = "PPO"
 
     policy: str = "tiny"  # a preset of archer_agents.models or a pretrained name/path
     iterations: int = 16
@@ -91,13 +93,6 @@ class PPOConfig:
         else:
             raise ValueError(f"unknown preset {name!r}: use 'cpu' or 'paper'")
         return base.replace(**overrides)
-
-    def replace(self, **overrides: Any) -> PPOConfig:
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise ValueError(f"unknown PPO config keys {unknown}; known: {sorted(names)}")
-        return dataclasses.replace(self, **overrides)
 
 
 def token_gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, gamma: float,

@@ -38,6 +38,7 @@ from archer_agents import checkpoint
 from archer_agents.archer import ArCHer, ArCHerConfig
 from archer_agents.bc import BCConfig, FilteredBC, FilteredBCConfig, train_bc, utterance_pairs
 from archer_agents.chai import CHAI, CHAIConfig, chai_agent
+from archer_agents.config import replace_config
 from archer_agents.grpo import GRPO, GRPOConfig
 from archer_agents.models import POLICY_PRESETS, PolicyAgent, PolicyLM
 from archer_agents.offline import OfflineArCHer, OfflineArCHerConfig
@@ -309,15 +310,6 @@ def make_config(algo: str, preset: str, env_id: str, **overrides: Any):
     if algo not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algo!r}: use one of {['bc', *ALGORITHMS]}")
     return ALGORITHMS[algo].config.preset(preset, env_id, **overrides)
-
-
-def replace_config(config, overrides: dict[str, Any]):
-    """``dataclasses.replace`` that names the unknown keys and lists the known ones."""
-    names = [field.name for field in dataclasses.fields(config)]
-    unknown = sorted(set(overrides) - set(names))
-    if unknown:
-        raise ValueError(f"unknown {type(config).__name__} keys {unknown}; known: {names}")
-    return dataclasses.replace(config, **overrides)
 
 
 def train_run(env_id: str, out: str, config: Any, algo: str = "archer", seed: int = 0,

@@ -27,7 +27,7 @@ def test_an_unknown_config_key_is_one_clear_line_naming_the_known_ones(tmp_path,
     assert main(["--env", ENV_ID, "--algo", "bc", "--out", str(tmp_path / "bc"),
                  "--set", "iterations=3"]) == 2  # fmt: skip
     error = capsys.readouterr().err
-    assert "unknown BCConfig keys ['iterations']" in error and "epochs" in error
+    assert "unknown BC config keys ['iterations']" in error and "epochs" in error
     assert not (tmp_path / "bc").exists()  # nothing written
 
 
