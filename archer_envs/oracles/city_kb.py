@@ -189,6 +189,7 @@ def ascii_fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
+@functools.lru_cache(maxsize=65_536)  # a question is folded whole and as its clause
 def fold(text: str) -> str:
     """Lowercase ASCII words separated by single spaces (the parser's normal form)."""
     return normalise(ascii_fold(text))
@@ -284,12 +285,13 @@ class CityIndex:
     def _named(self, text: str) -> frozenset[int]:
         """The cities a text as written names, by any alias (two-letter acronyms in capitals)."""
         found = {i for _, _, i in self.mentions(fold(text))}
-        if self.acronyms:
-            plain = ascii_fold(text)
+        plain = ascii_fold(text)
+        acronyms = list(self.acronym_regex.finditer(plain)) if self.acronyms else []
+        if acronyms:  # the words of a spaced name are not acronyms
             names = [m.span() for m in self.spaced_regex.finditer(plain)]
             found |= {
                 self.acronyms[re.sub(r"\.", "", m.group(0))]
-                for m in self.acronym_regex.finditer(plain)
+                for m in acronyms
                 if not any(start <= m.start() < end for start, end in names)
             }
         return frozenset(found)
@@ -503,9 +505,14 @@ _STOP = frozenset(
 # fmt: on
 
 
-@functools.cache
+_INLINE: dict[str, Prefiltered] = {}  # the reader's patterns written where they are used
+
+
 def _prefiltered(pattern: str) -> Prefiltered:
-    return Prefiltered(pattern)
+    regex = _INLINE.get(pattern)
+    if regex is None:
+        regex = _INLINE[pattern] = Prefiltered(pattern)
+    return regex
 
 
 def _search(pattern: str, text: str) -> re.Match | None:

@@ -167,7 +167,7 @@ def _expansions(items, limit: int = 1024) -> set[str] | None:
     return strings
 
 
-_MAX_NEEDLES = 24
+_MAX_NEEDLES = 64
 
 
 def _needles(items) -> frozenset[str] | None:
@@ -788,15 +788,13 @@ class QuestionParser:
         a dog?") and whether it names nothing else, or None if the question asks something else.
         A disjunct that names no object of the game ("... or a cello?") counts as a wrong one."""
         text = text.replace("in mind", "inmind")
-        if self._name_starts is not None and self._name_starts.isdisjoint(_TOKEN.findall(text)):
-            return None  # no name can start at any word: nothing is named
         objects: list[int] = []
         complete = True
         for segment in re.split(r"\bor\b", text):
-            mentions = list(self._name_regex.finditer(segment))
-            rest = [
-                w for w in self._name_regex.sub(" ", segment).split() if w not in _IDENTITY_FILLER
-            ]
+            mentions = self._mentions(segment)
+            if mentions:
+                unnamed = self._name_regex.sub(" ", segment).split()
+                rest = [w for w in unnamed if w not in _IDENTITY_FILLER]
             if mentions and not rest:
                 for mention in mentions:
                     before = segment[: mention.start()].split()
@@ -810,6 +808,12 @@ class QuestionParser:
             else:
                 return None
         return (objects, complete) if objects else None
+
+    def _mentions(self, segment: str) -> list[re.Match]:
+        """The object names in ``segment``, as whole words (as ``_name_regex.finditer``)."""
+        if self._name_starts is not None and self._name_starts.isdisjoint(_TOKEN.findall(segment)):
+            return []  # no name can start at any of its words
+        return list(self._name_regex.finditer(segment))
 
     def _predicate(self, text: str) -> Form | None:
         text = _LEADING_SUBJECT.sub(r"\1it", text)
