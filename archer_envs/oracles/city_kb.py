@@ -46,6 +46,7 @@ from archer_envs.oracles.knowledge_base import (
     _TOKEN,
     NO,
     YES,
+    NeedleIndex,
     Prefiltered,
     _alternation,
     normalise,
@@ -658,6 +659,7 @@ class CityReader:
             for region in self.regions
             if region not in _CONTINENTS
         ]
+        self.region_index = NeedleIndex([regex for _, regex in self.region_regexes])
         languages = {fold(lang) for c in cities for lang in c.languages} | set(_LANGUAGES_EXTRA)
         self.language_phrases = _Phrases(languages)
         seas: dict[str, str] = {}
@@ -837,9 +839,11 @@ class CityReader:
             text,
         ):
             add(match, ("region_special", match.group(0).removeprefix("the ")))
-        for region, regex in self.region_regexes:
-            for match in regex.finditer(text):
-                add(match, ("region", region))
+        candidates = self.region_index.candidates(text)
+        for k, (region, regex) in enumerate(self.region_regexes):
+            if k in candidates:
+                for match in regex.finditer(text):
+                    add(match, ("region", region))
         for match in _finditer(
             r"\b(?:south ?east|north ?east|south ?west|north ?west|east|west|north|south|central|"
             r"eastern|western|northern|southern) (?:asia|europe|africa)\b",
@@ -864,9 +868,11 @@ class CityReader:
         for match in _CURRENCY_PHRASES.finditer(text, words):
             if match.group(0) not in _AMBIGUOUS_CURRENCIES or about_money:
                 add(match, ("currency", _CURRENCIES[match.group(0)]))
-        for pattern, form in _STATIC_ATOMS:
-            for match in pattern.finditer(text):
-                add(match, form)
+        candidates = _STATIC_INDEX.candidates(text)
+        for k, (pattern, form) in enumerate(_STATIC_ATOMS):
+            if k in candidates:
+                for match in pattern.finditer(text):
+                    add(match, form)
         for match in _finditer(
             rf"\b(?:{_MORE}|{_LESS}|around|about|roughly|approximately) "
             r"(?:about |roughly |around )?(\d+(?:\.\d+)?|[a-z]+(?: [a-z]+)?) ?(million|m|mil|"
@@ -947,8 +953,9 @@ class CityReader:
     # --- open questions -------------------------------------------------------------------------
     @staticmethod
     def _open(text: str) -> Form | None:
-        for pattern, topic in _OPEN_TOPICS:
-            if pattern.search(text):
+        candidates = _OPEN_INDEX.candidates(text)
+        for k, (pattern, topic) in enumerate(_OPEN_TOPICS):
+            if k in candidates and pattern.search(text):
                 return ("open", topic)
         return None
 
@@ -1211,6 +1218,10 @@ _OPEN_TOPICS = [
         ),
     ]
 ]
+
+
+_STATIC_INDEX = NeedleIndex([pattern for pattern, _ in _STATIC_ATOMS])
+_OPEN_INDEX = NeedleIndex([pattern for pattern, _ in _OPEN_TOPICS])
 
 
 def _free_text(city: City) -> str:

@@ -241,6 +241,38 @@ class Prefiltered:
         return self.regex.sub(replacement, text) if self.possible(text) else text
 
 
+class NeedleIndex:
+    """Which of many ``Prefiltered`` regexes may match a text, without testing each: a needle in
+    a text has its first fragment (up to its first space) inside one of the text's pieces
+    between spaces, and what each piece holds is worked out once and remembered."""
+
+    def __init__(self, regexes: Sequence[Prefiltered]):
+        self.always = frozenset(
+            i for i, regex in enumerate(regexes)
+            if regex.needles is None or any(n.startswith(" ") for n in regex.needles)
+        )  # fmt: skip
+        # first character of a fragment -> (fragment, the regex it is of)
+        self.fragments: dict[str, list[tuple[str, int]]] = {}
+        for i, regex in enumerate(regexes):
+            for needle in regex.needles if i not in self.always else ():
+                fragment = needle.split(" ")[0]
+                self.fragments.setdefault(fragment[0], []).append((fragment, i))
+        self._piece = functools.lru_cache(maxsize=100_000)(self._in_piece)
+
+    def _in_piece(self, piece: str) -> frozenset[int]:
+        return frozenset(
+            i for char in set(piece) for fragment, i in self.fragments.get(char, ())
+            if fragment in piece
+        )  # fmt: skip
+
+    def candidates(self, text: str) -> set[int]:
+        """The indices of the regexes that may match ``text``."""
+        found = set(self.always)
+        for piece in set(text.split(" ")):
+            found |= self._piece(piece)
+        return found
+
+
 # --- normalisation -----------------------------------------------------------------------------
 _CONTRACTIONS = [
     (r"\bwon't\b", "will not"),
@@ -264,6 +296,8 @@ _CONTRACTIONS = [
     (r"\bisnt\b", "is not"),
 ]
 _CONTRACTIONS = [(Prefiltered(a), b) for a, b in _CONTRACTIONS]
+# what a text without apostrophes can hold (no replacement writes one)
+_PLAIN_CONTRACTIONS = [(a, b) for a, b in _CONTRACTIONS if not all("'" in n for n in a.needles)]
 # fmt: off
 _SPELLING = {  # British spellings, common typos and chat shorthand
     "colour": "color", "colours": "colors", "coloured": "colored", "colourful": "colorful",
@@ -472,7 +506,7 @@ def normalise(text: str) -> str:
     text = text.lower().replace("\u2019", "'").replace("`", "'")
     text = _DOLLARS.sub(r"\1 dollars", text)
     text = _THOUSANDS.sub(r"\1\2", text)
-    for pattern, replacement in _CONTRACTIONS:
+    for pattern, replacement in _CONTRACTIONS if "'" in text else _PLAIN_CONTRACTIONS:
         text = pattern.sub(replacement, text)
     text = re.sub(r"(?<!\d)\.|\.(?!\d)|[^a-z0-9.]+", " ", text)
     words = [_SPELLING.get(word, word) for word in text.split()]
