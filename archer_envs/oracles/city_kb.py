@@ -839,11 +839,10 @@ class CityReader:
             text,
         ):
             add(match, ("region_special", match.group(0).removeprefix("the ")))
-        candidates = self.region_index.candidates(text)
-        for k, (region, regex) in enumerate(self.region_regexes):
-            if k in candidates:
-                for match in regex.finditer(text):
-                    add(match, ("region", region))
+        for k in sorted(self.region_index.candidates(text)):
+            region, regex = self.region_regexes[k]
+            for match in regex.finditer(text):
+                add(match, ("region", region))
         for match in _finditer(
             r"\b(?:south ?east|north ?east|south ?west|north ?west|east|west|north|south|central|"
             r"eastern|western|northern|southern) (?:asia|europe|africa)\b",
@@ -868,11 +867,10 @@ class CityReader:
         for match in _CURRENCY_PHRASES.finditer(text, words):
             if match.group(0) not in _AMBIGUOUS_CURRENCIES or about_money:
                 add(match, ("currency", _CURRENCIES[match.group(0)]))
-        candidates = _STATIC_INDEX.candidates(text)
-        for k, (pattern, form) in enumerate(_STATIC_ATOMS):
-            if k in candidates:
-                for match in pattern.finditer(text):
-                    add(match, form)
+        for k in sorted(_STATIC_INDEX.candidates(text)):  # in the table's order
+            pattern, form = _STATIC_ATOMS[k]
+            for match in pattern.finditer(text):
+                add(match, form)
         for match in _finditer(
             rf"\b(?:{_MORE}|{_LESS}|around|about|roughly|approximately) "
             r"(?:about |roughly |around )?(\d+(?:\.\d+)?|[a-z]+(?: [a-z]+)?) ?(million|m|mil|"
@@ -953,9 +951,9 @@ class CityReader:
     # --- open questions -------------------------------------------------------------------------
     @staticmethod
     def _open(text: str) -> Form | None:
-        candidates = _OPEN_INDEX.candidates(text)
-        for k, (pattern, topic) in enumerate(_OPEN_TOPICS):
-            if k in candidates and pattern.search(text):
+        for k in sorted(_OPEN_INDEX.candidates(text)):  # the first topic of the table wins
+            pattern, topic = _OPEN_TOPICS[k]
+            if pattern.search(text):
                 return ("open", topic)
         return None
 
