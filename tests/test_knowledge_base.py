@@ -132,7 +132,9 @@ def test_the_word_index_of_the_patterns_changes_no_reading():
         ("push it", "do push it", "push it around", "do push it around")
     }  # fmt: skip
     assert set(_expansion_words(r"like (a |the )?\w+")) == {  # \w+: unknown text
-        frozenset({"like"}), frozenset({"like", "a"}), frozenset({"like", "the"})
+        frozenset({"like"}),
+        frozenset({"like", "a"}),
+        frozenset({"like", "the"}),
     }
     assert _expansion_words(r"\w+ing") is None  # no word known: always tried
     rng = random.Random(0)
@@ -144,3 +146,56 @@ def test_the_word_index_of_the_patterns_changes_no_reading():
             " ".join(rng.choice(words) for _ in range(rng.randint(1, 4))),
         )
         assert indexed._parse(question) == every._parse(question), question
+
+
+def test_needles_are_literal_texts_every_match_holds():
+    """A regex's needles, found from its expansions: one of them is in every text it matches."""
+    from archer_envs.oracles.knowledge_base import Prefiltered
+
+    assert Prefiltered(r"\bwon't\b").needles == ("won't",)
+    assert Prefiltered(r"\b(?:made|built) (?:of|from) (?:wood|metal)\b").needles == (
+        "built", "made"
+    )  # fmt: skip
+    assert Prefiltered(r"\bcoast\w*|\bbeach(?:es)?\b").needles == ("beach", "coast")
+    assert Prefiltered(r"\b(?:it|that)'s\b").needles == ("it's", "that's")
+    assert Prefiltered(r"\w+ing").needles == ("ing",)
+    assert Prefiltered(r"\w+( \w+)?").needles is None  # nothing literal
+    assert Prefiltered(r"(?i)tokyo").needles is None  # any case: no plain substring test
+    regex = Prefiltered(r"\bmade of (?:wood|metal)\b")
+    assert regex.search("is it made of metal") is not None
+    assert regex.search("is it wooden") is None and not regex.possible("is it wooden")
+    assert regex.sub("X", "made of wood or made of glass") == "X or made of glass"
+
+
+def test_prefiltered_regexes_skip_only_texts_they_cannot_match():
+    """Every regex of both question games' readers that looks for its needles first finds, on
+    the dev sets' questions (as written, normalised, and mixed), what the plain regex finds."""
+    import random
+
+    from archer_envs.oracles import city_kb
+    from archer_envs.oracles import knowledge_base as kb
+    from archer_envs.oracles.knowledge_base import Prefiltered, QuestionParser, normalise
+
+    knowledge = KnowledgeBaseOracle().knowledge
+    parser = QuestionParser([obj.names for obj in knowledge.objects], knowledge)
+    reader = city_kb.CityReader(city_kb.default_cities())
+    questions = [json.loads(line)["question"] for name in
+                 [*QUESTION_SETS, "guess_my_city_questions.jsonl"]
+                 for line in (DATA / name).read_text().splitlines()]  # fmt: skip
+    for question in questions:
+        reader.read(question)  # fills the reader's cache of inline patterns
+    regexes = [value for module in (kb, city_kb) for value in vars(module).values()]
+    regexes += [row[0] for module in (kb, city_kb) for value in vars(module).values()
+                if isinstance(value, list) for row in value if isinstance(row, tuple)]  # fmt: skip
+    regexes += [row[0] for row in parser._matchers] + [r for _, r in reader.region_regexes]
+    regexes += [reader.climate_regex, *city_kb._INLINE.values()]
+    regexes = [r for r in regexes if isinstance(r, Prefiltered)]
+    assert len(regexes) > 650 and sum(r.needles is not None for r in regexes) > 600
+    rng = random.Random(0)
+    words = sorted({w for q in questions for w in normalise(q).split()})
+    texts = questions[::6] + [normalise(q) for q in questions[1::6]]
+    texts += [" ".join(rng.choice(words) for _ in range(8)) for _ in range(150)]
+    for text in texts:
+        for regex in regexes:
+            if not regex.possible(text):
+                assert regex.regex.search(text) is None, (regex.pattern, text)

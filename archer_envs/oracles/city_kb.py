@@ -43,8 +43,11 @@ from archer_envs.oracles.knowledge_base import (
     _LEAD_IN,
     _NEGATIVE_INTERROGATIVE,
     _TAG_QUESTION,
+    _TOKEN,
     NO,
     YES,
+    NeedleIndex,
+    Prefiltered,
     _alternation,
     normalise,
 )
@@ -182,9 +185,12 @@ def default_cities() -> tuple[City, ...]:
 # --- names ---------------------------------------------------------------------------------------
 def ascii_fold(text: str) -> str:
     """``text`` without accents ("São Paulo" -> "Sao Paulo")."""
+    if text.isascii():
+        return text  # no accents to take off
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
+@functools.lru_cache(maxsize=65_536)  # a question is folded whole and as its clause
 def fold(text: str) -> str:
     """Lowercase ASCII words separated by single spaces (the parser's normal form)."""
     return normalise(ascii_fold(text))
@@ -248,7 +254,7 @@ class CityIndex:
         }
         for phrase in _NOT_CITIES:
             self.forms[phrase] = None
-        self.regex = _alternation(self.forms)
+        self.phrases = _Phrases(self.forms)
         # multi-word names as written ("La Habana"), so that their words are not acronyms
         spaced = sorted((f for f in self.forms if " " in f), key=len, reverse=True)
         self.spaced_regex = re.compile(
@@ -273,19 +279,20 @@ class CityIndex:
         """(start, end, city index) of every city named in a *folded* text."""
         return [
             (m.start(), m.end(), self.forms[m.group(0)])
-            for m in self.regex.finditer(text)
+            for m in self.phrases.finditer(text, frozenset(_TOKEN.findall(text)))
             if self.forms[m.group(0)] is not None
         ]
 
     def _named(self, text: str) -> frozenset[int]:
         """The cities a text as written names, by any alias (two-letter acronyms in capitals)."""
         found = {i for _, _, i in self.mentions(fold(text))}
-        if self.acronyms:
-            plain = ascii_fold(text)
+        plain = ascii_fold(text)
+        acronyms = list(self.acronym_regex.finditer(plain)) if self.acronyms else []
+        if acronyms:  # the words of a spaced name are not acronyms
             names = [m.span() for m in self.spaced_regex.finditer(plain)]
             found |= {
                 self.acronyms[re.sub(r"\.", "", m.group(0))]
-                for m in self.acronym_regex.finditer(plain)
+                for m in acronyms
                 if not any(start <= m.start() < end for start, end in names)
             }
         return frozenset(found)
@@ -498,11 +505,51 @@ _STOP = frozenset(
 )
 # fmt: on
 
-_CONTINENT_REGEX = _alternation(_CONTINENTS)
-_RELIGION_REGEX = _alternation(_RELIGIONS)
-_CURRENCY_REGEX = _alternation(_CURRENCIES)
 
-_NAME_REQUEST = re.compile(
+_INLINE: dict[str, Prefiltered] = {}  # the reader's patterns written where they are used
+
+
+def _prefiltered(pattern: str) -> Prefiltered:
+    regex = _INLINE.get(pattern)
+    if regex is None:
+        regex = _INLINE[pattern] = Prefiltered(pattern)
+    return regex
+
+
+def _search(pattern: str, text: str) -> re.Match | None:
+    """``re.search``, that first looks for the literal texts every match holds."""
+    return _prefiltered(pattern).search(text)
+
+
+def _finditer(pattern: str, text: str) -> Iterable[re.Match]:
+    return _prefiltered(pattern).finditer(text)
+
+
+def _sub(pattern: str, replacement: str, text: str) -> str:
+    return _prefiltered(pattern).sub(replacement, text)
+
+
+class _Phrases:
+    """Phrases found as whole words (``_alternation``), searched only in texts where one of
+    their first words stands as a word: most questions name none of them."""
+
+    def __init__(self, phrases: Iterable[str], regex: re.Pattern | None = None):
+        phrases = set(phrases)
+        self.regex = regex or _alternation(phrases)
+        starts = [_TOKEN.match(phrase) for phrase in phrases]
+        self.starts = frozenset(m.group(0) for m in starts if m) if all(starts) else None
+
+    def finditer(self, text: str, words: frozenset[str]) -> Iterable[re.Match]:
+        if self.starts is not None and self.starts.isdisjoint(words):
+            return ()
+        return self.regex.finditer(text)
+
+
+_CONTINENT_PHRASES = _Phrases(_CONTINENTS)
+_RELIGION_PHRASES = _Phrases(_RELIGIONS)
+_CURRENCY_PHRASES = _Phrases(_CURRENCIES)
+
+_NAME_REQUEST = Prefiltered(
     r"\b(?:names?|named|called|call (?:it|your city|the city)|spell\w*|letters?|initials?|"
     r"rhym\w*|anagram\w*|acronym|abbreviat\w*|nick ?names?|"
     r"backwards?|reversed?|revers\w+|base ?64|encode\w*|decode\w*|"
@@ -516,7 +563,7 @@ _NAME_REQUEST = re.compile(
     r"where (?:do you|are you|you) (?:live|from|come from))\b"
 )
 # names of other things (a mayor, a club, an airport, a street): the facts hold none of them
-_OTHER_NAMES = re.compile(
+_OTHER_NAMES = Prefiltered(
     r"\b(?:mayor\w*|chief of police|police chief|governor|postcode|post code|zip code|"
     r"area code|postal address|address|airports?|iata|football club|soccer club|sports? club|"
     r"teams? (?:name|called)|name of (?:the|your|its|a|their|my) (?!city\b|town\b|home ?town\b)"
@@ -531,10 +578,10 @@ _OPEN_START = re.compile(
     r"could you tell|would you tell|"
     r"can you share|could you share|please describe|please tell)\b"
 )
-_TAG = re.compile(
+_TAG = Prefiltered(
     r" (?:is|are|does|do|did|was|were|has|have|can|will|would) (?:it|you|they|there|we|he|she)$"
 )
-_UNKNOWN = re.compile(
+_UNKNOWN = Prefiltered(
     r"\b(?:yesterday|tomorrow|tonight|right now|this (?:week|month|year)|forecast|"
     r"(?:weather|temperature|it)(?: like)? today|"
     r"last (?:week|month|year|night|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
@@ -554,7 +601,7 @@ _UNKNOWN = re.compile(
     r"\b\d+ (?!million|billion|thousand|m\b|meters|metres|feet|ft|km|kilometers|people|"
     r"inhabitants|residents|hours?|degrees|c\b|f\b|percent)[a-z]+"
 )
-_CHOICE = re.compile(
+_CHOICE = Prefiltered(
     r"\b(?:sea|ocean|coast|river) or (?:a |an |the |on a |on the )?"
     r"(?:river|lake|sea|ocean|coast)\b|"
     r"\b(?:northern|southern|eastern|western|north|south|east|west|coast\w*|inland|hot|cold|"
@@ -575,6 +622,7 @@ class CityReader:
         self.index = CityIndex(self.cities)
         self._build()
         self.read = functools.lru_cache(maxsize=200_000)(self._read)
+        self._topic_stems = functools.lru_cache(maxsize=100_000)(self._word_topic)
 
     def __getstate__(self):
         return {"cities": self.cities}
@@ -603,11 +651,17 @@ class CityReader:
         for country, demonym in _DEMONYMS.items():
             for key in self.country_forms.get(country, ()):
                 self.demonyms.setdefault(demonym, set()).add(key)
-        self.country_regex = _alternation(self.country_forms)
-        self.demonym_regex = _alternation(self.demonyms)
+        self.country_phrases = _Phrases(self.country_forms)
+        self.demonym_phrases = _Phrases(self.demonyms)
         self.regions = sorted({fold(c.region) for c in cities if c.region})
+        self.region_regexes = [  # "north america" is the continent
+            (region, Prefiltered(rf"\b{re.escape(region)}\b"))
+            for region in self.regions
+            if region not in _CONTINENTS
+        ]
+        self.region_index = NeedleIndex([regex for _, regex in self.region_regexes])
         languages = {fold(lang) for c in cities for lang in c.languages} | set(_LANGUAGES_EXTRA)
-        self.language_regex = _alternation(languages)
+        self.language_phrases = _Phrases(languages)
         seas: dict[str, str] = {}
         for city in cities:
             for sea in city.seas:
@@ -617,7 +671,7 @@ class CityReader:
                 if short in ("pacific", "atlantic", "mediterranean", "caspian", "baltic"):
                     seas[short] = short
         self.seas = seas
-        self.sea_regex = _with_preposition(seas) if seas else None
+        self.sea_phrases = _Phrases(seas, _with_preposition(seas)) if seas else None
         rivers: dict[str, str] = {}
         for city in cities:
             for river in city.rivers:
@@ -627,20 +681,20 @@ class CityReader:
                     if len(form) > 2 and form not in _STOP:
                         rivers[form] = short
         self.rivers = rivers
-        self.river_regex = _with_preposition(rivers) if rivers else None
+        self.river_phrases = _Phrases(rivers, _with_preposition(rivers)) if rivers else None
         climates = {fold(c.climate) for c in cities if c.climate}
-        self.climate_regex = re.compile(
+        self.climate_regex = Prefiltered(
             rf"\b(?:an? )?({'|'.join(sorted(map(re.escape, climates), key=len, reverse=True))})"
             r" climate\b"
         )
         dishes = {fold(d) for c in cities for d in c.dishes if len(fold(d)) > 2}
-        self.dish_regex = _alternation(dishes) if dishes else None
+        self.dish_phrases = _Phrases(dishes) if dishes else None
         sports = {fold(s) for c in cities for s in c.sports} | {
             "football", "soccer", "cricket", "baseball", "basketball", "ice hockey", "hockey",
             "rugby", "tennis", "sumo", "golf", "volleyball", "badminton", "boxing",
             "american football",
         }  # fmt: skip
-        self.sport_regex = _alternation(sports)
+        self.sport_phrases = _Phrases(sports)
         self.capital_of = {fold(c.capital_of) for c in cities if c.capital_of}
         # content words of the free-text facts (food, fame, industry, landmarks, history)
         self.topic_words = {
@@ -687,24 +741,24 @@ class CityReader:
             if lead_in and _QUESTION_WORD.match(fold(part)) and len(part.split()) > 3:
                 chosen = ",".join(parts[k:])
                 break
-        chosen = re.sub(r"(?i)\b(utc|gmt) ?\+ ?", r"\1 plus ", chosen)
-        chosen = re.sub(r"(?i)\b(utc|gmt) ?[-\u2212] ?", r"\1 minus ", chosen)
+        chosen = _sub(r"(?i)\b(utc|gmt) ?\+ ?", r"\1 plus ", chosen)
+        chosen = _sub(r"(?i)\b(utc|gmt) ?[-\u2212] ?", r"\1 minus ", chosen)
         text = _LEAD_IN.sub("", fold(chosen)).strip()
         text = _INDIRECT.sub("", text).strip()
-        text = re.sub(r"^(?:please|pls|kindly|so|and|but|then) ", "", text)
-        text = re.sub(r" (?:please|then|now|at all|by any chance|perhaps|maybe)$", "", text)
-        text = re.sub(
+        text = _sub(r"^(?:please|pls|kindly|so|and|but|then) ", "", text)
+        text = _sub(r" (?:please|then|now|at all|by any chance|perhaps|maybe)$", "", text)
+        text = _sub(
             r"^(?:would|could|do|did) you (?:say|agree|think|guess|reckon)(?: that)? ", "", text
         )
         text = _TAG_QUESTION.sub("", text)
-        text = re.sub(r" (?:is not it|is it not|does not it|do not they|are not they)$", "", text)
+        text = _sub(r" (?:is not it|is it not|does not it|do not they|are not they)$", "", text)
         # a statement with a tag asks about the plain fact: "it is not in europe, is it?" and
         # "is not buddhism the main religion?" both ask whether it is
         tagged = _TAG.search(text)
         if tagged and not _AUX.match(text):
-            text = re.sub(r"\b(?:not|never) ", "", text[: tagged.start()])
+            text = _sub(r"\b(?:not|never) ", "", text[: tagged.start()])
         text = _NEGATIVE_INTERROGATIVE.sub(r"\1 \2", text)
-        text = re.sub(rf"^({_AUX_WORDS}) not ", r"\1 ", text)
+        text = _sub(rf"^({_AUX_WORDS}) not ", r"\1 ", text)
         return text.strip()
 
     def _yes_no(self, text: str) -> Form | None:
@@ -727,7 +781,7 @@ class CityReader:
 
     def _about_cities(self, text: str, mentioned: list[tuple[int, int, int]]) -> Form:
         indices = tuple(sorted({i for _, _, i in mentioned}))
-        relation = re.search(
+        relation = _search(
             r"\bsame (country|continent|region|time ?zone|language|hemisphere)\b", text
         )
         if relation and len(indices) == 1:
@@ -743,7 +797,7 @@ class CityReader:
                     "and", (("hemi", other.hemisphere_ns), ("hemi", other.hemisphere_ew))
                 ),
             }[kind]  # fmt: skip
-        if re.search(
+        if _search(
             r"\b(?:near|close to|far from|next to|north|south|east|west|bigger|larger|smaller|"
             r"older|newer|hotter|colder|richer|like|similar|compared|than|from here|distance)\b",
             text,
@@ -753,19 +807,20 @@ class CityReader:
 
     def _atoms(self, text: str) -> list[tuple[int, int, Form]]:
         found: list[tuple[int, int, Form]] = []
+        words = frozenset(_TOKEN.findall(text))
 
         def add(match: re.Match, form: Form) -> None:
             found.append((match.start(), match.end(), form))
 
-        about_language = re.search(r"\b(?:speak\w*|spoken|language|languages|tongue)\b", text)
-        about_money = re.search(r"\b(?:currency|money|pay|paid|cash|coins?|notes|use)\b", text)
-        about_border = re.search(r"\b(?:border\w*|neighbou?r\w*|adjacent|next to)\b", text)
-        about_main = re.search(
+        about_language = _search(r"\b(?:speak\w*|spoken|language|languages|tongue)\b", text)
+        about_money = _search(r"\b(?:currency|money|pay|paid|cash|coins?|notes|use)\b", text)
+        about_border = _search(r"\b(?:border\w*|neighbou?r\w*|adjacent|next to)\b", text)
+        about_main = _search(
             r"\b(?:main|mostly|majority|most|predominant\w*|primar\w*|largely|dominant|official|"
             r"mainly|biggest|largest|chief)\b",
             text,
         )
-        for match in re.finditer(
+        for match in _finditer(
             r"\b(?:north|south) of the equator|\b(?:above|below) the equator|"
             r"\b(northern|southern|eastern|western) (?:half of the )?(?:hemisphere|half)|"
             r"\b(northern|southern) (?:part|half) of the (?:world|globe|earth|planet)",
@@ -776,7 +831,7 @@ class CityReader:
             if match.group(1) or match.group(2):
                 ns = match.group(1) or match.group(2)
             add(match, ("hemi", ns))
-        for match in re.finditer(
+        for match in _finditer(
             r"\b(?:the )?(?:middle east|near east|far east|indian subcontinent|subcontinent|"
             r"latin america|central america|sub saharan africa|the americas|americas|"
             r"(?:former )?soviet union|ussr|former soviet|soviet|"
@@ -784,39 +839,39 @@ class CityReader:
             text,
         ):
             add(match, ("region_special", match.group(0).removeprefix("the ")))
-        for region in self.regions:
-            if region in _CONTINENTS:
-                continue  # "north america" is the continent
-            for match in re.finditer(rf"\b{re.escape(region)}\b", text):
+        for k in sorted(self.region_index.candidates(text)):
+            region, regex = self.region_regexes[k]
+            for match in regex.finditer(text):
                 add(match, ("region", region))
-        for match in re.finditer(
+        for match in _finditer(
             r"\b(?:south ?east|north ?east|south ?west|north ?west|east|west|north|south|central|"
             r"eastern|western|northern|southern) (?:asia|europe|africa)\b",
             text,
         ):
             add(match, ("region", _region_key(match.group(0))))
-        for match in _CONTINENT_REGEX.finditer(text):
+        for match in _CONTINENT_PHRASES.finditer(text, words):
             add(match, ("continent", _CONTINENTS[match.group(0)]))
-        for match in self.country_regex.finditer(text):
+        for match in self.country_phrases.finditer(text, words):
             keys = tuple(sorted(self.country_forms[match.group(0)]))
             kind = "border" if about_border else "country"
             add(match, ("or", tuple((kind, k) for k in keys)) if len(keys) > 1 else (kind, keys[0]))
         if not about_language:
-            for match in self.demonym_regex.finditer(text):
+            for match in self.demonym_phrases.finditer(text, words):
                 keys = tuple(sorted(self.demonyms[match.group(0)]))
                 add(match, ("or", tuple(("country", k) for k in keys)))
         if about_language:
-            for match in self.language_regex.finditer(text):
+            for match in self.language_phrases.finditer(text, words):
                 add(match, ("lang", match.group(0), bool(about_main)))
-        for match in _RELIGION_REGEX.finditer(text):
+        for match in _RELIGION_PHRASES.finditer(text, words):
             add(match, ("religion", _RELIGIONS[match.group(0)], bool(about_main)))
-        for match in _CURRENCY_REGEX.finditer(text):
+        for match in _CURRENCY_PHRASES.finditer(text, words):
             if match.group(0) not in _AMBIGUOUS_CURRENCIES or about_money:
                 add(match, ("currency", _CURRENCIES[match.group(0)]))
-        for pattern, form in _STATIC_ATOMS:
+        for k in sorted(_STATIC_INDEX.candidates(text)):  # in the table's order
+            pattern, form = _STATIC_ATOMS[k]
             for match in pattern.finditer(text):
                 add(match, form)
-        for match in re.finditer(
+        for match in _finditer(
             rf"\b(?:{_MORE}|{_LESS}|around|about|roughly|approximately) "
             r"(?:about |roughly |around )?(\d+(?:\.\d+)?|[a-z]+(?: [a-z]+)?) ?(million|m|mil|"
             r"billion|thousand)\b",
@@ -831,13 +886,13 @@ class CityReader:
                 else "~"
             )  # fmt: skip
             add(match, ("pop", operator, amount * scale))
-        for match in re.finditer(
+        for match in _finditer(
             rf"\b({_MORE}|{_LESS}) (\d+(?:\.\d+)?) ?(m|meters|metres|feet|ft)\b(?! people)", text
         ):
             metres = float(match.group(2)) * (0.3048 if match.group(3) in ("feet", "ft") else 1)
             operator = ">" if re.match(_MORE, match.group(1)) else "<"
             add(match, ("elev_m", operator, metres))
-        for match in re.finditer(
+        for match in _finditer(
             r"\b(?:utc|gmt)(?: (plus|minus) (\d+(?:\.\d+)?)(?: (30|45))?)?\b|"
             r"\b(ahead of|behind) (?:utc|gmt|greenwich|london)\b",
             text,
@@ -847,24 +902,24 @@ class CityReader:
             else:
                 hours = float(match.group(2) or 0) + float(match.group(3) or 0) / 60
                 add(match, ("utc", -hours if match.group(1) == "minus" else hours))
-        if self.sea_regex is not None:
-            for match in self.sea_regex.finditer(text):
+        if self.sea_phrases is not None:
+            for match in self.sea_phrases.finditer(text, words):
                 add(match, ("sea", self.seas[match.group(1)]))
-        if self.river_regex is not None:
-            for match in self.river_regex.finditer(text):
+        if self.river_phrases is not None:
+            for match in self.river_phrases.finditer(text, words):
                 add(match, ("river", self.rivers[match.group(1)]))
         for match in self.climate_regex.finditer(text):
             add(match, ("climate_exact", match.group(1)))
-        for match in re.finditer(r"\bcapital of (?:the )?([a-z]+(?: [a-z]+)?)\b", text):
+        for match in _finditer(r"\bcapital of (?:the )?([a-z]+(?: [a-z]+)?)\b", text):
             place = match.group(1)
             for candidate in (place, place.split()[0]):
                 if candidate in self.capital_of:
                     add(match, ("capital_of", candidate))
                     break
-        if self.dish_regex is not None:
-            for match in self.dish_regex.finditer(text):
+        if self.dish_phrases is not None:
+            for match in self.dish_phrases.finditer(text, words):
                 add(match, ("food", match.group(0)))
-        for match in self.sport_regex.finditer(text):
+        for match in self.sport_phrases.finditer(text, words):
             add(match, ("sport", match.group(0)))
         atoms = _longest(found)
         if not atoms:
@@ -874,22 +929,30 @@ class CityReader:
     def _topics(self, text: str) -> list[tuple[int, int, Form]]:
         """Fallback: words of the free-text facts ("Is it famous for its film industry?")."""
         food = bool(
-            re.search(r"\b(?:eat|eaten|food|foods|dish|dishes|cuisine|cook|meal|snack)", text)
+            _search(r"\b(?:eat|eaten|food|foods|dish|dishes|cuisine|cook|meal|snack)", text)
         )
         atoms = []
-        for match in re.finditer(r"[a-z]+", text):
+        for match in _finditer(r"[a-z]+", text):
             word = match.group(0)
             if word in _STOP or len(word) < 3:
                 continue
-            stems = _TOPIC_SYNONYMS.get(word, (_stem(word),))
-            if any(_has_topic(self.topic_words, self.topic_blob, stem) for stem in stems):
+            stems = self._topic_stems(word)
+            if stems is not None:
                 atoms.append((match.start(), match.end(), ("topic", stems, food)))
         return atoms
+
+    def _word_topic(self, word: str) -> tuple[str, ...] | None:
+        """The stems a question's word stands for, if a fact holds one of them."""
+        stems = _TOPIC_SYNONYMS.get(word, (_stem(word),))
+        if any(_has_topic(self.topic_words, self.topic_blob, stem) for stem in stems):
+            return stems
+        return None
 
     # --- open questions -------------------------------------------------------------------------
     @staticmethod
     def _open(text: str) -> Form | None:
-        for pattern, topic in _OPEN_TOPICS:
+        for k in sorted(_OPEN_INDEX.candidates(text)):  # the first topic of the table wins
+            pattern, topic = _OPEN_TOPICS[k]
             if pattern.search(text):
                 return ("open", topic)
         return None
@@ -981,7 +1044,7 @@ def _join(operator: str, forms: list[Form]) -> Form:
 
 # yes/no atoms that need no vocabulary, longest phrases first where they overlap
 _STATIC_ATOMS = [
-    (re.compile(_p), _f)
+    (Prefiltered(_p), _f)
     for _p, _f in [
         (
             r"\b(?:state|provincial|province|regional|prefectural|prefecture) capital\b|"
@@ -1076,7 +1139,7 @@ _STATIC_ATOMS = [
 ]
 
 _OPEN_TOPICS = [
-    (re.compile(_p), _t)
+    (Prefiltered(_p), _t)
     for _p, _t in [
         (r"\bcontinent\b", "continent"),
         (r"\bhemisphere\b", "hemisphere"),
@@ -1153,6 +1216,10 @@ _OPEN_TOPICS = [
         ),
     ]
 ]
+
+
+_STATIC_INDEX = NeedleIndex([pattern for pattern, _ in _STATIC_ATOMS])
+_OPEN_INDEX = NeedleIndex([pattern for pattern, _ in _OPEN_TOPICS])
 
 
 def _free_text(city: City) -> str:

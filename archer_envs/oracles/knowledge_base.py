@@ -127,6 +127,152 @@ def default_knowledge_base() -> KnowledgeBase:
     return KnowledgeBase.load()
 
 
+# --- regexes that skip the texts they cannot match ------------------------------------------
+def _expansions(items, limit: int = 1024) -> set[str] | None:
+    """Every string a parsed regex (``sre_parse.parse(pattern)``) matches, or None when there
+    are more than ``limit`` or infinitely many. Zero-width assertions are ignored: the result
+    then holds every string of a match, and maybe more."""
+    strings = {""}
+    for op, value in items:
+        name = str(op)
+        if name == "LITERAL":
+            options = {chr(value)}
+        elif name == "SUBPATTERN":
+            options = _expansions(value[3], limit)
+        elif name == "BRANCH":
+            options = set()
+            for branch in value[1]:
+                found = _expansions(branch, limit)
+                if found is None:
+                    return None
+                options |= found
+        elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+            low, high, body = value
+            inner = _expansions(body, limit) if high <= 4 else None
+            if inner is None:
+                return None
+            options = {"".join(parts) for n in range(low, high + 1)
+                       for parts in itertools.product(sorted(inner), repeat=n)}  # fmt: skip
+        elif name == "IN" and all(str(kind) == "LITERAL" for kind, _ in value):
+            options = {chr(char) for _, char in value}
+        elif name in ("AT", "ASSERT", "ASSERT_NOT"):
+            options = {""}
+        else:  # any character, a category, a negated set: too many strings
+            return None
+        if options is None:
+            return None
+        strings = {a + b for a in strings for b in options}
+        if len(strings) > limit:
+            return None
+    return strings
+
+
+_MAX_NEEDLES = 64
+
+
+def _needles(items) -> frozenset[str] | None:
+    """Strings one of which every match of a parsed regex (``sre_parse.parse(pattern)``) holds,
+    or None when none is known. They come from the expansions of the whole sequence (each
+    expansion's longest literal run) or of one of its parts (a part's match lies inside the
+    whole match). The choice with the fewest needles wins, at most ``_MAX_NEEDLES`` and none
+    shorter than three characters where there is one."""
+    choices = []
+    strings = {""}
+    for item in items:
+        options = _expansions([item])
+        longer = None if options is None else {a + b for a in strings for b in options}
+        if longer is None or len(longer) > 1024:
+            strings = {text + "\0" for text in strings}
+            if longer is not None and len(longer) > 1024:
+                break
+        else:
+            strings = longer
+    runs = [max(text.split("\0"), key=len) for text in strings]
+    if all(runs):
+        choices.append(frozenset(runs))
+    for op, value in items:
+        name = str(op)
+        if name == "SUBPATTERN":
+            found = _needles(value[3])
+        elif name == "BRANCH":
+            found = [_needles(branch) for branch in value[1]]
+            found = None if None in found else frozenset().union(*found)
+        elif name in ("MAX_REPEAT", "MIN_REPEAT") and value[0] >= 1:
+            found = _needles(value[2])
+        else:
+            continue
+        if found:
+            choices.append(found)
+    # a needle that holds another is found whenever that one is: keep the shorter
+    choices = [frozenset(n for n in c if not any(m != n and m in n for m in c)) for c in choices]
+    if not choices:
+        return None
+    return min(choices, key=lambda c: (len(c) > _MAX_NEEDLES, min(map(len, c)) < 3, len(c)))
+
+
+class Prefiltered:
+    """A compiled regex that first looks, with plain substring tests, for a literal text that
+    every match holds (one of a few needles): most questions miss most patterns, and a missing
+    needle costs far less than a failed search. Answers exactly as the regex does."""
+
+    def __init__(self, pattern: str):
+        self.regex = re.compile(pattern)
+        self.pattern = pattern
+        needles = None if self.regex.flags & re.IGNORECASE else _needles(sre_parse.parse(pattern))
+        if needles and re.search(r"\(\?[aiLmsux]", pattern):
+            needles = None  # flags: a needle might be matched in another case
+        self.needles = tuple(sorted(needles)) if needles and len(needles) <= _MAX_NEEDLES else None
+
+    def possible(self, text: str) -> bool:
+        if self.needles is None:
+            return True
+        for needle in self.needles:  # noqa: SIM110 (a loop: twice as fast as any() here)
+            if needle in text:
+                return True
+        return False
+
+    def search(self, text: str) -> re.Match | None:
+        return self.regex.search(text) if self.possible(text) else None
+
+    def finditer(self, text: str) -> Iterable[re.Match]:
+        return self.regex.finditer(text) if self.possible(text) else ()
+
+    def sub(self, replacement, text: str) -> str:
+        return self.regex.sub(replacement, text) if self.possible(text) else text
+
+
+class NeedleIndex:
+    """Which of many ``Prefiltered`` regexes may match a text, without testing each: a needle in
+    a text has its first fragment (up to its first space) inside one of the text's pieces
+    between spaces, and what each piece holds is worked out once and remembered."""
+
+    def __init__(self, regexes: Sequence[Prefiltered]):
+        self.always = frozenset(
+            i for i, regex in enumerate(regexes)
+            if regex.needles is None or any(n.startswith(" ") for n in regex.needles)
+        )  # fmt: skip
+        # first character of a fragment -> (fragment, the regex it is of)
+        self.fragments: dict[str, list[tuple[str, int]]] = {}
+        for i, regex in enumerate(regexes):
+            for needle in regex.needles if i not in self.always else ():
+                fragment = needle.split(" ")[0]
+                self.fragments.setdefault(fragment[0], []).append((fragment, i))
+        self._piece = functools.lru_cache(maxsize=100_000)(self._in_piece)
+
+    def _in_piece(self, piece: str) -> frozenset[int]:
+        return frozenset(
+            i for char in set(piece) for fragment, i in self.fragments.get(char, ())
+            if fragment in piece
+        )  # fmt: skip
+
+    def candidates(self, text: str) -> set[int]:
+        """The indices of the regexes that may match ``text``."""
+        found = set(self.always)
+        for piece in set(text.split(" ")):
+            found |= self._piece(piece)
+        return found
+
+
 # --- normalisation -----------------------------------------------------------------------------
 _CONTRACTIONS = [
     (r"\bwon't\b", "will not"),
@@ -149,7 +295,9 @@ _CONTRACTIONS = [
     (r"\bdoesnt\b", "does not"),
     (r"\bisnt\b", "is not"),
 ]
-_CONTRACTIONS = [(re.compile(a), b) for a, b in _CONTRACTIONS]
+_CONTRACTIONS = [(Prefiltered(a), b) for a, b in _CONTRACTIONS]
+# what a text without apostrophes can hold (no replacement writes one)
+_PLAIN_CONTRACTIONS = [(a, b) for a, b in _CONTRACTIONS if not all("'" in n for n in a.needles)]
 # fmt: off
 _SPELLING = {  # British spellings, common typos and chat shorthand
     "colour": "color", "colours": "colors", "coloured": "colored", "colourful": "colorful",
@@ -185,7 +333,7 @@ _THINKING_OF = (
 # "the object", "this animal", "the animal you are thinking of" (as the subject) -> "it"; a
 # category noun after "the" only where a subject stands ("is the fruit sweet?"), so that
 # "is it in the fruit family?" keeps its fruit.
-_SUBJECT = re.compile(
+_SUBJECT = Prefiltered(
     rf"\b(?:the|this|that|your|my|our)(?: secret| hidden| mystery| mysterious| chosen)?"
     rf" (?:{_GENERIC_SUBJECTS}){_THINKING_OF}"
     rf"|\b(?:this|that|your|my)(?: secret| hidden| mystery| particular)? (?:{_CATEGORY_SUBJECTS})"
@@ -197,7 +345,7 @@ _LEADING_SUBJECT = re.compile(
     rf"the (?:{_CATEGORY_SUBJECTS}){_THINKING_OF}"
 )
 _REPHRASE = [
-    (re.compile(p), r)
+    (Prefiltered(p), r)
     for p, r in [
         (
             r"^(?:would|could|can|do|did) you (?:say|describe|consider|call|classify|"
@@ -230,7 +378,7 @@ _REPHRASE = [
         ),
     ]
 ]
-_PERSON = re.compile(
+_PERSON = Prefiltered(
     r"\b(can|could|would|will|do|does|did|should|might|may|must|to|that|which|something|"
     r"thing|things|object|anything) (?:people|someone|somebody|a person|humans|a human|"
     r"most people|we|i|one|anyone|the average person|a normal person|a typical person|"
@@ -290,7 +438,7 @@ _MATERIALS = (
     "metal|steel|iron|aluminum|wood|plastic|fabric|cloth|cotton|wool|silk|glass|paper|cardboard|"
     "rubber|leather|stone|rock|marble|ceramic|porcelain|clay|gold|silver|water"
 )
-_MATERIAL_LIST = re.compile(
+_MATERIAL_LIST = Prefiltered(
     rf"\b(made|built|constructed|composed|formed|crafted)( out)? (of|from) ((?:{_MATERIALS})"
     rf"(?: (?:or |and )?(?:{_MATERIALS}))+)\b"
 )
@@ -346,22 +494,24 @@ _NOUN_PHRASE = re.compile(
 _ADJECTIVE_NAMES = {"orange"}  # "is it orange?" asks the colour; "is it an orange?" the fruit
 
 
+_DOLLARS = Prefiltered(r"\$ ?(\d+(?:\.\d+)?)")
+_THOUSANDS = Prefiltered(r"(\d),(\d{3})")
+_THEN = Prefiltered(
+    r"\b(bigger|larger|smaller|heavier|lighter|taller|shorter|longer|more|less) then\b"
+)
+
+
 def normalise(text: str) -> str:
     """Lowercase words separated by single spaces; contractions expanded; spelling unified."""
     text = text.lower().replace("\u2019", "'").replace("`", "'")
-    text = re.sub(r"\$ ?(\d+(?:\.\d+)?)", r"\1 dollars", text)
-    text = re.sub(r"(\d),(\d{3})", r"\1\2", text)
-    for pattern, replacement in _CONTRACTIONS:
+    text = _DOLLARS.sub(r"\1 dollars", text)
+    text = _THOUSANDS.sub(r"\1\2", text)
+    for pattern, replacement in _CONTRACTIONS if "'" in text else _PLAIN_CONTRACTIONS:
         text = pattern.sub(replacement, text)
     text = re.sub(r"(?<!\d)\.|\.(?!\d)|[^a-z0-9.]+", " ", text)
     words = [_SPELLING.get(word, word) for word in text.split()]
     text = " ".join(words)
-    text = re.sub(
-        r"\b(bigger|larger|smaller|heavier|lighter|taller|shorter|longer|more|less) then\b",
-        r"\1 than",
-        text,
-    )
-    return text
+    return _THEN.sub(r"\1 than", text)
 
 
 def _plurals(name: str) -> set[str]:
@@ -401,45 +551,6 @@ def _name_index(object_names: tuple[tuple[str, ...], ...]) -> dict[str, int]:
 
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-
-
-def _expansions(items, limit: int = 1024) -> set[str] | None:
-    """Every string a parsed regex (``sre_parse.parse(pattern)``) matches, or None when there
-    are more than ``limit`` or infinitely many. Zero-width assertions are ignored: the result
-    then holds every string of a match, and maybe more."""
-    strings = {""}
-    for op, value in items:
-        name = str(op)
-        if name == "LITERAL":
-            options = {chr(value)}
-        elif name == "SUBPATTERN":
-            options = _expansions(value[3], limit)
-        elif name == "BRANCH":
-            options = set()
-            for branch in value[1]:
-                found = _expansions(branch, limit)
-                if found is None:
-                    return None
-                options |= found
-        elif name in ("MAX_REPEAT", "MIN_REPEAT"):
-            low, high, body = value
-            inner = _expansions(body, limit) if high <= 4 else None
-            if inner is None:
-                return None
-            options = {"".join(parts) for n in range(low, high + 1)
-                       for parts in itertools.product(sorted(inner), repeat=n)}  # fmt: skip
-        elif name == "IN" and all(str(kind) == "LITERAL" for kind, _ in value):
-            options = {chr(char) for _, char in value}
-        elif name in ("AT", "ASSERT", "ASSERT_NOT"):
-            options = {""}
-        else:  # any character, a category, a negated set: too many strings
-            return None
-        if options is None:
-            return None
-        strings = {a + b for a in strings for b in options}
-        if len(strings) > limit:
-            return None
-    return strings
 
 
 # a whole word of a partial expansion: between known non-word characters (or the pattern's
@@ -522,22 +633,27 @@ _AMOUNT_OPERATORS = {
     "about": "~", "around": "~", "roughly": "~", "approximately": "~",
 }
 # fmt: on
-_COMPARATIVE = re.compile(
+_COMPARATIVE = Prefiltered(
     r"\b("
     + "|".join(sorted(map(re.escape, _COMPARATIVES), key=len, reverse=True))
     + r") (?:than|compared to|compared with) ((?:\w+ ?){1,6})"
 )
-_SAME_SIZE = re.compile(
+_SAME_SIZE = Prefiltered(
     r"\b(?:about |roughly |around |approximately |similar in size to |close in size to )?"
     r"(?:(?:the )?(?:same )?size (?:of|as)|as (?:big|large) as|as heavy as) ((?:\w+ ?){1,6})"
 )
-_FITS_IN = re.compile(
+_FITS_IN = Prefiltered(
     r"\bfits?(?: it)? (?:in|into|inside) (?:a |an |the |your |my )?((?:\w+ ?){1,4})"
 )
-_AMOUNT = re.compile(
+_AMOUNT = Prefiltered(
     r"\b("
     + "|".join(sorted(map(re.escape, _AMOUNT_OPERATORS), key=len, reverse=True))
     + r") ((?:\w+ ?){1,4})"
+)
+_NUMBER_AND_UNIT = re.compile(
+    r"(\d+(?:\.\d+)?|"
+    + "|".join(sorted(map(re.escape, _NUMBER_WORDS), key=len, reverse=True))
+    + r") ?(\w+)"
 )
 _CONTAINER_WORDS = {"pocket", "pockets", "hand", "hands", "palm", "palms", "purse", "wallet"}
 
@@ -570,11 +686,15 @@ class QuestionParser:
     def _setup(self) -> None:
         self._names = _name_index(self.object_names)
         self._name_regex = _alternation(self._names)
+        # the first words of the names: a name is matched as whole words, so one of them
+        # stands as a word in every text that names an object
+        starts = [_TOKEN.match(form) for form in self._names]
+        self._name_starts = frozenset(m.group(0) for m in starts if m) if all(starts) else None
         # (detector, alternatives, form, negated, specificity): the detector is all of a
         # property's patterns in one regex, tried first because most questions miss most
         # properties; the alternatives find the longest match. Ties between readings go to the
         # one true of fewer objects (the more specific).
-        self._matchers: list[tuple[re.Pattern, list[re.Pattern], Form, bool, int]] = []
+        self._matchers: list[tuple[Prefiltered, list[re.Pattern], Form, bool, int]] = []
         # the matchers by the words that can trigger them (and those that any text can)
         self._by_word: dict[str, list[int]] = {}
         self._always: list[int] = []
@@ -600,7 +720,7 @@ class QuestionParser:
                 )
                 self._matchers.append(
                     (
-                        re.compile(_boundary("|".join(f"(?:{p})" for p in patterns))),
+                        Prefiltered(_boundary("|".join(f"(?:{p})" for p in patterns))),
                         [re.compile(_boundary(p)) for p in patterns],
                         form,
                         negated,
@@ -705,10 +825,10 @@ class QuestionParser:
         objects: list[int] = []
         complete = True
         for segment in re.split(r"\bor\b", text):
-            mentions = list(self._name_regex.finditer(segment))
-            rest = [
-                w for w in self._name_regex.sub(" ", segment).split() if w not in _IDENTITY_FILLER
-            ]
+            mentions = self._mentions(segment)
+            if mentions:
+                unnamed = self._name_regex.sub(" ", segment).split()
+                rest = [w for w in unnamed if w not in _IDENTITY_FILLER]
             if mentions and not rest:
                 for mention in mentions:
                     before = segment[: mention.start()].split()
@@ -722,6 +842,12 @@ class QuestionParser:
             else:
                 return None
         return (objects, complete) if objects else None
+
+    def _mentions(self, segment: str) -> list[re.Match]:
+        """The object names in ``segment``, as whole words (as ``_name_regex.finditer``)."""
+        if self._name_starts is not None and self._name_starts.isdisjoint(_TOKEN.findall(segment)):
+            return []  # no name can start at any of its words
+        return list(self._name_regex.finditer(segment))
 
     def _predicate(self, text: str) -> Form | None:
         text = _LEADING_SUBJECT.sub(r"\1it", text)
@@ -864,8 +990,7 @@ class QuestionParser:
 
     @staticmethod
     def _amount(phrase: str) -> tuple[str, float] | None:
-        numbers = "|".join(sorted(map(re.escape, _NUMBER_WORDS), key=len, reverse=True))
-        match = re.match(rf"(\d+(?:\.\d+)?|{numbers}) ?(\w+)", phrase)
+        match = _NUMBER_AND_UNIT.match(phrase)
         if not match:
             return None
         number, unit = match.groups()
