@@ -199,3 +199,13 @@ def test_prefiltered_regexes_skip_only_texts_they_cannot_match():
         for regex in regexes:
             if not regex.possible(text):
                 assert regex.regex.search(text) is None, (regex.pattern, text)
+
+
+def test_a_negated_filler_phrase_is_answered_not_a_crash(oracle):
+    """"and not is the object ..." negates a lead-in the reader ignores: it stays ignored (it
+    raised "unknown logical form ('ignore',)" before)."""
+    questions = ["Do people there speak Portuguese and not is the object a kind of meat?",
+                 "Is it not an animal and not is the object a tool?"]  # fmt: skip
+    for question in questions:
+        answer = oracle.answer_one("Banana", question)
+        assert answer in ("Yes.", "No.", INVALID)

@@ -917,7 +917,9 @@ class QuestionParser:
             taken.append((start, end))
             if self._negated(text, start, taken):
                 negated = not negated
-            atoms.append((start, end, ("not", form) if negated else form))
+            # a negated filler phrase or invalid reading stays what it is: only facts negate
+            real = form not in (("ignore",), ("invalid",))
+            atoms.append((start, end, ("not", form) if negated and real else form))
         return atoms
 
     @staticmethod
