@@ -10,7 +10,6 @@ The trained file is committed as data/tokenizer/tokenizer.json; rebuild it with
 from __future__ import annotations
 
 import argparse
-import importlib
 from collections.abc import Iterator
 
 import gymnasium as gym
@@ -18,6 +17,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import PreTrainedTokenizerFast
 
 import archer_envs
+from archer_envs.agents import scripted_agents
 from archer_envs.core import data_path
 from archer_envs.evaluation import evaluate
 
@@ -38,10 +38,9 @@ def corpus(episodes: int = 300, seed: int = 0) -> Iterator[str]:
             env = gym.make(env_id)
         except ValueError:  # needs the user's files (e.g. Jericho-v0's story file)
             continue
-        module = importlib.import_module(env.spec.entry_point.split(":")[0])
         _, info = env.reset(seed=seed)
         yield info.get("task", "")
-        for name, agent_class in getattr(module, "SCRIPTED_AGENTS", {}).items():
+        for name, agent_class in scripted_agents(env_id).items():
             try:
                 agent = agent_class(env.unwrapped, seed=seed)
             except ValueError:  # e.g. the optimal agent on a long object list

@@ -265,6 +265,18 @@ class HFCausalLMAgent(ChatHistoryAgent):
         return self._model, self._tokenizer
 
 
+def scripted_agents(env_id: str) -> dict[str, Any]:
+    """The scripted reference agents of ``env_id`` by name: the ``SCRIPTED_AGENTS`` of the
+    module that defines its env, each built as ``agent_class(env, seed=..., **options)``."""
+    import gymnasium as gym
+
+    from archer_envs.core import check_env_id
+
+    check_env_id(env_id)
+    module = importlib.import_module(gym.spec(env_id).entry_point.split(":")[0])
+    return dict(getattr(module, "SCRIPTED_AGENTS", {}))
+
+
 def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **options: Any) -> Agent:
     """Build an agent from a spec:
 
@@ -305,19 +317,14 @@ def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **opti
             raise ValueError(f"scripted agent {spec!r} needs an env id")
         import gymnasium as gym
 
-        from archer_envs.core import check_env_id
-
-        check_env_id(env_id)
-        env = gym.make(env_id)
-        module = importlib.import_module(env.spec.entry_point.split(":")[0])
-        scripted = getattr(module, "SCRIPTED_AGENTS", {})
+        scripted = scripted_agents(env_id)
         if spec not in scripted:
             raise ValueError(
                 f"unknown agent {spec!r}: use a scripted agent of {env_id} {sorted(scripted)}, "
                 "the run folder of archer-train (e.g. runs/archer), 'openai:<model>', "
                 "'hf:<name-or-path>' or 'package.module:attribute'"
             )
-        return scripted[spec](env.unwrapped, seed=seed, **options)
+        return scripted[spec](gym.make(env_id).unwrapped, seed=seed, **options)
     module_name, _, attribute = spec.partition(":")
     try:
         target = getattr(importlib.import_module(module_name), attribute)

@@ -57,7 +57,7 @@ from typing import Any
 import gymnasium as gym
 
 import archer_envs
-from archer_envs.agents import load_agent
+from archer_envs.agents import load_agent, scripted_agents
 from archer_envs.cli import importable_current_folder
 from archer_envs.core import check_env_id
 from archer_envs.evaluation import evaluate
@@ -425,7 +425,7 @@ def write_summary(path: Path, entry: Entry, env_id: str, identity: dict[str, Any
         "mean_turns": round(sum(r["turns"] for r in rows) / n, 6),
         "agent": entry.agent or (training or {}).get("run"),
         "agent_kwargs": entry.agent_kwargs,
-        "decoding": decoding or ("scripted" if entry.agent in _SCRIPTED else None),
+        "decoding": decoding or ("scripted" if entry.agent in scripted_agents(env_id) else None),
         "training": _training_summary(training),
         "training_samples": training["samples"] if training else 0,
         "eval_seconds": round(sum(r["seconds"] for r in rows), 1),
@@ -440,8 +440,6 @@ def write_summary(path: Path, entry: Entry, env_id: str, identity: dict[str, Any
     }  # fmt: skip
     path.write_text(json.dumps(summary, indent=1) + "\n")
 
-
-_SCRIPTED = ("random", "expert", "optimal", "wasteful", "walkthrough", "rule", "careful")
 
 
 def _training_summary(training: dict[str, Any] | None) -> dict[str, Any] | None:
