@@ -53,7 +53,7 @@ from archer_agents.models import (
 )
 from archer_agents.rollout import collect_trajectories
 
-# The paper's discount per environment (2nd-hand table; see PAPER_NOTES.md).
+# The paper's discount per environment (its hyperparameter table, second-hand).
 PAPER_GAMMA = {
     "archer/TwentyQuestionsSubset-v0": 0.95,
     "archer/TwentyQuestions-v0": 0.95,
