@@ -27,7 +27,6 @@ baseline, so SB3's own defaults, the paper's discount for the env and 10⁶ env 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -40,6 +39,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from archer_agents.archer import PAPER_GAMMA
+from archer_agents.config import replace_config
 from archer_agents.models import PolicyLM
 from archer_envs.wrappers import CandidateActions, menu_for
 
@@ -50,6 +50,7 @@ class SB3PPOConfig:
     networks are sized for (the preset sets it to archer-train's ``--env``)."""
 
     algorithm: ClassVar[type] = PPO
+    label: ClassVar[str] = "SB3 PPO"
     menu_env: str = "archer/TwentyQuestionsSubset-v0"
     iterations: int = 20
     steps_per_iter: int = 4096  # env steps per iteration: whole PPO rollouts (n_steps · num_envs)
@@ -103,6 +104,7 @@ class SB3DQNConfig:
     runs over the whole run (``exploration_fraction`` of ``iterations · steps_per_iter``)."""
 
     algorithm: ClassVar[type] = DQN
+    label: ClassVar[str] = "SB3 DQN"
     menu_env: str = "archer/TwentyQuestionsSubset-v0"
     iterations: int = 20
     steps_per_iter: int = 4096
@@ -163,11 +165,7 @@ def _replace(config, overrides: dict[str, Any]):
     if overrides.get("menu_env", config.menu_env) != config.menu_env:
         raise ValueError(f"menu_env is the run's env ({config.menu_env}): set it with --env, "
                          f"not --set menu_env={overrides['menu_env']}")  # fmt: skip
-    names = [f.name for f in dataclasses.fields(config)]
-    unknown = sorted(set(overrides) - set(names))
-    if unknown:
-        raise ValueError(f"unknown {type(config).__name__} keys {unknown}; known: {names}")
-    config = dataclasses.replace(config, **overrides)
+    config = replace_config(config, overrides)
     config.check()
     return config
 

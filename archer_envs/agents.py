@@ -13,6 +13,7 @@ or ``None``) and ``decoding`` (how the agent chooses, e.g. ``"greedy"``; an agen
 
 from __future__ import annotations
 
+import abc
 import importlib
 import inspect
 import os
@@ -75,7 +76,7 @@ def first_question(reply: str) -> str:
     return lines[0] if lines else reply.strip()
 
 
-class ChatHistoryAgent:
+class ChatHistoryAgent(abc.ABC):
     """What the chat agents share: each episode keeps its own chat history, the task
     description as the system prompt, then the env's observations (only what is new since the
     last one, when the observation grows as a transcript) as user turns and the model's replies
@@ -113,8 +114,9 @@ class ChatHistoryAgent:
             self.raw_replies[i] = reply
         return actions
 
+    @abc.abstractmethod
     def _replies(self, histories: list[list[dict[str, str]]]) -> list[str]:
-        raise NotImplementedError
+        """One reply per chat history (the backend: an API, a local model)."""
 
 
 class OpenAIChatAgent(ChatHistoryAgent):

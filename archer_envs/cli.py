@@ -368,14 +368,20 @@ def importable_current_folder() -> None:
         sys.path.insert(0, os.getcwd())
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    """Parse, make the current folder importable and run the chosen subcommand; a bad input
+    is one line on stderr and exit status 2."""
+    args = parser.parse_args(argv)
     importable_current_folder()
     try:
         return args.run(args)
     except (ValueError, TypeError, archer_envs.OracleError, gym.error.Error) as error:
-        print(f"archer-envs {args.command}: error: {error}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
         return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ import gymnasium as gym
 
 import archer_envs
 from archer_envs.agents import load_agent, scripted_agents
-from archer_envs.cli import importable_current_folder
+from archer_envs.cli import run_command
 from archer_envs.core import check_env_id
 from archer_envs.evaluation import evaluate
 
@@ -716,13 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    importable_current_folder()
-    try:
-        return args.run(args)
-    except (ValueError, TypeError, archer_envs.OracleError, gym.error.Error) as error:
-        print(f"archer-leaderboard {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":
