@@ -23,6 +23,7 @@ import dataclasses
 import json
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,16 +364,26 @@ def train_run(env_id: str, out: str, config: Any, algo: str = "archer", seed: in
         rows = run.metrics(until_iteration=start)
         run.rewrite_metrics(rows)
     trajectories = rows[-1]["trajectories"] if rows else 0
+    env_steps = rows[-1].get("env_steps", 0) if rows else 0
+    seconds = rows[-1].get("train_seconds", 0.0) if rows else 0.0
     envs = make_vector_env(env_id, config.num_envs) if algorithm.online else None
     progress = progress and main
     bar = tqdm(range(start, config.iterations), desc=f"{algo} on {env_id}",
                disable=not progress, initial=start, total=config.iterations)  # fmt: skip
     for iteration in bar:
+        started = time.perf_counter()
         with mixed_precision(torch_device):
             metrics = trainer.iteration(envs, iteration, seed=seed * 1_000_003 + iteration,
                                         progress=progress)  # fmt: skip
-        trajectories += len(metrics.pop("trajectories"))
-        metrics["trajectories"] = trajectories
+        seconds += time.perf_counter() - started
+        collected = metrics.pop("trajectories")
+        trajectories += len(collected)
+        # cumulative over the run (a resumed run continues the counts; evaluation not timed);
+        # SB3 counts its own env steps (every step taken, unfinished episodes too)
+        env_steps = metrics.get("env_steps", env_steps + sum(len(t["transitions"])
+                                                             for t in collected))
+        metrics.update(trajectories=trajectories, env_steps=env_steps,
+                       train_seconds=round(seconds, 2))
         last = iteration + 1 == config.iterations
         if main and ((iteration + 1) % config.eval_every == 0 or last):
             with mixed_precision(torch_device):

@@ -1,0 +1,295 @@
+"""The paper's headline side by side: trajectories each method needs to reach fixed returns.
+
+    python -m baselines.benchmarks.sample_efficiency [--seeds 0 1 2]
+        [--algos archer ppo grpo filtered_bc chai] [--budget 1024] [--eval-every 64]
+        [--jobs 2] [--out runs/sample_efficiency] [--results baselines/results/sample_efficiency]
+
+Each seed: behaviour cloning to convergence on the wasteful questioners of
+archer/TwentyQuestionsSubset-v0 (``baselines.benchmarks.baselines_cpu``'s start), then every
+method of ``--algos`` from that start with its ``cpu`` preset, run for the same ``--budget`` of
+trajectories collected (the preset's iterations scaled to it) and evaluated every
+``--eval-every`` trajectories on every object, greedy once and sampled 10 times (100 episodes),
+each point with the trajectories, env steps and training wall time (evaluation not counted)
+spent so far. The start is evaluated the same way (the point at 0 trajectories). Methods that
+take seed data get the demo's (the BC data and 1,000 ε-greedy expert episodes), as their
+presets were tuned with; it is counted as data, not as trajectories collected.
+
+Thresholds lie between the start and the optimal agent (``--fractions`` of the gap between the
+median start and the optimum). For each method the number of trajectories at which the median
+curve over seeds first reaches each threshold, each seed's own crossing, and the ratio to
+ArCHer's; a method that does not reach a threshold within the budget reads "more than the
+budget" (its ratio a lower bound, or unknown where ArCHer misses it too). Final return is each
+run's last checkpoint over 1,000 sampled episodes (``baselines.demo.final_evaluation``).
+
+Each run's result is kept in ``--out`` as it finishes: run the command again after an
+interruption and only the missing runs are trained. Runs go ``--jobs`` at a time, each on one
+thread. Writes ``summary.json`` and ``sample_efficiency.png`` to ``--results``. A figure, not a
+test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+COMMAND = "python -m baselines.benchmarks.sample_efficiency"
+ALGOS = ["archer", "ppo", "grpo", "filtered_bc", "chai"]
+KINDS = {"sampled": "eval_sampled_return", "greedy": "eval_return"}
+
+
+def one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def prepare_seed(out: Path, seed: int) -> dict[str, Any]:
+    """The seed's BC start and seed data, and the start's point of the curves (cached)."""
+    from archer_agents.train import evaluate_agent, load_policy, policy_agents
+    from baselines.benchmarks.baselines_cpu import train_start
+    from baselines.demo import ENV_ID, final_evaluation
+
+    done = out / "start.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    started = time.perf_counter()
+    data = train_start(out, seed)
+    point = evaluate_agent(policy_agents(load_policy(out / "bc")), ENV_ID, seed)
+    result = {"seed": seed, "data": data, "seconds": round(time.perf_counter() - started, 1),
+              "point": {"trajectories": 0, "env_steps": 0, "train_seconds": 0.0,
+                        **{kind: point[key] for kind, key in KINDS.items()}},
+              "final": final_evaluation(out / "bc", seed)}  # fmt: skip
+    done.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def run_method(algo: str, out: Path, seed: int, data: list[str], budget: int,
+               eval_every: int) -> dict[str, Any]:  # fmt: skip
+    """One method from the seed's start for ``budget`` trajectories (cached)."""
+    import dataclasses
+    import shutil
+
+    from archer_agents.train import ALGORITHMS, make_config, train_run
+    from baselines.demo import ENV_ID, final_evaluation
+
+    done = out / f"{algo}.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    preset = make_config(algo, "cpu", ENV_ID)
+    per_iteration = preset.rollouts_per_iter
+    if budget % per_iteration or eval_every % per_iteration:
+        raise ValueError(f"{algo} collects {per_iteration} trajectories per iteration: "
+                         f"--budget and --eval-every must be multiples of it")  # fmt: skip
+    iterations = budget // per_iteration
+    config = make_config(algo, "cpu", ENV_ID, iterations=iterations,
+                         eval_every=eval_every // per_iteration, save_every=iterations)  # fmt: skip
+    algorithm = ALGORITHMS[algo]
+    takes_data = hasattr(algorithm.trainer, "seed")
+    shutil.rmtree(out / algo, ignore_errors=True)  # an interrupted run starts again
+    started = time.perf_counter()
+    rows = train_run(ENV_ID, str(out / algo), config, algo, seed=seed, init=str(out / "bc"),
+                     device="cpu", progress=False,
+                     buffer_data=data if takes_data else ())  # fmt: skip
+    curve = [{"trajectories": row["trajectories"], "env_steps": row["env_steps"],
+              "train_seconds": row["train_seconds"],
+              **{kind: row[key] for kind, key in KINDS.items()}}
+             for row in rows if "eval_return" in row]  # fmt: skip
+    result = {"algo": algo, "seed": seed, "seed_data": takes_data, "iterations": iterations,
+              "config": dataclasses.asdict(config), "curve": curve,
+              "seconds": round(time.perf_counter() - started, 1),
+              "final": final_evaluation(out / algo, seed)}  # fmt: skip
+    done.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def crossing(curve: list[dict[str, Any]], kind: str, threshold: float) -> int | None:
+    """Trajectories at the first point of ``curve`` at or above ``threshold``; None if none."""
+    return next((p["trajectories"] for p in curve if p[kind] >= threshold), None)
+
+
+def median_curve(curves: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Point by point, the median over seeds of every measured quantity."""
+    return [{key: statistics.median(curve[i][key] for curve in curves) for key in curves[0][i]}
+            for i in range(min(map(len, curves)))]  # fmt: skip
+
+
+def analyse(starts: list[dict[str, Any]], runs: list[dict[str, Any]], algos: list[str],
+            optimum: float, budget: int, fractions: list[float]) -> dict[str, Any]:  # fmt: skip
+    start = {kind: statistics.median(s["point"][kind] for s in starts) for kind in KINDS}
+    thresholds = {kind: [round(start[kind] + f * (optimum - start[kind]), 3) for f in fractions]
+                  for kind in KINDS}  # fmt: skip
+    methods = {}
+    for algo in algos:
+        mine = sorted((r for r in runs if r["algo"] == algo), key=lambda r: r["seed"])
+        curves = [[s["point"] for s in starts if s["seed"] == r["seed"]] + r["curve"]
+                  for r in mine]  # fmt: skip
+        median = median_curve(curves)
+        methods[algo] = {
+            "seeds": [r["seed"] for r in mine],
+            "median_curve": median,
+            "reached": {kind: [crossing(median, kind, t) for t in thresholds[kind]]
+                        for kind in KINDS},
+            "reached_per_seed": {kind: [[crossing(c, kind, t) for c in curves]
+                                        for t in thresholds[kind]] for kind in KINDS},
+            "final": {kind: statistics.median(r["final"][kind]["mean_return"] for r in mine)
+                      for kind in KINDS},
+            "final_per_seed": {kind: [r["final"][kind]["mean_return"] for r in mine]
+                               for kind in KINDS},
+            "final_sampled_success": statistics.median(r["final"]["sampled"]["success_rate"]
+                                                       for r in mine),
+            "env_steps": statistics.median(r["curve"][-1]["env_steps"] for r in mine),
+            "train_seconds": statistics.median(r["curve"][-1]["train_seconds"] for r in mine),
+            "seconds": statistics.median(r["seconds"] for r in mine),
+            "seed_data": mine[0]["seed_data"],
+        }  # fmt: skip
+        methods[algo]["gap_to_optimal"] = {kind: round(optimum - methods[algo]["final"][kind], 3)
+                                           for kind in KINDS}  # fmt: skip
+    if "archer" in methods:
+        for method in methods.values():
+            method["ratio_to_archer"] = {
+                kind: [ratio(n, a, budget) for n, a in zip(method["reached"][kind],
+                                                           methods["archer"]["reached"][kind],
+                                                           strict=True)]
+                for kind in KINDS
+            }  # fmt: skip
+    final_start = {kind: statistics.median(s["final"][kind]["mean_return"] for s in starts)
+                   for kind in KINDS}  # fmt: skip
+    return {"start": start, "start_final": final_start, "thresholds": thresholds,
+            "fractions": fractions, "methods": methods}  # fmt: skip
+
+
+def ratio(needed: int | None, archer: int | None, budget: int) -> str:
+    """A method's trajectories over ArCHer's at one threshold, as text: "3.0", "> 2.0" (the
+    method missed it: a lower bound), "< 0.5" (ArCHer missed it), or "-" (both missed it)."""
+    if archer is None:
+        return "-" if needed is None else f"< {needed / budget:.2f}"
+    if needed is None:
+        return f"> {budget / archer:.2f}"
+    return f"{needed / archer:.2f}"
+
+
+def plot(analysis: dict[str, Any], optimum: float, path: Path,
+         runs: list[dict[str, Any]]) -> None:  # fmt: skip
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    panels = [("sampled", "trajectories", "trajectories collected"),
+              ("greedy", "trajectories", "trajectories collected"),
+              ("sampled", "train_seconds", "training wall time, s (one thread)")]  # fmt: skip
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    colors = {algo: plt.get_cmap("tab10")(i) for i, algo in enumerate(analysis["methods"])}
+    for axis, (kind, x_key, x_label) in zip(axes, panels, strict=True):
+        for algo, method in analysis["methods"].items():
+            median = method["median_curve"]
+            seeds = [[p[kind] for p in c] for c in per_seed_curves(analysis, runs, algo)]
+            n = min(map(len, seeds))
+            values = np.array([s[:n] for s in seeds])
+            x = [p[x_key] for p in median[:n]]
+            axis.plot(x, [p[kind] for p in median[:n]], marker="o", markersize=3,
+                      color=colors[algo], label=f"{algo} (median of {len(seeds)})")  # fmt: skip
+            axis.fill_between(x, values.min(0), values.max(0), color=colors[algo], alpha=0.12)
+        for threshold in analysis["thresholds"][kind]:
+            axis.axhline(threshold, color="grey", linestyle=":", linewidth=0.8)
+        axis.axhline(optimum, color="black", linestyle="--", label="optimal agent")
+        axis.set_xlabel(x_label)
+        axis.set_ylabel(f"{kind} return")
+        axis.set_title(f"{kind} return (dotted: the thresholds)")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    figure.suptitle("archer/TwentyQuestionsSubset-v0, same BC start, cpu presets at one budget; "
+                    "shaded: min to max over seeds")  # fmt: skip
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def per_seed_curves(analysis, runs, algo):
+    seeds = analysis["methods"][algo]["seeds"]
+    starts = {s["seed"]: s["point"] for s in analysis["starts"]}
+    return [[starts[r["seed"]], *r["curve"]] for r in sorted(runs, key=lambda r: r["seed"])
+            if r["algo"] == algo and r["seed"] in seeds]  # fmt: skip
+
+
+def table(analysis: dict[str, Any], budget: int) -> str:
+    fractions = analysis["fractions"]
+    head = " | ".join(f"{f:.0%} of gap" for f in fractions)
+    lines = []
+    for kind in KINDS:
+        lines += [f"\n{kind}: start {analysis['start'][kind]:.2f}, thresholds "
+                  f"{analysis['thresholds'][kind]}",
+                  f"| method | {head} | ratio to ArCHer | final ({kind}) |",
+                  "|---|" + "---|" * (len(fractions) + 2)]  # fmt: skip
+        for algo, method in analysis["methods"].items():
+            reached = " | ".join("> " + str(budget) if n is None else str(n)
+                                 for n in method["reached"][kind])  # fmt: skip
+            ratios = ", ".join(method.get("ratio_to_archer", {}).get(kind, []))
+            lines.append(f"| {algo} | {reached} | {ratios} | {method['final'][kind]:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--algos", nargs="+", default=ALGOS)
+    parser.add_argument("--budget", type=int, default=1024, help="trajectories per method")
+    parser.add_argument("--eval-every", type=int, default=64, help="trajectories between points")
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 0.75])
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--out", type=Path, default=Path("runs/sample_efficiency"))
+    parser.add_argument("--results", type=Path,
+                        default=Path("baselines/results/sample_efficiency"))  # fmt: skip
+    args = parser.parse_args()
+    from archer_agents.train import ALGORITHMS
+    from baselines.benchmarks.archer_cpu import git_commit
+    from baselines.demo import ENV_ID, optimal_return
+
+    unknown = sorted(set(args.algos) - set(ALGORITHMS))
+    if unknown:
+        raise SystemExit(f"unknown --algos {unknown}: use keys of {list(ALGORITHMS)}")
+    started = time.perf_counter()
+    context = get_context("spawn")
+    with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=one_thread) as pool:
+        futures = [pool.submit(prepare_seed, args.out / f"seed-{s}", s) for s in args.seeds]
+        starts = [f.result() for f in tqdm(futures, desc="BC starts")]
+        futures = [pool.submit(run_method, algo, args.out / f"seed-{s['seed']}", s["seed"],
+                               s["data"], args.budget, args.eval_every)
+                   for s in starts for algo in args.algos]  # fmt: skip
+        runs = []
+        for future in tqdm(futures, desc="runs"):
+            runs.append(future.result())
+            run = runs[-1]
+            print(json.dumps({"algo": run["algo"], "seed": run["seed"], "s": run["seconds"]}
+                             | {k: run["final"][k]["mean_return"] for k in KINDS}), flush=True)
+    optimum = optimal_return()
+    analysis = analyse(starts, runs, args.algos, optimum, args.budget, args.fractions)
+    analysis["starts"] = starts
+    args.results.mkdir(parents=True, exist_ok=True)
+    plot(analysis, optimum, args.results / "sample_efficiency.png", runs)
+    summary = {
+        "command": " ".join([COMMAND, "--seeds", *map(str, args.seeds), "--algos", *args.algos,
+                             "--budget", str(args.budget), "--eval-every", str(args.eval_every),
+                             "--fractions", *map(str, args.fractions)]),
+        "git_commit": git_commit(), "env_id": ENV_ID, "optimal_return": optimum,
+        "budget": args.budget, **analysis, "runs": runs,
+        "seconds": round(time.perf_counter() - started, 1),
+    }  # fmt: skip
+    (args.results / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(table(analysis, args.budget))
+    print(f"wrote {args.results / 'summary.json'} and sample_efficiency.png "
+          f"({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
