@@ -1,0 +1,63 @@
+"""The sample-efficiency study's analysis: threshold crossings, ratios and bounds, the plot."""
+
+import pytest
+
+from baselines.benchmarks.sample_efficiency import analyse, crossing, median_curve, plot, ratio
+
+
+def point(trajectories, sampled, greedy=None):
+    return {"trajectories": trajectories, "env_steps": 6 * trajectories,
+            "train_seconds": trajectories / 10, "sampled": sampled,
+            "greedy": sampled if greedy is None else greedy}  # fmt: skip
+
+
+def run(algo, seed, returns):
+    curve = [point(64 * (i + 1), r) for i, r in enumerate(returns)]
+    final = {kind: {"mean_return": returns[-1], "success_rate": 1.0}
+             for kind in ("sampled", "greedy")}  # fmt: skip
+    return {"algo": algo, "seed": seed, "seed_data": algo == "archer", "curve": curve,
+            "seconds": 1.0, "final": final}  # fmt: skip
+
+
+def start(seed, value=-7.0):
+    final = {kind: {"mean_return": value, "success_rate": 1.0} for kind in ("sampled", "greedy")}
+    return {"seed": seed, "point": point(0, value), "final": final}
+
+
+def test_crossing_is_the_first_point_at_or_above_the_threshold():
+    curve = [point(0, -7), point(64, -5.5), point(128, -4.9), point(192, -6), point(256, -4)]
+    assert crossing(curve, "sampled", -5.0) == 128
+    assert crossing(curve, "sampled", -5.5) == 64
+    assert crossing(curve, "sampled", -3.0) is None
+
+
+def test_median_curve_takes_the_median_of_every_quantity_point_by_point():
+    curves = [[point(0, -7), point(64, v)] for v in (-6, -4, -5)]
+    assert median_curve(curves)[1]["sampled"] == -5
+    assert median_curve([curves[0], curves[1][:1]]) == [point(0, -7)]  # shortest length
+
+
+def test_ratio_reports_bounds_when_a_threshold_is_missed():
+    assert ratio(512, 128, 1024) == "4.00"
+    assert ratio(None, 128, 1024) == "> 8.00"  # a lower bound: the method missed it
+    assert ratio(256, None, 1024) == "< 0.25"  # ArCHer missed it
+    assert ratio(None, None, 1024) == "-"
+
+
+def test_analyse_thresholds_crossings_and_ratios(tmp_path):
+    starts = [start(0), start(1), start(2)]
+    runs = [run("archer", s, [-5.5, -4.0, -3.5]) for s in range(3)]
+    runs += [run("ppo", s, [-6.5, -6.0, -5.1 + 0.1 * s]) for s in range(3)]
+    result = analyse(starts, runs, ["archer", "ppo"], optimum=-3.0, budget=192,
+                     fractions=[0.25, 0.5, 0.75])  # fmt: skip
+    assert result["thresholds"]["sampled"] == [-6.0, -5.0, -4.0]
+    archer, ppo = result["methods"]["archer"], result["methods"]["ppo"]
+    assert archer["reached"]["sampled"] == [64, 128, 128]
+    assert ppo["reached"]["sampled"] == [128, 192, None]  # the median (seed 1) reaches −5.0
+    assert ppo["reached_per_seed"]["sampled"][1] == [None, 192, 192]
+    assert ppo["ratio_to_archer"]["sampled"] == ["2.00", "1.50", "> 1.50"]
+    assert ppo["final"]["sampled"] == pytest.approx(-5.0)
+    assert archer["gap_to_optimal"]["sampled"] == pytest.approx(0.5)
+    result["starts"] = starts
+    plot(result, -3.0, tmp_path / "plot.png", runs)
+    assert (tmp_path / "plot.png").stat().st_size > 10_000
