@@ -349,6 +349,7 @@ def train_run(env_id: str, out: str, config: Any, algo: str = "archer", seed: in
     policy.to(torch_device)
     trainer = algorithm.trainer(config, policy, seed=seed, accelerator=accelerator)
     start = 0
+    seeding = time.perf_counter()
     if found is not None:  # restore checks everything before the run directory is written to
         start = restore(trainer, found)
         if main:
@@ -359,13 +360,14 @@ def train_run(env_id: str, out: str, config: Any, algo: str = "archer", seed: in
         trajectories = [record for path in buffer_data for record in read_trajectories(path)]
         with mixed_precision(torch_device):
             trainer.seed(trajectories, progress=progress and main)
+    seeding = time.perf_counter() - seeding  # the buffer's seed data and the critic's warm-up
     rows = []
     if main:  # only process 0 reads and writes the metrics
         rows = run.metrics(until_iteration=start)
         run.rewrite_metrics(rows)
     trajectories = rows[-1]["trajectories"] if rows else 0
     env_steps = rows[-1].get("env_steps", 0) if rows else 0
-    seconds = rows[-1].get("train_seconds", 0.0) if rows else 0.0
+    seconds = rows[-1].get("train_seconds", 0.0) if rows else seeding
     envs = make_vector_env(env_id, config.num_envs) if algorithm.online else None
     progress = progress and main
     bar = tqdm(range(start, config.iterations), desc=f"{algo} on {env_id}",
@@ -378,8 +380,8 @@ def train_run(env_id: str, out: str, config: Any, algo: str = "archer", seed: in
         seconds += time.perf_counter() - started
         collected = metrics.pop("trajectories")
         trajectories += len(collected)
-        # cumulative over the run (a resumed run continues the counts; evaluation not timed);
-        # SB3 counts its own env steps (every step taken, unfinished episodes too)
+        # cumulative over the run (a resumed run continues the counts; the seeding and warm-up
+        # are timed, evaluation is not); SB3 counts its own env steps (every step taken)
         env_steps = metrics.get("env_steps", env_steps + sum(len(t["transitions"])
                                                              for t in collected))
         metrics.update(trajectories=trajectories, env_steps=env_steps,
