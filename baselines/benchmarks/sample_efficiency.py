@@ -1,7 +1,7 @@
 """The paper's headline side by side: trajectories each method needs to reach fixed returns.
 
     python -m baselines.benchmarks.sample_efficiency [--seeds 0 1 2]
-        [--algos archer ppo grpo filtered_bc chai] [--budget 1024] [--eval-every 64]
+        [--algos archer ppo grpo filtered_bc chai] [--budget 512] [--eval-every 64]
         [--jobs 2] [--out runs/sample_efficiency] [--results baselines/results/sample_efficiency]
 
 Each seed: behaviour cloning to convergence on the wasteful questioners of
@@ -243,7 +243,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--algos", nargs="+", default=ALGOS)
-    parser.add_argument("--budget", type=int, default=1024, help="trajectories per method")
+    parser.add_argument("--budget", type=int, default=512, help="trajectories per method")
     parser.add_argument("--eval-every", type=int, default=64, help="trajectories between points")
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 0.75])
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
