@@ -25,6 +25,12 @@ ENV_IDS = [
 FIXED_START_IDS = {"archer/Detective-v0"}
 
 
+def untimed(rows):
+    """archer-train's metrics rows without their wall times, the one thing that differs between
+    two seeded runs (or a run and its resumed copy)."""
+    return [{key: value for key, value in row.items() if key != "train_seconds"} for row in rows]
+
+
 def check_answer(env_id, answer):
     """Twenty Questions answers from a closed set; Guess My City in one line of free text."""
     if env_id.startswith("archer/TwentyQuestions"):

@@ -27,6 +27,7 @@ from archer_envs.core import TextVectorEnv
 from archer_envs.datasets import read_trajectories, write_trajectories
 from archer_envs.evaluation import evaluate
 from archer_envs.twenty_questions import TwentyQuestionsEnv
+from tests.conftest import untimed
 
 ENV_ID = "archer/TwentyQuestionsSubset-v0"
 SMALL = dict(iterations=3, rollouts_per_iter=4, num_envs=4, batch_size=8, critic_steps=2,
@@ -223,8 +224,12 @@ def test_two_seeded_runs_are_identical(tmp_path):
     config = ArCHerConfig.preset("cpu", ENV_ID, **SMALL)
     first = train_run(ENV_ID, tmp_path / "a", config, "archer", seed=3, progress=False)
     second = train_run(ENV_ID, tmp_path / "b", config, "archer", seed=3, progress=False)
-    drop = lambda rows: [{k: v for k, v in r.items() if k != "trajectories"} for r in rows]  # noqa: E731
-    assert drop(first) == drop(second)
+    assert untimed(first) == untimed(second)
+    # counts and wall time are cumulative: every trajectory takes at least one step
+    for earlier, later in itertools.pairwise(first):
+        assert later["env_steps"] - earlier["env_steps"] >= (later["trajectories"]
+                                                             - earlier["trajectories"]) > 0
+        assert later["train_seconds"] > earlier["train_seconds"] > 0
     weights = [load_file(checkpoint.latest_checkpoint(p) / "policy.safetensors")
                for p in (tmp_path / "a", tmp_path / "b")]  # fmt: skip
     assert same(*weights)
@@ -264,7 +269,7 @@ def test_a_killed_run_resumes_to_the_same_final_state(tmp_path):
     rows = [json.loads(x) for x in (killed / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [0, 1, 2, 3]
     whole = [json.loads(x) for x in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
-    assert rows == whole
+    assert untimed(rows) == untimed(whole)
     # a trained checkpoint is an agent for evaluate() and archer-envs eval
     result = evaluate(load_agent(str(killed)), ENV_ID, episodes=2, progress=False)
     assert result.episodes == 2
