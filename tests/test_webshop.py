@@ -1,6 +1,7 @@
 """WebShop: the catalogue, goals, search, the reward (a hand-worked table) and the text env."""
 
 import json
+import random
 import subprocess
 import sys
 from collections import Counter
@@ -16,11 +17,13 @@ from archer_envs.webshop.catalog import (
     Catalog,
     cache_file,
     generate_product,
+    in_stock,
     load_catalog,
     vocabulary,
 )
 from archer_envs.webshop.env import INVALID, WebShopEnv, shop
 from archer_envs.webshop.reward import fuzzy_score, purchase_reward, title_nouns
+from archer_envs.webshop.shop import ShopSession
 
 ENV_ID = "archer/WebShop-v0"
 SCHEMA = {
@@ -225,6 +228,21 @@ def test_catalogue_is_cached_and_a_corrupted_cache_is_rebuilt(tmp_path, monkeypa
     path.write_text(path.read_text().replace('"seed": 5', '"seed": 6', 1))  # another catalogue's
     with pytest.warns(UserWarning, match="does not match"):
         Catalog.generated(200, seed=5, progress=False)
+    assert "-v2-" in path.name  # the generator of stock: files of version 1 are not read
+    data = json.loads(path.read_text())
+    for product in data["products"]:  # a file of the generator before stock, under this name
+        del product["in_stock"]
+    path.write_text(json.dumps(data))
+    with pytest.warns(UserWarning, match="does not match"):
+        again = Catalog.generated(200, seed=5, progress=False)
+    assert again.product(7) == first.product(7) and "in_stock" in again.product(7)
+    data = json.loads(path.read_text())
+    for values in data["products"][0]["in_stock"].values():  # other stock, the same fields
+        for value in values:
+            values[value] = not values[value]
+    path.write_text(json.dumps(data))
+    with pytest.warns(UserWarning, match="does not match"):
+        assert Catalog.generated(200, seed=5, progress=False).product(0) == first.product(0)
     blocked = tmp_path / "file"
     blocked.write_text("")
     monkeypatch.setenv("ARCHER_GYM_CACHE_DIR", str(blocked))  # a file where the folder goes
@@ -364,8 +382,10 @@ def test_item_page_options_sub_pages_and_purchase():
     observation, *_ = env.step(f"click[{goal['asin'].lower()}]")  # any case
     page = observation.rpartition("Observation:\n")[2]
     assert page.startswith("[Back to Search]\n[< Prev]\n")
-    for value in (v for values in product["options"].values() for v in values):
-        assert f"\n[{value}]\n" in page
+    for kind, values in product["options"].items():
+        for value in values:  # every listed value, those out of stock marked so
+            mark = "" if in_stock(product, kind, value) else " (out of stock)"
+            assert f"\n[{value}]{mark}\n" in page
     assert f"Price: {product['Price']}" in page and "[Buy Now]" in page
     observation, *_ = env.step("click[Features]")
     assert product["BulletPoints"][0] in observation.rpartition("Observation:\n")[2]
@@ -377,6 +397,67 @@ def test_item_page_options_sub_pages_and_purchase():
     assert terminated and reward == 1.0 and info["success"]
     assert info["target"] == info["purchased"] == goal["asin"]
     assert "Your score (min 0.0, max 1.0): 1.0" in observation
+
+
+def out_of_stock_goal(catalog):
+    """(goal index, the goal's product, an option type of it and a value of that type out of
+    stock) of the first goal whose product has a value out of stock."""
+    for index in range(catalog.num_goals):
+        product = catalog.product(catalog.index_of(catalog.goal(index)["asin"]))
+        for kind, values in product["options"].items():
+            for value in values:
+                if not in_stock(product, kind, value):
+                    return index, product, kind, value
+    raise AssertionError("no product has a value out of stock")
+
+
+def test_an_option_out_of_stock_is_shown_choosing_it_says_why_and_selects_nothing():
+    env = gym.make(ENV_ID)
+    catalog = env.unwrapped.catalog
+    index, product, kind, value = out_of_stock_goal(catalog)
+    goal = catalog.goal(index)
+    env.reset(options={"goal_index": index})
+    env.step(f"search[{product['Title']}]")
+    observation, *_ = env.step(f"click[{goal['asin']}]")
+    assert f"\n[{value}] (out of stock)\n" in observation.rpartition("Observation:\n")[2]
+    for wanted in goal["goal_options"].values():
+        env.step(f"click[{wanted}]")
+    observation, reward, terminated, _, info = env.step(f"click[{value}]")
+    page = observation.rpartition("Observation:\n")[2].split("\n\nInstruction: ")[0]
+    assert info["valid"] and reward == 0.0 and not terminated  # a page reply, not an error
+    assert page.endswith(f"[Buy Now]\nSorry, {value} ({kind}) is out of stock.")
+    assert f"[[{value}]]" not in page and f"[[{goal['goal_options'][kind]}]]" in page
+    env.step("click[Features]")
+    observation, *_ = env.step("click[< Prev]")  # the reply was for that action only
+    assert "is out of stock." not in observation.rpartition("Observation:\n")[2]
+    _, reward, terminated, _, _ = env.step("click[Buy Now]")
+    assert terminated and reward == 1.0  # the goal's own options, still chosen
+
+
+def test_a_purchase_never_includes_a_value_out_of_stock():
+    """Every listed value of many products clicked in a random order, then Buy Now: what is
+    bought holds, for each option type, the last value clicked that was in stock."""
+    catalog, engine = shop(None, 10_000, 0)
+    rng = random.Random(0)
+    refused = 0
+    for index in range(300):
+        product = catalog.product(index)
+        session = ShopSession(catalog, engine, catalog.goal(0), page="item", asin=product["asin"])
+        clicks = [(k, v) for k, values in product["options"].items() for v in values] * 2
+        rng.shuffle(clicks)
+        last_in_stock = {}
+        for kind, value in clicks:
+            assert session.act(f"click[{value}]")
+            if in_stock(product, kind, value):
+                last_in_stock[kind] = value
+            else:
+                refused += 1
+                assert session.notice == f"Sorry, {value} ({kind}) is out of stock."
+        assert session.options == last_in_stock
+        session.act("click[Buy Now]")
+        assert session.page == "done"
+        assert all(in_stock(product, k, v) for k, v in session.options.items())
+    assert refused > 100
 
 
 def test_observation_keeps_the_instruction_when_history_is_long():

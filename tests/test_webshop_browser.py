@@ -9,6 +9,7 @@ import pytest
 
 from archer_envs.agents import load_agent
 from archer_envs.webshop.browser import _BROWSERS, CHROMEDRIVER, CHROMIUM, BrowserShop
+from tests.test_webshop import out_of_stock_goal
 
 ENV_ID = "archer/WebShop-v0"
 
@@ -36,6 +37,35 @@ def test_browser_plays_whole_episodes_like_the_text_env():
     assert rewards[0] == 1.0 and 0.0 < rewards[1] < 1.0  # a perfect and a partial purchase
     # the item page as the browser rendered it: options, sub-page buttons, Buy Now
     assert "[Buy Now]" in expected[-2][1] and "[Features]" in expected[-2][1]
+    browser.close()
+    text.close()
+
+
+def test_the_browser_shows_a_value_out_of_stock_and_its_reply_as_the_text_env():
+    text = gym.make(ENV_ID)
+    browser = gym.make("archer/WebShopBrowser-v0")
+    catalog = text.unwrapped.catalog
+    index, product, kind, value = out_of_stock_goal(catalog)
+    asin = catalog.goal(index)["asin"]
+    actions = (f"search[{product['Title']}]", f"click[{asin}]", f"click[{value}]")
+    expected = play(text, index, load_agent("rule", ENV_ID), actions)
+    seen = play(browser, index, load_agent("rule", ENV_ID), actions)
+    assert seen == expected
+    assert f"\n[{value}] (out of stock)\n" in seen[2][1]
+    assert f"Sorry, {value} ({kind}) is out of stock." in seen[3][1]
+    # what a person sees: the mark beside the value, the reply on the page
+    browser.reset(options={"goal_index": index})
+    for action in actions:
+        browser.step(action)
+    driver = next(iter(_BROWSERS.values()))
+    driver.switch_to.window(browser.unwrapped._remote._handle)
+    marked = driver.execute_script(
+        "return [...document.querySelectorAll('a.out-of-stock')].map("
+        "a => a.innerText + a.nextElementSibling.innerText)"
+    )
+    assert f"{value} (out of stock)" in marked
+    reply = f"Sorry, {value} ({kind}) is out of stock."
+    assert reply in driver.find_element("tag name", "main").text
     browser.close()
     text.close()
 

@@ -10,9 +10,11 @@ import pytest
 
 from archer_envs.agents import load_agent
 from archer_envs.evaluation import evaluate
-from archer_envs.webshop.catalog import Catalog, cache_file, vocabulary
+from archer_envs.webshop.catalog import Catalog, cache_file, in_stock, vocabulary
+from archer_envs.webshop.env import current_page, shop
 from archer_envs.webshop.hard import generate_hard_product, hard_vocabulary, type_options
 from archer_envs.webshop.reward import option_matches, purchase_reward
+from archer_envs.webshop.shop import ShopSession, page_text
 
 ENV_ID = "archer/WebShop-v0"
 # sha256 of products 0-1999 and goals 0-499 of the easy catalogue of seed 0, as they were made
@@ -34,7 +36,8 @@ def test_easy_is_the_catalogue_as_it_was():
     assert fingerprint(explicit, 2000, 500) == EASY_FINGERPRINT
     # old caches still valid
     assert cache_file(10_000, 0, "easy").name == "catalog-v3-seed0-n10000.json"
-    assert cache_file(10_000, 0, "hard").name.startswith("catalog-hard-")
+    assert cache_file(10_000, 0, "hard").name.startswith("catalog-hard-v2-")
+    assert not any("in_stock" in explicit.product(i) for i in range(2000))  # all in stock
 
 
 def test_hard_is_deterministic_per_seed_and_its_goals_are_fair():
@@ -51,10 +54,33 @@ def test_hard_is_deterministic_per_seed_and_its_goals_are_fair():
         assert not product["decoy"]
         assert set(goal["attributes"]) <= set(product["Attributes"])
         assert all(goal["goal_options"][k] in product["options"][k] for k in product["options"])
+        assert all(product["in_stock"][k][v] for k, v in goal["goal_options"].items())
         assert goal["price_upper"] > product["pricing"][0]
         # buying the goal's product with its options scores 1: the goal is always reachable
         reward, _ = purchase_reward(product, goal, product["pricing"][0], goal["goal_options"])
         assert reward == 1.0
+
+
+def test_hard_products_have_some_values_out_of_stock_never_all():
+    products = [generate_hard_product(0, i) for i in range(3000)]
+    listed = out = 0
+    for product in products:
+        assert product["in_stock"].keys() == product["options"].keys()
+        for kind, values in product["options"].items():
+            assert list(product["in_stock"][kind]) == values
+            assert any(product["in_stock"][kind].values())  # one at least can be bought
+            listed += len(values)
+            out += sum(not stocked for stocked in product["in_stock"][kind].values())
+    assert 0.12 < out / listed < 0.25
+    assert generate_hard_product(0, 7)["in_stock"] == products[7]["in_stock"]
+
+
+def test_every_goal_asks_for_values_its_product_has_in_stock():
+    catalog, _ = shop(None, 10_000, 0)
+    for index in range(catalog.num_goals):
+        goal = catalog.goal(index)
+        product = catalog.product(catalog.index_of(goal["asin"]))
+        assert all(in_stock(product, k, v) for k, v in goal["goal_options"].items()), index
 
 
 def test_hard_goals_avoid_the_products_own_words():
@@ -125,6 +151,43 @@ def test_the_careful_shopper_beats_the_rule_baseline_on_hard():
     assert careful.mean_return > rule.mean_return + 0.15
     assert careful.success_rate > rule.success_rate + 0.15
     assert all(len(r["transitions"]) <= 10 for r in careful.records)
+    # it never clicks a value out of stock, and leaves products where the one it wants is
+    catalog = gym.make(ENV_ID).unwrapped.catalog
+    left = 0
+    for record in careful.records:
+        wanted = catalog.goal(record["options"]["goal_index"])["goal_options"].values()
+        for transition in record["transitions"]:
+            lines, _ = current_page(transition["observation"])
+            action = transition["action"]
+            assert not any(action == f"click[{line[1:].split(']')[0]}]" for line in lines
+                           if line.endswith("] (out of stock)"))  # fmt: skip
+            if action == "click[< Prev]" and "[Buy Now]" in lines:
+                left += any(f"[{value}] (out of stock)" in lines for value in wanted)
+    assert left >= 5
+
+
+def test_the_rule_baseline_clicks_a_named_value_out_of_stock_once_then_buys():
+    """As WebShop's rule baseline: it does not read whether a value is in stock; the click
+    selects nothing, and it buys without the value."""
+    catalog, engine = shop(None, 10_000, 0)
+    product, value = next(
+        (p, v)
+        for p in map(catalog.product, range(100))
+        for v in p["options"].get("color", [])
+        if not in_stock(p, "color", v)
+    )
+    instruction = f"i want {product['query']} in {value}"
+    session = ShopSession(catalog, engine, catalog.goal(0), page="item", asin=product["asin"])
+    history = f"Observation:\n[Search]\n\nAction: click[{product['asin']}]\n"
+    rule = load_agent("rule", ENV_ID)
+    actions = []
+    while session.page != "done" and len(actions) < 5:
+        observation = f"{history}Observation:\n{page_text(session.elements())}\n\n"
+        actions.append(rule.act([f"{observation}Instruction: {instruction}\n"])[0])
+        session.act(actions[-1])
+        history = f"{observation}Action: {actions[-1]}\n"
+    assert actions == [f"click[{value}]", "click[Buy Now]"]
+    assert "color" not in session.options
 
 
 def test_the_careful_shopper_keeps_each_episode_of_a_batch_apart():

@@ -20,6 +20,7 @@ import pytest
 from archer_envs.agents import load_agent
 from archer_envs.webshop.env import shop
 from archer_envs.webshop.server import ShopServer, create_app
+from tests.test_webshop import out_of_stock_goal
 
 ENV_ID = "archer/WebShop-v0"
 
@@ -79,6 +80,32 @@ def test_text_env_over_http_has_identical_transcripts(server, agent_name):
         b = play(remote, goal_index, load_agent(agent_name, ENV_ID, seed=goal_index), extra)
         assert a == b
         assert a[-1][3]  # terminated: a purchase or the step cap
+
+
+def test_a_value_out_of_stock_on_the_site(server):
+    """The site marks it, answers a click on it with the reason and selects nothing; the text
+    env over HTTP sees all of it as in-process."""
+    catalog, _ = shop(None, 10_000, 0)
+    index, product, kind, value = out_of_stock_goal(catalog)
+    _, url, _ = request(f"{server.url}/start", {"goal_index": index})
+    request(f"{url}/search", {"query": product["Title"]})
+    _, _, page = request(f"{url}/click?target={product['asin'].lower()}")
+    link = f'{urllib.parse.quote(html.escape(value))}">{html.escape(value)}</a>'
+    assert f'<a class="option out-of-stock" href="{url.removeprefix(server.url)}/click?target=' \
+           f'{link}<span class="stock"> (out of stock)</span>' in page  # fmt: skip
+    status, _, page = request(f"{url}/click?target={urllib.parse.quote(value)}")
+    assert status == 200 and html.escape(f"Sorry, {value} ({kind}) is out of stock.") in page
+    assert f'class="option selected" href="{url.removeprefix(server.url)}' not in page
+    goal = catalog.goal(index)
+    chosen = [f"click[{v}]" for v in goal["goal_options"].values()]
+    actions = [f"search[{product['Title']}]", f"click[{goal['asin']}]", f"click[{value}]",
+               *chosen, f"click[{value}]"]  # fmt: skip
+    local = gym.make(ENV_ID)
+    remote = gym.make(ENV_ID, server_url=server.url)
+    a = play(local, index, load_agent("rule", ENV_ID), actions)
+    b = play(remote, index, load_agent("rule", ENV_ID), actions)
+    assert a == b and f"Sorry, {value} ({kind}) is out of stock." in a[3][1]
+    assert a[-1][2] == 1.0  # the goal's own options: a value out of stock never replaced one
 
 
 def test_64_concurrent_sessions_stay_isolated(server):

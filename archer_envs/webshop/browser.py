@@ -24,6 +24,7 @@ _KINDS = {
     "product-link": "product",
     "option": "option",
     "option selected": "selected",
+    "option out-of-stock": "out of stock",
 }
 
 

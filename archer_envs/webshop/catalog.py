@@ -11,7 +11,9 @@ Each product is a dict in the schema WebShop's ``load_products`` produces: ``asi
 ``Title``, ``category``, ``query``, ``product_category`` (a "›"-separated path), ``pricing`` (a list
 of floats), ``Price`` (its text), ``options`` ({option type: [values]}), ``Attributes``,
 ``BulletPoints``, ``Description``, ``Reviews``, ``Rating``, ``instruction_text`` and
-``instruction_attributes``.
+``instruction_attributes``. Products of the hard catalogue carry two fields more (see
+archer_envs.webshop.hard): ``decoy`` and ``in_stock`` ({option type: {value: bool}}); every listed
+value of the other products is in stock (``in_stock(product, kind, value)``).
 
 Goals follow WebShop's synthetic goals: a product, some of its attributes, one value for each of
 its option types and a price limit, phrased as a shopping request. Their order is fixed, and the
@@ -228,6 +230,11 @@ def _phrase_goal(rng: random.Random, product: dict, attributes: list[str], optio
     )
 
 
+def in_stock(product: dict[str, Any], kind: str, value: str) -> bool:
+    """Whether a listed value of one of the product's option types can be bought."""
+    return product.get("in_stock", {}).get(kind, {}).get(value, True)
+
+
 def _pack(product: dict[str, Any]) -> bytes:
     return zlib.compress(json.dumps(product, separators=(",", ":")).encode(), 1)
 
@@ -274,10 +281,7 @@ class Catalog:
         if not isinstance(num_products, int) or num_products < 1:
             raise ValueError(f"num_products must be a positive int, got {num_products!r}")
         check_difficulty(difficulty)
-        if difficulty == "hard":
-            from archer_envs.webshop.hard import generate_hard_product as generate
-        else:
-            generate = generate_product
+        generate = _generator(difficulty)
         source = f"generated(seed={seed})" if difficulty == "easy" else (
             f"generated(seed={seed}, difficulty={difficulty})")  # fmt: skip
         path = cache_file(num_products, seed, difficulty)
@@ -385,6 +389,15 @@ def check_difficulty(difficulty: str) -> None:
         raise ValueError(f"difficulty must be one of {DIFFICULTIES}, got {difficulty!r}")
 
 
+def _generator(difficulty: str):
+    """The function that makes product ``i`` of a seed's catalogue at this difficulty."""
+    if difficulty == "hard":
+        from archer_envs.webshop.hard import generate_hard_product
+
+        return generate_hard_product
+    return generate_product
+
+
 def _version(difficulty: str) -> int:
     if difficulty == "hard":
         from archer_envs.webshop.hard import HARD_VERSION
@@ -410,12 +423,21 @@ def _read_cache(
     try:
         data = json.loads(path.read_text())
         products = data["products"]
+        generate = _generator(difficulty)
+        fields = set(generate(seed, 0))
+        # every product has the generator's fields, and a sample of them is what the generator
+        # makes now: a file of an older generator (or another catalogue) is never taken for this
+        # one, even where its version was not bumped
         valid = (
             data["version"] == _version(difficulty)
             and data.get("difficulty", "easy") == difficulty
             and data["seed"] == seed
             and len(products) == num_products
-            and all(isinstance(p, dict) and "asin" in p for p in products)
+            and all(isinstance(p, dict) and set(p) == fields for p in products)
+            and all(
+                products[i] == generate(seed, i)
+                for i in {*range(0, num_products, max(1, num_products // 8)), num_products - 1}
+            )
         )
     except (OSError, ValueError, KeyError, TypeError) as error:
         warnings.warn(

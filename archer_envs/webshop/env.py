@@ -20,6 +20,7 @@ from archer_envs.webshop.catalog import (
 )
 from archer_envs.webshop.search import SearchEngine
 from archer_envs.webshop.shop import (
+    OUT_OF_STOCK_MARK,
     PRODUCT,
     ShopSession,
     available_actions,
@@ -117,9 +118,11 @@ class WebShopEnv(TextEnv):
     ## Observation Space
     ``Text(8192)``: as ArCHer, the history and then the instruction: the first page, then for
     every step ``"Action: ..."`` and ``"Observation:"`` with the page text (clickables in
-    [brackets], the chosen option in [[double brackets]]; results pages list the first three
-    products with no paging), then ``"Instruction: ..."``. The oldest steps are dropped if it
-    grows past 8,192 characters.
+    [brackets], the chosen option in [[double brackets]], an option value out of stock as
+    "[value] (out of stock)"; results pages list the first three products with no paging),
+    then ``"Instruction: ..."``. The oldest steps are dropped if it grows past 8,192
+    characters. Choosing a value out of stock selects nothing: the item page comes back with
+    "Sorry, <value> (<option type>) is out of stock." as its last line.
 
     ## Rewards
     0 until the purchase; on ``click[Buy Now]`` the WebShop reward in [0, 1] (type match x
@@ -141,9 +144,10 @@ class WebShopEnv(TextEnv):
     - ``split``: goals a seeded reset draws from: "train" (default), "dev" or "test" (WebShop's
       fixed splits: goals 0-499 test, 500-1499 dev, the rest train).
     - ``difficulty``: the generated catalogue and its goals: "hard" (default,
-      archer_envs.webshop.hard: a marketplace's near-duplicates, noisy titles, decoys, partial
-      paraphrased goals with typos; calibrated so that WebShop's rule baseline scores as on the
-      real WebShop) or "easy" (clean products, goals in the products' own words).
+      archer_envs.webshop.hard: a marketplace's near-duplicates, noisy titles, decoys, option
+      values out of stock, partial paraphrased goals with typos; calibrated so that WebShop's
+      rule baseline scores as on the real WebShop) or "easy" (clean products, every value in
+      stock, goals in the products' own words).
     - ``max_steps``: actions per episode (10).
     - ``server_url``: play on a running site (``archer-envs webshop-server``) over HTTP instead
       of in-process; the transcripts are identical.
@@ -353,13 +357,19 @@ class _ShopAgent:
         return [None if obs is None else self.act_one(obs) for obs in observations]
 
 
+def clickable(line: str) -> str:
+    """What to click for a line of a page in brackets: "[x]", "[[x]]" (chosen) or "[x] (out of
+    stock)"."""
+    return line.removesuffix(OUT_OF_STOCK_MARK).strip("[]")
+
+
 class RandomShopper(_ShopAgent):
     """Each step a uniformly random clickable of the page (or, on the search page, a search
     for the instruction): the floor."""
 
     def act_one(self, observation: str) -> str:
         lines, instruction = current_page(observation)
-        clickables = [line.strip("[]") for line in lines if line.startswith("[")]
+        clickables = [clickable(line) for line in lines if line.startswith("[")]
         if lines == ["[Search]"] or not clickables:
             return f"search[{instruction}]"
         return f"click[{clickables[int(self.rng.integers(len(clickables)))]}]"
@@ -367,7 +377,9 @@ class RandomShopper(_ShopAgent):
 
 class RuleShopper(_ShopAgent):
     """WebShop's rule baseline: search the instruction, click the first result, choose every
-    option whose value the instruction names, buy."""
+    option whose value the instruction names, buy. It clicks each named value once, without
+    reading whether it is in stock: where it is not, the click selects nothing and the purchase
+    goes without it."""
 
     def act_one(self, observation: str) -> str:
         lines, instruction = current_page(observation)
@@ -378,10 +390,12 @@ class RuleShopper(_ShopAgent):
             return f"click[{products[0].strip('[]')}]" if products else "click[Back to Search]"
         if "[Buy Now]" in lines:
             for group in option_groups(lines):
-                if any(line.startswith("[[") for line in group):
-                    continue  # this option type is chosen already
-                for line in group:
-                    value = line.strip("[]")
+                values = [clickable(line) for line in group]
+                if any(line.startswith("[[") for line in group) or any(
+                    f"Action: click[{value}]\n" in observation for value in values
+                ):
+                    continue  # this option type is chosen already, or its click failed
+                for value in values:
                     if re.search(
                         rf"(?<![\w-]){re.escape(value.lower())}(?![\w-])", instruction.lower()
                     ):
@@ -459,8 +473,10 @@ class CarefulShopper(_ShopAgent):
     product's Attributes page, and goes back to the next result when a product lacks an
     attribute the instruction asks for or does not stock a value it names, as long as its
     action budget allows; then it chooses for each option type the value the instruction names
-    (in any usual spelling, the longest match: "xx-large" over "large") and buys. The reference
-    that the hard catalogue must separate from the rule baseline."""
+    (in any usual spelling, the longest match: "xx-large" over "large") and buys. A value the
+    page marks out of stock counts as not stocked: it goes back to the next result, or (out of
+    actions) buys without it. The reference that the hard catalogue must separate from the rule
+    baseline."""
 
     def __init__(self, env: WebShopEnv, seed: int | None = None):
         super().__init__(env, seed)
@@ -523,17 +539,23 @@ class CarefulShopper(_ShopAgent):
         can_leave = left >= len(groups) + 3
         if self.item not in self.checked and left >= len(groups) + 5:  # + Attributes and back
             return "click[Attributes]"
-        missing = [g for g in groups if not any(_names(v.strip("[]"), instruction) for v in g)]
-        if missing and can_leave:
+        # per option type, the line of the value the instruction names (the longest), or None
+        wanted = [
+            max(
+                (line for line in group if _names(clickable(line), instruction)),
+                key=lambda line: len(clickable(line)),
+                default=None,
+            )
+            for group in groups
+        ]
+        stocked = [line is not None and not line.endswith(OUT_OF_STOCK_MARK) for line in wanted]
+        if not all(stocked) and can_leave:
             self.rejected.add(self.item)
         if self.item in self.rejected and can_leave:
             return "click[< Prev]"
-        for group in groups:
-            if any(line.startswith("[[") for line in group):
-                continue
-            named = [line.strip("[]") for line in group if _names(line.strip("[]"), instruction)]
-            if named:
-                return f"click[{max(named, key=len)}]"
+        for line, in_stock in zip(wanted, stocked, strict=True):
+            if in_stock and not line.startswith("[["):
+                return f"click[{clickable(line)}]"
         return "click[Buy Now]"
 
 

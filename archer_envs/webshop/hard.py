@@ -5,15 +5,18 @@ WebShop's rule baseline scores 45.6 on the real catalogue and far more on a clea
 catalogue is hard because it is a marketplace: many near-duplicate products of a type from
 different brands at different prices, long noisy titles, attributes mentioned only in the bullet
 points, option lists that differ in small ways from product to product ("king" and "california
-king", "x-large" and "xx-large") and not all values stocked, and accessories whose titles match
+king", "x-large" and "xx-large") and not all values in stock, and accessories whose titles match
 a query's words but that are not the product. Its goals were written by crowd workers: partial,
 paraphrased ("xl", "navy", "thumb drive"), sometimes misspelt. This module generates both from
 data/webshop/hard_vocabulary.json (which also gives each product type options and attributes
 that make sense for it). The price limit and the reward are WebShop's, unchanged.
 
-Product ``i`` depends only on the seed and ``i``, as in the easy catalogue. Products carry one
-field more than the easy ones, ``decoy`` (whether it is an accessory); goals are never decoys, and
-buying a goal's own product with its options always scores 1.
+Product ``i`` depends only on the seed and ``i``, as in the easy catalogue. Products carry two
+fields more than the easy ones: ``decoy`` (whether it is an accessory) and ``in_stock`` ({option
+type: {value: bool}}: about one listed value in five is out of stock, never every value of an
+option type; the shop lists them but will not sell them). Goals are never decoys and ask only
+for values their product has in stock, so buying a goal's own product with its options always
+scores 1.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from typing import Any
 
 from archer_envs.core import data_path
 
-HARD_VERSION = 1
+HARD_VERSION = 2
 DECOY_RATE = 0.35  # products that are accessories of a type, not the type
+OUT_OF_STOCK_RATE = 0.2  # listed option values out of stock (but never all of an option type's)
 TYPO_RATE = 0.3  # goals with one misspelt word
 ATTRIBUTE_PARAPHRASE_RATE = 0.95  # attributes written another way, where there is one
 OPTION_PARAPHRASE_RATE = 0.95  # option values written another way ("xl"), where there is one
@@ -148,7 +152,22 @@ def generate_hard_product(seed: int, index: int) -> dict[str, Any]:
         "instruction_text": None,
         "instruction_attributes": attributes,
         "decoy": decoy,
+        "in_stock": _stock(seed, index, options),
     }
+
+
+def _stock(seed: int, index: int, options: dict[str, list[str]]) -> dict[str, dict[str, bool]]:
+    """Which listed values of each option type are in stock: each is out of stock with chance
+    ``OUT_OF_STOCK_RATE``, and one at least stays in. Drawn by a generator of its own, so the
+    rest of the product is as it was before stock existed."""
+    rng = random.Random(f"hard-stock:{seed}:{index}")
+    stock = {}
+    for kind, values in options.items():
+        available = [rng.random() >= OUT_OF_STOCK_RATE for _ in values]
+        if not any(available):
+            available[rng.randrange(len(values))] = True
+        stock[kind] = dict(zip(values, available, strict=True))
+    return stock
 
 
 _BULLETS = (
@@ -175,8 +194,9 @@ def _typo(rng: random.Random, text: str) -> str:
 
 def hard_goal(catalog, index: int) -> dict[str, Any]:
     """Goal ``index`` of a hard catalogue: a product that is not a decoy, some of its
-    attributes (paraphrased where the vocabulary can), one value for each of its options
-    (often abbreviated), WebShop's price limit; phrased partially, sometimes with a typo."""
+    attributes (paraphrased where the vocabulary can), one value in stock for each of its
+    options (often abbreviated), WebShop's price limit; phrased partially, sometimes with a
+    typo."""
     from archer_envs.webshop.catalog import (
         _PRICE_PHRASES,
         NO_PRICE_LIMIT,
@@ -196,7 +216,10 @@ def hard_goal(catalog, index: int) -> dict[str, Any]:
     hard = hard_vocabulary()
     have = product["Attributes"]
     attributes = rng.sample(have, min(len(have), rng.randint(2, 3)))
-    options = {kind: rng.choice(values) for kind, values in sorted(product["options"].items())}
+    options = {
+        kind: rng.choice([v for v in values if product["in_stock"][kind][v]])
+        for kind, values in sorted(product["options"].items())
+    }
     price_upper = _price_limit(rng, product["pricing"][0])
     paraphrases = attribute_paraphrases()
     said = [

@@ -7,6 +7,10 @@ sub-page, done), the chosen options, and the reward once it buys. ``act("search[
 options), which ``page_text`` renders as the text env's observation (clickables in [brackets])
 and the server renders as HTML. ``parse_page`` reads the elements back from that HTML, so a
 client over HTTP sees exactly what the in-process env sees.
+
+An item page lists every option value of the product, those out of stock marked so; choosing
+one of these selects nothing and the page says why, so a purchase never includes a value out
+of stock.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any, ClassVar
 
-from archer_envs.webshop.catalog import Catalog
+from archer_envs.webshop.catalog import Catalog, in_stock
 from archer_envs.webshop.reward import purchase_reward
 from archer_envs.webshop.search import SearchEngine
 
@@ -26,9 +30,10 @@ SUB_PAGES = ("Description", "Features", "Reviews", "Attributes")
 BACK, PREV, NEXT, BUY = "Back to Search", "< Prev", "Next >", "Buy Now"
 SCORE_TEXT = "Your score (min 0.0, max 1.0)"
 # element kinds: plain text, a button, a link to a product (by ASIN), an option value (and one
-# that is selected), an option type's label
+# that is selected, and one out of stock), an option type's label
 TEXT, BUTTON, PRODUCT, LABEL = "text", "button", "product", "label"
-OPTION, SELECTED = "option", "selected"
+OPTION, SELECTED, OUT_OF_STOCK = "option", "selected", "out of stock"
+OUT_OF_STOCK_MARK = " (out of stock)"  # after a value out of stock, on the page
 
 
 def parse_action(action: str) -> tuple[str, str] | None:
@@ -54,6 +59,7 @@ class ShopSession:
     page_number: int = 1
     asin: str = ""
     options: dict[str, str] = field(default_factory=dict)
+    notice: str = ""  # what the page says of the last action (an option out of stock)
     reward: float | None = None
     reward_parts: dict[str, Any] = field(default_factory=dict)
 
@@ -75,13 +81,14 @@ class ShopSession:
         if verb == "search":
             if not self.has_search_bar or not argument:
                 return False
-            self.page, self.query, self.page_number = "results", argument, 1
+            self.page, self.query, self.page_number, self.notice = "results", argument, 1, ""
             return True
         if verb != "click":
             return False
         target = argument.lower()
         if target not in self.clickables():
             return False
+        self.notice = ""
         self._click(target)
         return True
 
@@ -103,10 +110,14 @@ class ShopSession:
             self.page, self.asin, self.options = "item", target.upper(), {}
         elif target in (name.lower() for name in SUB_PAGES):
             self.page = target.capitalize()
-        else:  # an option value: select it for its type
-            for kind, values in self.product()["options"].items():
+        else:  # an option value: select it for its type, if it is in stock
+            product = self.product()
+            for kind, values in product["options"].items():
                 if target in values:
-                    self.options[kind] = target
+                    if in_stock(product, kind, target):
+                        self.options[kind] = target
+                    else:
+                        self.notice = f"Sorry, {target} ({kind}) is out of stock."
                     break
 
     def _buy(self) -> None:
@@ -149,7 +160,13 @@ class ShopSession:
         if self.page == "item":
             for kind, values in product["options"].items():
                 out.append((LABEL, kind))
-                out += [(SELECTED if self.options.get(kind) == v else OPTION, v) for v in values]
+                for value in values:
+                    if self.options.get(kind) == value:
+                        out.append((SELECTED, value))
+                    elif in_stock(product, kind, value):
+                        out.append((OPTION, value))
+                    else:
+                        out.append((OUT_OF_STOCK, value))
             out += [
                 (TEXT, product["Title"]),
                 (TEXT, f"Price: {product['Price']}"),
@@ -157,6 +174,8 @@ class ShopSession:
             ]
             out += [(BUTTON, name) for name in SUB_PAGES]
             out.append((BUTTON, BUY))
+            if self.notice:
+                out.append((TEXT, self.notice))
         elif self.page == "Description":
             out.append((TEXT, product["Description"]))
         elif self.page == "Features":
@@ -175,7 +194,7 @@ class ShopSession:
 def available_actions(elements: list[tuple[str, str]]) -> dict[str, Any]:
     """WebShop's available actions of a page: whether it has the search bar, and its buttons
     and links, lower-cased."""
-    clickable = (BUTTON, PRODUCT, OPTION, SELECTED)
+    clickable = (BUTTON, PRODUCT, OPTION, SELECTED, OUT_OF_STOCK)
     return {
         "has_search_bar": (BUTTON, "Search") in elements,
         "clickables": [t.lower() for k, t in elements if k in clickable and t != "Search"],
@@ -184,11 +203,14 @@ def available_actions(elements: list[tuple[str, str]]) -> dict[str, Any]:
 
 def page_text(elements: list[tuple[str, str]]) -> str:
     """The text env's rendering of a page: one element a line, clickables in [brackets], the
-    selected option in [[double brackets]]."""
+    selected option in [[double brackets]], an option out of stock as "[value] (out of
+    stock)"."""
     lines = []
     for kind, text in elements:
         if kind in (BUTTON, PRODUCT, OPTION):
             lines.append(f"[{text}]")
+        elif kind == OUT_OF_STOCK:
+            lines.append(f"[{text}]{OUT_OF_STOCK_MARK}")
         elif kind == SELECTED:
             lines.append(f"[[{text}]]")
         else:
@@ -210,6 +232,11 @@ def element_html(kind: str, text: str, href: str) -> str:
             '<input type="text" name="query" aria-label="search"> '
             '<button type="submit" class="button">Search</button></form>'
         )
+    if kind == OUT_OF_STOCK:  # still a link: choosing it is answered with the reason
+        return (
+            f'<a class="option out-of-stock" href="{html.escape(href)}">{safe}</a>'
+            f'<span class="stock">{html.escape(OUT_OF_STOCK_MARK)}</span>'
+        )
     css = {BUTTON: "button", PRODUCT: "product-link", OPTION: "option", SELECTED: "option selected"}
     return f'<a class="{css[kind]}" href="{html.escape(href)}">{safe}</a>'
 
@@ -224,6 +251,7 @@ class _PageParser(HTMLParser):
         "product-link": PRODUCT,
         "option": OPTION,
         "option selected": SELECTED,
+        "option out-of-stock": OUT_OF_STOCK,
     }
 
     def __init__(self):
