@@ -205,11 +205,11 @@ def plot(analysis: dict[str, Any], optimum: float, path: Path,
         axis.axhline(optimum, color="black", linestyle="--", label="optimal agent")
         axis.set_xlabel(x_label)
         axis.set_ylabel(f"{kind} return")
-        axis.set_title(f"{kind} return (dotted: the thresholds)")
+        axis.set_title(f"{kind} return against {x_label.split(',')[0]}")
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     figure.suptitle("archer/TwentyQuestionsSubset-v0, same BC start, cpu presets at one budget; "
-                    "shaded: min to max over seeds")  # fmt: skip
+                    "shaded: min to max over seeds; dotted: the thresholds")  # fmt: skip
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
