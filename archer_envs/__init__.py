@@ -6,7 +6,7 @@ env = gym.make("archer/TwentyQuestions-v0")
 
 import gymnasium as gym
 
-from archer_envs.agents import Agent, OpenAIChatAgent, load_agent
+from archer_envs.agents import Agent, OpenAIChatAgent, load_agent, scripted_agents
 from archer_envs.core import CHARSET, TextEnv, TextVectorEnv
 from archer_envs.detective.env import DetectiveEnv
 from archer_envs.detective.jericho_env import JerichoEnv
@@ -58,4 +58,5 @@ __all__ = [
     "TwentyQuestionsEnv",
     "evaluate",
     "load_agent",
+    "scripted_agents",
 ]
