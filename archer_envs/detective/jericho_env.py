@@ -432,10 +432,3 @@ class JerichoEnv(TextEnv):
 
 def _ints(pair) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
-
-
-def make_vector_env(num_envs: int, **kwargs: Any):
-    """``gymnasium.make_vec`` entry point: one interpreter per sub-env."""
-    from archer_envs.core import TextVectorEnv
-
-    return TextVectorEnv(JerichoEnv, num_envs, **kwargs)

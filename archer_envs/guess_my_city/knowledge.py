@@ -38,19 +38,19 @@ from pathlib import Path
 from typing import Any
 
 from archer_envs.oracles.base import Query
-from archer_envs.oracles.knowledge_base import (
-    _INDIRECT,
-    _LEAD_IN,
-    _NEGATIVE_INTERROGATIVE,
-    _TAG_QUESTION,
-    _TOKEN,
-    NO,
-    YES,
+from archer_envs.oracles.english import (
+    INDIRECT,
+    LEAD_IN,
+    NEGATIVE_INTERROGATIVE,
+    TAG_QUESTION,
+    TOKEN,
     NeedleIndex,
     Prefiltered,
-    _alternation,
+    alternation,
+    join,
     normalise,
 )
+from archer_envs.question_game import NO, YES
 
 NOT_SURE = "I'm not sure about that."
 REFUSAL = "I can't tell you that: my city's name is what you have to guess!"
@@ -279,7 +279,7 @@ class CityIndex:
         """(start, end, city index) of every city named in a *folded* text."""
         return [
             (m.start(), m.end(), self.forms[m.group(0)])
-            for m in self.phrases.finditer(text, frozenset(_TOKEN.findall(text)))
+            for m in self.phrases.finditer(text, frozenset(TOKEN.findall(text)))
             if self.forms[m.group(0)] is not None
         ]
 
@@ -530,13 +530,13 @@ def _sub(pattern: str, replacement: str, text: str) -> str:
 
 
 class _Phrases:
-    """Phrases found as whole words (``_alternation``), searched only in texts where one of
+    """Phrases found as whole words (``alternation``), searched only in texts where one of
     their first words stands as a word: most questions name none of them."""
 
     def __init__(self, phrases: Iterable[str], regex: re.Pattern | None = None):
         phrases = set(phrases)
-        self.regex = regex or _alternation(phrases)
-        starts = [_TOKEN.match(phrase) for phrase in phrases]
+        self.regex = regex or alternation(phrases)
+        starts = [TOKEN.match(phrase) for phrase in phrases]
         self.starts = frozenset(m.group(0) for m in starts if m) if all(starts) else None
 
     def finditer(self, text: str, words: frozenset[str]) -> Iterable[re.Match]:
@@ -743,21 +743,21 @@ class CityReader:
                 break
         chosen = _sub(r"(?i)\b(utc|gmt) ?\+ ?", r"\1 plus ", chosen)
         chosen = _sub(r"(?i)\b(utc|gmt) ?[-\u2212] ?", r"\1 minus ", chosen)
-        text = _LEAD_IN.sub("", fold(chosen)).strip()
-        text = _INDIRECT.sub("", text).strip()
+        text = LEAD_IN.sub("", fold(chosen)).strip()
+        text = INDIRECT.sub("", text).strip()
         text = _sub(r"^(?:please|pls|kindly|so|and|but|then) ", "", text)
         text = _sub(r" (?:please|then|now|at all|by any chance|perhaps|maybe)$", "", text)
         text = _sub(
             r"^(?:would|could|do|did) you (?:say|agree|think|guess|reckon)(?: that)? ", "", text
         )
-        text = _TAG_QUESTION.sub("", text)
+        text = TAG_QUESTION.sub("", text)
         text = _sub(r" (?:is not it|is it not|does not it|do not they|are not they)$", "", text)
         # a statement with a tag asks about the plain fact: "it is not in europe, is it?" and
         # "is not buddhism the main religion?" both ask whether it is
         tagged = _TAG.search(text)
         if tagged and not _AUX.match(text):
             text = _sub(r"\b(?:not|never) ", "", text[: tagged.start()])
-        text = _NEGATIVE_INTERROGATIVE.sub(r"\1 \2", text)
+        text = NEGATIVE_INTERROGATIVE.sub(r"\1 \2", text)
         text = _sub(rf"^({_AUX_WORDS}) not ", r"\1 ", text)
         return text.strip()
 
@@ -777,7 +777,7 @@ class CityReader:
             if {"or", "nor"} & set(between):
                 groups.append([])
             groups[-1].append(form)
-        return _join("or", [_join("and", group) for group in groups])
+        return join("or", [join("and", group) for group in groups])
 
     def _about_cities(self, text: str, mentioned: list[tuple[int, int, int]]) -> Form:
         indices = tuple(sorted({i for _, _, i in mentioned}))
@@ -807,7 +807,7 @@ class CityReader:
 
     def _atoms(self, text: str) -> list[tuple[int, int, Form]]:
         found: list[tuple[int, int, Form]] = []
-        words = frozenset(_TOKEN.findall(text))
+        words = frozenset(TOKEN.findall(text))
 
         def add(match: re.Match, form: Form) -> None:
             found.append((match.start(), match.end(), form))
@@ -1035,11 +1035,6 @@ def _negated(text: str, start: int, atoms: list[tuple[int, int, Form]]) -> bool:
     previous_end = max((e for _, e, _ in atoms if e <= start), default=0)
     words = text[previous_end:start].split()
     return sum(word in _NEGATORS for word in words) % 2 == 1
-
-
-def _join(operator: str, forms: list[Form]) -> Form:
-    unique = list(dict.fromkeys(forms))
-    return unique[0] if len(unique) == 1 else (operator, tuple(unique))
 
 
 # yes/no atoms that need no vocabulary, longest phrases first where they overlap
