@@ -20,8 +20,9 @@ import inspect
 import os
 import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
+
+from archer_envs.oracles.openai_backend import ChatClient
 
 
 @runtime_checkable
@@ -142,47 +143,20 @@ class OpenAIChatAgent(ChatHistoryAgent):
         self.model = model
         self.name = f"openai:{model}"
         self.base_url = base_url
-        self.api_key_env = api_key_env
         self.sampling = {"temperature": temperature, "max_tokens": max_tokens}
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.concurrency = concurrency
         self.system_prompt = system_prompt
         self.decoding = "greedy" if temperature == 0 else f"sampled (temperature {temperature:g})"
         self.raw_replies: list[str | None] = []
-        self._client = None
+        self.chat = ChatClient(
+            model, base_url=base_url, api_key_env=api_key_env, timeout=timeout,
+            max_retries=max_retries, concurrency=concurrency, sampling=self.sampling,
+            role="chat agent", missing_text="",
+        )  # fmt: skip
         self._histories: list[list[dict[str, str]]] = []
         self._last: list[str] = []
 
     def _replies(self, histories: list[list[dict[str, str]]]) -> list[str]:
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(histories)))) as pool:
-            return list(pool.map(self._chat, histories))
-
-    def _chat(self, messages: list[dict[str, str]]) -> str:
-        from archer_envs.oracles.base import OracleError
-
-        client = self._get_client()
-        import openai
-
-        try:
-            response = client.chat.completions.create(
-                model=self.model, messages=messages, **self.sampling
-            )
-            return response.choices[0].message.content or ""
-        except (openai.APIError, AttributeError, IndexError, TypeError) as error:
-            raise OracleError(
-                f"chat agent {self.model!r} at {self.base_url or 'api.openai.com'} failed: "
-                f"{type(error).__name__}: {error}"
-            ) from error
-
-    def _get_client(self):
-        if self._client is None:
-            from archer_envs.oracles.openai_backend import openai_client
-
-            self._client = openai_client(
-                self.base_url, self.api_key_env, self.timeout, self.max_retries
-            )
-        return self._client
+        return self.chat.complete_all(histories)
 
 
 class HFCausalLMAgent(ChatHistoryAgent):

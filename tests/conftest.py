@@ -3,7 +3,7 @@ import re
 import gymnasium as gym
 import pytest
 
-import archer_envs
+import archer_envs  # noqa: F401 (registers the ids)
 from archer_envs.twenty_questions.knowledge import default_knowledge_base
 from tests.openai_server import OpenAICompatibleServer
 
@@ -59,5 +59,3 @@ def oracle_server():
 def knowledge():
     return default_knowledge_base()
 
-
-assert archer_envs  # registers the ids

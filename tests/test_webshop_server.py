@@ -18,7 +18,7 @@ import gymnasium as gym
 import pytest
 
 from archer_envs.agents import load_agent
-from archer_envs.webshop.env import shop
+from archer_envs.webshop.env import load_shop
 from archer_envs.webshop.server import ShopServer, create_app
 
 ENV_ID = "archer/WebShop-v0"
@@ -95,7 +95,7 @@ def test_64_concurrent_sessions_stay_isolated(server):
     with ThreadPoolExecutor(max_workers=64) as pool:
         visits = list(pool.map(shopper, range(64)))
     assert len({url for url, _, _ in visits}) == 64
-    catalog, _ = shop(None, 10_000, 0)
+    catalog, _ = load_shop(None, 10_000, 0)
     for url, number, asin in visits:
         status, _, page = request(url)  # each session is on the page of its own product
         title = catalog.product(catalog.index_of(asin))["Title"]

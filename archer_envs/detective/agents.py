@@ -8,8 +8,9 @@ from collections import deque
 import numpy as np
 
 from archer_envs.core import check_epsilon
+from archer_envs.detective.adventure import parse_valid_actions
 from archer_envs.detective.engine import PLAYER, World
-from archer_envs.detective.env import DetectiveEnv, compose_observation, parse_valid_actions
+from archer_envs.detective.env import DetectiveEnv, world_observation
 
 
 class RandomValidAgent:
@@ -41,7 +42,7 @@ class WalkthroughAgent:
         self.game = env.game
         self.epsilon = check_epsilon(epsilon)
         self.rng = np.random.default_rng(seed)
-        self.start = compose_observation(
+        self.start = world_observation(
             self.game.new_world(), self.game.intro, self.game.new_world().valid_actions()
         )
         # where the walkthrough stands, and what it holds, before each of its steps

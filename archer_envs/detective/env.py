@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from archer_envs.core import OBSERVATION_MAX_LENGTH, TextEnv, data_path
+from archer_envs.core import data_path
+from archer_envs.detective.adventure import TextAdventureEnv, compose_observation
 from archer_envs.detective.engine import Game, World
 
 DEFAULT_GAME = ("detective", "hollowmere.json")
-ACTIONS_HEADER = "\n\nValid actions:\n"
 
 
 @functools.cache
@@ -27,28 +27,13 @@ def load_game(game: str | os.PathLike | Game | None = None) -> Game:
     return _load_game(str(Path(path).resolve()))
 
 
-def compose_observation(world: World, latest: str, actions: list[str]) -> str:
-    """What the agent sees, as upstream: the latest game text, then the location (what ``look``
-    prints), the inventory, the score and the valid actions, one per line."""
-    head = (
-        f"{latest}\n\nLocation: {world.look()}\n\nInventory: {world.inventory()}\n\n"
-        f"Score: {world.score} of {world.game.max_score}"
-    )
-    tail = ACTIONS_HEADER + "\n".join(actions) if actions else ""
-    text = head + tail
-    if len(text) > OBSERVATION_MAX_LENGTH:  # an over-long reply is cut, never the actions
-        text = head[: max(0, OBSERVATION_MAX_LENGTH - len(tail) - 4)] + "...\n" + tail
-        text = text[-OBSERVATION_MAX_LENGTH:]
-    return text
+def world_observation(world: World, latest: str, actions: list[str]) -> str:
+    """The observation of ``world`` after the game text ``latest``."""
+    return compose_observation(latest, world.look(), world.inventory(), world.score,
+                               world.game.max_score, actions)  # fmt: skip
 
 
-def parse_valid_actions(observation: str) -> list[str]:
-    """The valid actions listed at the end of an observation."""
-    _, found, actions = observation.rpartition(ACTIONS_HEADER)
-    return actions.split("\n") if found else []
-
-
-class DetectiveEnv(TextEnv):
+class DetectiveEnv(TextAdventureEnv):
     """Detective: solve a murder in a text adventure by exploring, gathering clues, questioning
     the household and accusing the murderer.
 
@@ -136,20 +121,10 @@ class DetectiveEnv(TextEnv):
         if "state" in options:
             self.world.restore(options["state"])
         self._last_reply = self.game.intro
-        return compose_observation(self.world, self.game.intro, self.world.valid_actions())
+        return world_observation(self.world, self.game.intro, self.world.valid_actions())
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        observation, info = super().reset(seed=seed, options=options)
-        info.update(self._status_info())
-        return observation, info
-
-    def _status_info(self) -> dict[str, Any]:
-        return {
-            "reply": self._last_reply,
-            "score": self.world.score,
-            "max_score": self.game.max_score,
-            "valid_actions": list(self.world.valid_actions()),
-        }
+    def _game_status(self) -> tuple[str, int, int, list[str]]:
+        return self._last_reply, self.world.score, self.game.max_score, self.world.valid_actions()
 
     def _play(self, action: str, answer: str | None):
         before = self.world.score
@@ -160,7 +135,7 @@ class DetectiveEnv(TextEnv):
         if terminated:
             self._finish(self.world.over == "won")
         actions = self.world.valid_actions()
-        observation = compose_observation(self.world, self._last_reply, actions)
+        observation = world_observation(self.world, self._last_reply, actions)
         return observation, self.world.score - before, terminated, truncated, self._status_info()
 
     def _reveal(self) -> dict[str, Any]:

@@ -487,7 +487,7 @@ class QuestionParser:
             ]
             for patterns, form, negated in groups:
                 specificity = sum(
-                    evaluate(form, obj, i) if form[0] not in ("ignore", "invalid") else 0
+                    truth(form, obj, i) if form[0] not in ("ignore", "invalid") else 0
                     for i, obj in enumerate(self.knowledge.objects)
                 )
                 self._matchers.append(
@@ -786,18 +786,18 @@ def _price(obj: KBObject) -> float:
     return 30.0
 
 
-def evaluate(form: Form, obj: KBObject, index: int) -> bool:
+def truth(form: Form, obj: KBObject, index: int) -> bool:
     kind = form[0]
     if kind == "prop":
         return form[1] in obj.yes
     if kind == "obj":
         return form[1] == index
     if kind == "not":
-        return not evaluate(form[1], obj, index)
+        return not truth(form[1], obj, index)
     if kind == "and":
-        return all(evaluate(f, obj, index) for f in form[1])
+        return all(truth(f, obj, index) for f in form[1])
     if kind == "or":
-        return any(evaluate(f, obj, index) for f in form[1])
+        return any(truth(f, obj, index) for f in form[1])
     if kind == "const":
         return form[1]
     if kind == "cmp":
@@ -833,4 +833,4 @@ class KnowledgeBaseOracle:
         form = self.parser.parse(question).form
         if form is None:
             return INVALID
-        return YES if evaluate(form, self.knowledge.objects[index], index) else NO
+        return YES if truth(form, self.knowledge.objects[index], index) else NO

@@ -35,7 +35,7 @@ RESULTS_SHOWN = 3  # ArCHer shows only the first three search results
 
 
 @functools.cache
-def shop(
+def load_shop(
     catalog_path: str | None, num_products: int, seed: int, difficulty: str = "hard"
 ) -> tuple[Catalog, SearchEngine]:
     """The catalogue and its search index, built once per process and shared by every env."""
@@ -205,11 +205,14 @@ class WebShopEnv(TextEnv):
     # --- the catalogue, loaded on first use ----------------------------------------------------
     @property
     def catalog(self) -> Catalog:
-        return shop(self.catalog_path, self.num_products, self.catalog_seed, self.difficulty)[0]
+        return self._shop()[0]
 
     @property
     def engine(self) -> SearchEngine:
-        return shop(self.catalog_path, self.num_products, self.catalog_seed, self.difficulty)[1]
+        return self._shop()[1]
+
+    def _shop(self) -> tuple[Catalog, SearchEngine]:
+        return load_shop(self.catalog_path, self.num_products, self.catalog_seed, self.difficulty)
 
     @property
     def target(self) -> str:

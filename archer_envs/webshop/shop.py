@@ -55,7 +55,6 @@ class ShopSession:
     asin: str = ""
     options: dict[str, str] = field(default_factory=dict)
     reward: float | None = None
-    reward_parts: dict[str, Any] = field(default_factory=dict)
 
     # --- what can be done ------------------------------------------------------------------------
     @property
@@ -111,7 +110,7 @@ class ShopSession:
 
     def _buy(self) -> None:
         product = self.product()
-        self.reward, self.reward_parts = purchase_reward(
+        self.reward, _ = purchase_reward(
             product, self.goal, product["pricing"][0], self.options
         )
         self.page = "done"
