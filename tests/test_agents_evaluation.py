@@ -316,9 +316,10 @@ def test_cli_play_in_the_terminal():
     assert "Let's play Twenty Questions" in result.stdout
     env = TwentyQuestionsEnv(objects=list(SUBSET_NAMES))  # the same game, seeded alike
     env.reset(seed=0)
-    for move in moves.splitlines():
-        answer = env.step(move)[4]["answer"]
-        assert f"{move} {answer}" in result.stdout  # the env's own answer, shown in the transcript
+    answers = [env.step(move)[4]["answer"] for move in moves.splitlines()]
+    lines = result.stdout.splitlines()
+    shown = [line.split("  (")[0] for line in lines if "questions left" in line]
+    assert shown == [f"> {answer}" for answer in answers]  # the env's own answers, in order
 
 
 def test_cli_dataset(tmp_path):
