@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from archer_envs.datasets import read_trajectories
-
 
 @dataclass(frozen=True)
 class Batch:
@@ -113,9 +111,3 @@ class ReplayBuffer:
             raise ValueError(f"{where}: not a buffer transition: expected texts, a finite reward "
                              "and a boolean done")  # fmt: skip
         return item
-
-    @classmethod
-    def from_trajectories(cls, path: str | os.PathLike, capacity: int, seed: int = 0):
-        buffer = cls(capacity, seed)
-        buffer.add_trajectories(read_trajectories(path))
-        return buffer

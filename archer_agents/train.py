@@ -46,6 +46,7 @@ from archer_agents.offline import OfflineArCHer, OfflineArCHerConfig
 from archer_agents.ppo import PPO, PPOConfig
 from archer_agents.rollout import make_vector_env
 from archer_agents.sb3 import SB3, MenuAgent, SB3DQNConfig, SB3PPOConfig
+from archer_envs.agents import register_agent_loader
 from archer_envs.datasets import generate_bc_dataset, read_trajectories
 from archer_envs.evaluation import evaluate
 
@@ -124,7 +125,7 @@ def load_policy(path: str | Path, device: str = "cpu") -> PolicyLM:
     return policy.to(pick_device(device)).eval()
 
 
-def load_agent(path: str, device: str = "cpu", greedy: bool = True, seed: int = 0) -> Any:
+def load_trained_agent(path: str, device: str = "cpu", greedy: bool = True, seed: int = 0) -> Any:
     """A trained run (or checkpoint) directory as an agent for archer_envs' ``evaluate`` and
     ``archer-envs eval``: its policy, or its algorithm's own agent (``Algorithm.agent``, e.g.
     CHAI's best-of-k under its critic). Greedy by default; sampling (``greedy=False``) draws
@@ -151,6 +152,10 @@ def load_agent(path: str, device: str = "cpu", greedy: bool = True, seed: int = 
     agent = algorithm.agent(trainer, greedy, seed)
     agent.name = str(path)
     return agent
+
+
+# archer_envs.load_agent loads run folders through this (also declared as an entry point)
+register_agent_loader("archer-train", load_trained_agent)
 
 
 class Run:

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import abc
 import importlib
+import importlib.metadata
 import inspect
 import os
 import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
+
+from archer_envs.oracles.openai_backend import ChatClient
 
 
 @runtime_checkable
@@ -141,47 +143,20 @@ class OpenAIChatAgent(ChatHistoryAgent):
         self.model = model
         self.name = f"openai:{model}"
         self.base_url = base_url
-        self.api_key_env = api_key_env
         self.sampling = {"temperature": temperature, "max_tokens": max_tokens}
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.concurrency = concurrency
         self.system_prompt = system_prompt
         self.decoding = "greedy" if temperature == 0 else f"sampled (temperature {temperature:g})"
         self.raw_replies: list[str | None] = []
-        self._client = None
+        self.chat = ChatClient(
+            model, base_url=base_url, api_key_env=api_key_env, timeout=timeout,
+            max_retries=max_retries, concurrency=concurrency, sampling=self.sampling,
+            role="chat agent", missing_text="",
+        )  # fmt: skip
         self._histories: list[list[dict[str, str]]] = []
         self._last: list[str] = []
 
     def _replies(self, histories: list[list[dict[str, str]]]) -> list[str]:
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(histories)))) as pool:
-            return list(pool.map(self._chat, histories))
-
-    def _chat(self, messages: list[dict[str, str]]) -> str:
-        from archer_envs.oracles.base import OracleError
-
-        client = self._get_client()
-        import openai
-
-        try:
-            response = client.chat.completions.create(
-                model=self.model, messages=messages, **self.sampling
-            )
-            return response.choices[0].message.content or ""
-        except (openai.APIError, AttributeError, IndexError, TypeError) as error:
-            raise OracleError(
-                f"chat agent {self.model!r} at {self.base_url or 'api.openai.com'} failed: "
-                f"{type(error).__name__}: {error}"
-            ) from error
-
-    def _get_client(self):
-        if self._client is None:
-            from archer_envs.oracles.openai_backend import openai_client
-
-            self._client = openai_client(
-                self.base_url, self.api_key_env, self.timeout, self.max_retries
-            )
-        return self._client
+        return self.chat.complete_all(histories)
 
 
 class HFCausalLMAgent(ChatHistoryAgent):
@@ -267,16 +242,65 @@ class HFCausalLMAgent(ChatHistoryAgent):
         return self._model, self._tokenizer
 
 
-def scripted_agents(env_id: str) -> dict[str, Any]:
-    """The scripted reference agents of ``env_id`` by name: the ``SCRIPTED_AGENTS`` of the
-    module that defines its env, each built as ``agent_class(env, seed=..., **options)``."""
-    import gymnasium as gym
+# loaders of agents saved as folders: name -> loader(path, seed=..., **options)
+_FOLDER_LOADERS: dict[str, Callable[..., Any]] = {}
+AGENT_LOADER_GROUP = "archer_gym.agent_loaders"  # the entry point group of installed loaders
 
+
+def register_agent_loader(name: str, loader: Callable[..., Any]) -> None:
+    """Register how agents saved as folders load: ``loader(path, seed=..., **options)`` returns
+    the agent, or raises ``ValueError`` for a folder that is not of its kind. A package
+    registers its loader on import, and declares it in the ``archer_gym.agent_loaders`` entry
+    point group so that ``load_agent`` finds it before it is imported (archer_agents: the run
+    folders of ``archer-train``). archer_envs itself imports no loader's package."""
+    _FOLDER_LOADERS[name] = loader
+
+
+def _load_folder(path: str, seed: int, options: dict[str, Any]) -> Any:
+    missing = []
+    for entry in importlib.metadata.entry_points(group=AGENT_LOADER_GROUP):
+        if entry.name not in _FOLDER_LOADERS:
+            try:
+                _FOLDER_LOADERS[entry.name] = entry.load()
+            except ImportError as error:
+                missing.append(f"{entry.value} ({error})")
+    if not _FOLDER_LOADERS:
+        why = f": {'; '.join(missing)}" if missing else ""
+        raise ValueError(
+            f"{path} is a folder, and no agent loader is installed to load it (a trained policy "
+            f"needs the agents extra: pip install 'archer-gym[agents]'){why}"
+        )
+    errors = []
+    for name, loader in _FOLDER_LOADERS.items():
+        try:
+            return as_agent(loader(path, seed=seed, **options))
+        except ValueError as error:
+            errors.append(f"{name}: {error}")
+    raise ValueError(f"no agent loader can load {path}: " + "; ".join(errors))
+
+
+# env id -> agent name -> "module:Class", filled by register_scripted_agents (archer_envs'
+# own ids in archer_envs/__init__.py); classes are imported when looked up
+_SCRIPTED_AGENTS: dict[str, dict[str, str]] = {}
+
+
+def register_scripted_agents(env_id: str, agents: dict[str, str]) -> None:
+    """Register the scripted reference agents of ``env_id``: name -> ``"module:Class"``, a
+    class built as ``Class(env, seed=..., **options)`` that reads only the observations."""
+    _SCRIPTED_AGENTS.setdefault(env_id, {}).update(agents)
+
+
+def scripted_agents(env_id: str) -> dict[str, Any]:
+    """The scripted reference agents of ``env_id`` by name (classes; see
+    ``register_scripted_agents``)."""
     from archer_envs.core import check_env_id
 
     check_env_id(env_id)
-    module = importlib.import_module(gym.spec(env_id).entry_point.split(":")[0])
-    return dict(getattr(module, "SCRIPTED_AGENTS", {}))
+    agents = {}
+    for name, entry_point in _SCRIPTED_AGENTS.get(env_id, {}).items():
+        module, _, attribute = entry_point.partition(":")
+        agents[name] = getattr(importlib.import_module(module), attribute)
+    return agents
 
 
 def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **options: Any) -> Agent:
@@ -287,7 +311,8 @@ def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **opti
       device, max_new_tokens, temperature, ...);
     - ``"random"``, ``"expert"``, ``"optimal"``: the env's scripted reference agents
       (``options``: e.g. epsilon);
-    - a run or checkpoint directory of ``archer-train``: its trained policy (needs the
+    - a folder: the agent saved there, by a registered loader (``register_agent_loader``); a
+      run or checkpoint directory of ``archer-train`` is its trained policy (needs the
       ``agents`` extra), decoding greedily (``options``: greedy=False samples, from a generator
       seeded by ``seed``);
     - ``"package.module:attr"``: a callable ``str -> str``, an object with ``act``, or a class /
@@ -301,14 +326,7 @@ def load_agent(spec: str | Any, env_id: str | None = None, seed: int = 0, **opti
     if spec.startswith("hf:"):
         return HFCausalLMAgent(spec.removeprefix("hf:"), seed=seed, **options)
     if os.path.isdir(spec):
-        try:
-            from archer_agents.train import load_agent as load_trained
-        except ImportError as error:
-            raise ValueError(
-                f"{spec} is a trained policy: install the agents extra (pip install "
-                f"'archer-gym[agents]') to load it ({error})"
-            ) from None
-        return load_trained(spec, seed=seed, **options)
+        return _load_folder(spec, seed, options)
     if ":" not in spec:
         if "/" in spec or os.sep in spec or spec.startswith("."):
             raise ValueError(

@@ -123,6 +123,13 @@ def _refuse_shared_memory(space: TextObservations, n: int = 1, ctx: Any = None):
     )
 
 
+def check_epsilon(epsilon: float) -> float:
+    """A scripted agent's ``epsilon`` (the share of wasted turns), checked to be in [0, 1]."""
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+    return epsilon
+
+
 def check_env_id(env_id: str) -> None:
     """A ValueError in one line for an id Gymnasium does not know, naming the closest one."""
     if env_id in gym.registry:
@@ -286,6 +293,13 @@ class TextVectorEnv(SyncVectorEnv):
             [a for i, a in enumerate(actions) if not self._autoreset_envs[i]],
         )
         return super().step(actions)
+
+
+def make_text_vector_env(entry_point: str, num_envs: int, **kwargs: Any) -> TextVectorEnv:
+    """The ``gymnasium.make_vec`` entry point of every archer-gym id (registered as
+    ``functools.partial(make_text_vector_env, "module:EnvClass")``): a ``TextVectorEnv`` of
+    the env class, imported only when a vector env is made."""
+    return TextVectorEnv(gym.envs.registration.load_env_creator(entry_point), num_envs, **kwargs)
 
 
 def shared_oracle_kwargs(first: TextEnv, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -16,9 +16,9 @@ import numpy as np
 
 from archer_envs.core import OBSERVATION_MAX_LENGTH, TextEnv, fit_transcript
 from archer_envs.oracles.base import Query
-from archer_envs.oracles.knowledge_base import YES
 
 HEADER = "Questions:\n"
+YES, NO = "Yes.", "No."  # what both games answer to a yes/no question
 
 
 class QuestionGameEnv(TextEnv):
@@ -99,3 +99,70 @@ class QuestionGameEnv(TextEnv):
 
     def _reveal(self) -> dict[str, Any]:
         return {"target": self.target}
+
+
+class QuestionGameAgent(abc.ABC):
+    """What the two question games' scripted agents share: the targets' names, the questions
+    they ask and a knowledge-base oracle (``answer_one(name, question)``) that tells which
+    targets agree with a transcript. They see only the observation, never the hidden target.
+
+    A game says how it reads a transcript (``turns``), how it words a guess (``guess``) and
+    each agent how it picks one action (``act_one``)."""
+
+    def __init__(self, names: list[str], questions: list[str], oracle: Any,
+                 seed: int | None, columns: dict[str, np.ndarray] | None = None):  # fmt: skip
+        self.names = names
+        self.questions = questions
+        self.oracle = oracle
+        self._columns = {} if columns is None else columns
+        self.rng = np.random.default_rng(seed)
+
+    @abc.abstractmethod
+    def turns(self, observation: str) -> list[tuple[str, str]]:
+        """The (question, answer) turns of an observation."""
+
+    @abc.abstractmethod
+    def guess(self, index: int) -> str:
+        """The question that guesses target ``index``."""
+
+    @abc.abstractmethod
+    def act_one(self, observation: str) -> str:
+        """The next question for one episode."""
+
+    def disagrees(self, column: np.ndarray, answer: str) -> np.ndarray:
+        """Which targets would not have given ``answer`` (their answers: ``column``)."""
+        return column != answer
+
+    def column(self, question: str) -> np.ndarray:
+        """The knowledge base's answer to ``question`` for every target."""
+        column = self._columns.get(question)
+        if column is None:
+            column = np.array([self.oracle.answer_one(name, question) for name in self.names])
+            self._columns[question] = column
+        return column
+
+    def candidates(self, observation: str) -> list[int]:
+        """Targets whose answers agree with the transcript; if none agrees (an LLM oracle may
+        err), those with the fewest disagreements."""
+        errors = np.zeros(len(self.names), dtype=int)
+        for question, answer in self.turns(observation):
+            errors += self.disagrees(self.column(question), answer)
+        return np.flatnonzero(errors == errors.min()).tolist()
+
+    def random_action(self) -> str:
+        """A uniformly random action among the questions and the guesses of every target."""
+        if self.rng.random() < len(self.names) / (len(self.names) + len(self.questions)):
+            return self.guess(int(self.rng.integers(len(self.names))))
+        return self.questions[int(self.rng.integers(len(self.questions)))]
+
+    def wasted_turn(self, candidates: list[int], epsilon: float) -> str | None:
+        """With probability ``epsilon``, a random question or an early random guess (the knob
+        that makes sub-optimal behaviour-cloning data); else None."""
+        if not (epsilon and self.rng.random() < epsilon):
+            return None
+        if self.rng.random() < 0.5:
+            return self.guess(int(self.rng.choice(candidates)))
+        return self.questions[int(self.rng.integers(len(self.questions)))]
+
+    def act(self, observations: list[str | None]) -> list[str | None]:
+        return [None if obs is None else self.act_one(obs) for obs in observations]

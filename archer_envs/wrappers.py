@@ -53,8 +53,10 @@ def menu_for(env: gym.Env) -> list[str]:
     """The utterances of ``env`` (a gym.make'd env or its ``unwrapped``) as a menu: its scripted
     expert's informative questions, one per split of the targets, then a guess of every
     target (module docstring). A ValueError for an env that has none."""
-    from archer_envs.guess_my_city import CityExpert, GuessMyCityEnv, _yes_no
-    from archer_envs.twenty_questions import GreedyExpert, TwentyQuestionsEnv
+    from archer_envs.guess_my_city.agents import CityExpert, _yes_no
+    from archer_envs.guess_my_city.env import GuessMyCityEnv
+    from archer_envs.twenty_questions.agents import GreedyExpert
+    from archer_envs.twenty_questions.env import TwentyQuestionsEnv
 
     game = env.unwrapped
     if isinstance(game, TwentyQuestionsEnv):

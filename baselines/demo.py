@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from archer_agents.archer import ArCHerConfig
-from archer_agents.train import load_agent, train_bc_run, train_run
+from archer_agents.train import load_trained_agent as load_agent
+from archer_agents.train import train_bc_run, train_run
 from archer_envs.agents import load_agent as load_reference_agent
 from archer_envs.datasets import generate_bc_dataset
 from archer_envs.evaluation import evaluate

@@ -3,8 +3,8 @@ import re
 import gymnasium as gym
 import pytest
 
-import archer_envs
-from archer_envs.oracles.knowledge_base import default_knowledge_base
+import archer_envs  # noqa: F401 (registers the ids)
+from archer_envs.twenty_questions.knowledge import default_knowledge_base
 from tests.openai_server import OpenAICompatibleServer
 
 try:  # two pytest workers share two cores: one thread each, or OpenMP threads fight for them
@@ -45,7 +45,7 @@ def kb_oracle_reply(messages):
     prompt = messages[-1]["content"]
     target = re.search(r"object: (.*)\n", prompt).group(1)
     question = re.search(r"question: (.*)\n", prompt).group(1)
-    from archer_envs.oracles.knowledge_base import KnowledgeBaseOracle
+    from archer_envs.twenty_questions.knowledge import KnowledgeBaseOracle
 
     answer = KnowledgeBaseOracle().answer_one(target, question)
     return {
@@ -65,5 +65,3 @@ def oracle_server():
 def knowledge():
     return default_knowledge_base()
 
-
-assert archer_envs  # registers the ids

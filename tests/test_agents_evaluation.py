@@ -11,7 +11,8 @@ from archer_envs.agents import OpenAIChatAgent, first_question, load_agent
 from archer_envs.datasets import generate_bc_dataset, read_trajectories, write_trajectories
 from archer_envs.evaluation import evaluate
 from archer_envs.twenty_questions import SUBSET as SUBSET_NAMES
-from archer_envs.twenty_questions import GreedyExpert, TwentyQuestionsEnv, parse_transcript
+from archer_envs.twenty_questions import TwentyQuestionsEnv
+from archer_envs.twenty_questions.agents import GreedyExpert, parse_turns
 from tests.openai_server import OpenAICompatibleServer
 
 SUBSET = "archer/TwentyQuestionsSubset-v0"
@@ -153,7 +154,7 @@ def test_optimal_action_values_satisfy_bellman_in_the_real_env():
             outcomes = []
             for target in candidates:
                 env.reset(options={"index": target})
-                for question, _ in parse_transcript(s):
+                for question, _ in parse_turns(s):
                     env.step(question)
                 observation, reward, terminated, _, _ = env.step(action)
                 outcomes.append(reward + (0.0 if terminated else optimal.state_value(observation)))
@@ -173,7 +174,7 @@ def test_expert_copes_with_an_oracle_that_errs():
         """Answers truthfully except that it always says the object is not alive."""
 
         def answer(self, queries):
-            from archer_envs.oracles.knowledge_base import KnowledgeBaseOracle
+            from archer_envs.twenty_questions.knowledge import KnowledgeBaseOracle
 
             truth = KnowledgeBaseOracle()
             return [
@@ -223,7 +224,7 @@ def chat_expert(messages):
     expert would, in a chatty format that the agent must parse."""
     transcript = "".join(m["content"] for m in messages if m["role"] == "user")
     question = EXPERT.act_one(transcript)
-    return f"Question {len(parse_transcript(transcript)) + 1}: {question}\nLet me know!"
+    return f"Question {len(parse_turns(transcript)) + 1}: {question}\nLet me know!"
 
 
 EXPERT = GreedyExpert(TwentyQuestionsEnv(objects=SUBSET_NAMES))
@@ -313,7 +314,12 @@ def test_cli_play_in_the_terminal():
     result = run_cli("play", SUBSET, "--env-kwargs", "{}", "--seed", "0", stdin=moves)
     assert result.returncode == 0
     assert "Let's play Twenty Questions" in result.stdout
-    assert "Yes." in result.stdout or "No." in result.stdout
+    env = TwentyQuestionsEnv(objects=list(SUBSET_NAMES))  # the same game, seeded alike
+    env.reset(seed=0)
+    answers = [env.step(move)[4]["answer"] for move in moves.splitlines()]
+    lines = result.stdout.splitlines()
+    shown = [line.split("  (")[0] for line in lines if "questions left" in line]
+    assert shown == [f"> {answer}" for answer in answers]  # the env's own answers, in order
 
 
 def test_cli_dataset(tmp_path):
@@ -332,3 +338,49 @@ def test_cli_dataset(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert len(list(read_trajectories(out))) == 20
+
+
+def test_the_envs_import_neither_the_learning_agents_nor_torch():
+    """Every archer_envs module (WebShop's server and browser aside: their extras) imports
+    without archer_agents or torch: the envs install and test without them."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import archer_envs\n"
+        "for module in pkgutil.walk_packages(archer_envs.__path__, 'archer_envs.'):\n"
+        "    if module.name not in ('archer_envs.webshop.server', 'archer_envs.webshop.browser'):\n"
+        "        importlib.import_module(module.name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('archer_agents', 'torch')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_folder_loads_through_a_registered_loader(tmp_path):
+    from archer_envs.agents import _FOLDER_LOADERS, register_agent_loader
+
+    def load_notes(path, seed=0, greedy=True):
+        notes = tmp_path / "notes" / "question.txt"
+        if path != str(notes.parent):
+            raise ValueError("not a notes folder")
+        return lambda observation: notes.read_text()
+
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "question.txt").write_text("Is it a dog?")
+    register_agent_loader("notes", load_notes)
+    try:
+        agent = load_agent(str(tmp_path / "notes"), seed=3)
+        assert agent.act(["Questions:\n"]) == ["Is it a dog?"]
+        with pytest.raises(ValueError, match="notes: not a notes folder"):
+            load_agent(str(tmp_path))
+    finally:
+        del _FOLDER_LOADERS["notes"]
+
+
+def test_every_registered_scripted_agent_is_a_class_of_its_game_package():
+    import archer_envs
+
+    for env_id, agents in archer_envs.SCRIPTED_AGENTS.items():
+        package = archer_envs.ENVIRONMENTS[env_id][0].rsplit(".", 1)[0]
+        for name, agent_class in archer_envs.scripted_agents(env_id).items():
+            assert agent_class.__module__ == f"{package}.agents", (env_id, name)
+            assert agents[name].endswith(":" + agent_class.__name__)

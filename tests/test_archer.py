@@ -22,7 +22,7 @@ from archer_agents.bc import BCConfig, bc_loss, train_bc
 from archer_agents.buffer import Batch
 from archer_agents.models import PolicyAgent, PolicyLM, UtteranceCritic, make_critic
 from archer_agents.rollout import collect_trajectories, make_vector_env
-from archer_agents.train import load_agent, main, train_run
+from archer_agents.train import load_trained_agent, main, train_run
 from archer_envs.core import TextVectorEnv
 from archer_envs.datasets import read_trajectories, write_trajectories
 from archer_envs.evaluation import evaluate
@@ -271,7 +271,7 @@ def test_a_killed_run_resumes_to_the_same_final_state(tmp_path):
     whole = [json.loads(x) for x in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
     assert untimed(rows) == untimed(whole)
     # a trained checkpoint is an agent for evaluate() and archer-envs eval
-    result = evaluate(load_agent(str(killed)), ENV_ID, episodes=2, progress=False)
+    result = evaluate(load_trained_agent(str(killed)), ENV_ID, episodes=2, progress=False)
     assert result.episodes == 2
     cli = subprocess.run([sys.executable, "-m", "archer_envs.cli", "eval", "--env", ENV_ID,
                           "--agent", str(killed), "--episodes", "2", "--quiet",

@@ -9,7 +9,7 @@ from archer_agents import checkpoint
 from archer_agents.chai import CHAI, BestOfKAgent, CHAIConfig, best_of_k
 from archer_agents.models import PolicyAgent, PolicyLM
 from archer_agents.rollout import make_vector_env
-from archer_agents.train import load_agent, train_run
+from archer_agents.train import load_trained_agent, train_run
 from archer_envs.evaluation import evaluate
 from tests.test_filtered_bc import DOG, DOG_ID, ENV_ID, weak_policy, weights
 
@@ -135,7 +135,7 @@ def test_a_chai_run_folder_loads_as_its_best_of_k_agent(tmp_path):
     # its checkpoint restores (the critic's optimizer alone): resuming the finished run
     assert train_run(DOG_ID, tmp_path / "chai", config, "chai", seed=0, resume=True,
                      progress=False) == rows  # fmt: skip
-    agent = load_agent(str(tmp_path / "chai"))
+    agent = load_trained_agent(str(tmp_path / "chai"))
     assert isinstance(agent, BestOfKAgent) and agent.k == 5 and agent.greedy
     saved = load_file(found / "critic_target.safetensors")
     loaded = agent.critic.state_dict()

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from archer_envs.agents import load_agent
+from archer_envs.core import data_path
 from archer_envs.datasets import generate_bc_dataset, read_trajectories
+from archer_envs.detective.adventure import parse_valid_actions
 from archer_envs.detective.engine import NO_SUCH_THING, UNKNOWN, Command, Game, World
-from archer_envs.detective.env import DetectiveEnv, load_game, parse_valid_actions
+from archer_envs.detective.env import DetectiveEnv, load_game
 from archer_envs.evaluation import evaluate
 
 ENV_ID = "archer/Detective-v0"
@@ -320,3 +322,14 @@ def test_another_game_in_the_same_format(tmp_path):
         Game.from_dict({**tiny, "rules": [{"verb": "take", "object": "cat", "if": ["has:dog"]}]})
     with pytest.raises(ValueError, match="cannot read the game file"):
         DetectiveEnv(game=tmp_path / "missing.json")
+
+
+def test_the_engine_takes_its_story_words_from_the_game_file():
+    data = json.loads(data_path("detective", "hollowmere.json").read_text())
+    data["replies"] = {"attack": "Put the poker down, Sergeant."}
+    world = Game.from_dict(data).new_world()
+    assert world.do("attack warrant") == "Put the poker down, Sergeant."
+    assert world.do("talk to warrant") == "Talking to inanimate objects won't help."  # neutral
+    data["replies"] = {"attak": "typo"}
+    with pytest.raises(ValueError, match="unknown replies \\['attak'\\]"):
+        Game.from_dict(data)

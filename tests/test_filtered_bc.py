@@ -20,7 +20,7 @@ from archer_agents.bc import (
 )
 from archer_agents.models import PolicyAgent, PolicyLM
 from archer_agents.rollout import make_vector_env
-from archer_agents.train import load_agent, main, train_run
+from archer_agents.train import load_trained_agent, main, train_run
 from archer_envs.datasets import read_trajectories
 from archer_envs.evaluation import evaluate
 from tests.conftest import untimed
@@ -30,7 +30,7 @@ DOG = {"objects": ["Dog"], "max_turns": 4}  # the subset's env, one object, four
 DOG_ID = "archer-tests/TwentyQuestionsDog-v0"  # the same as an id, for whole runs: their
 if DOG_ID not in gym.registry:  # evaluation plays every object of the env (here one)
     gym.register(DOG_ID, entry_point="archer_envs.twenty_questions:TwentyQuestionsEnv",
-                 vector_entry_point="archer_envs.twenty_questions:make_vector_env",
+                 vector_entry_point=gym.spec("archer/TwentyQuestions-v0").vector_entry_point,
                  kwargs=DOG)  # fmt: skip
 SMALL = dict(iterations=3, rollouts_per_iter=4, num_envs=4, batch_size=4, actor_steps=2,
              max_new_tokens=4, eval_every=3)  # fmt: skip
@@ -143,7 +143,7 @@ def test_a_killed_run_resumes_with_its_pool_and_its_folder_loads_as_an_agent(tmp
     again = checkpoint.latest_checkpoint(tmp_path / "b")
     for name in ("policy.safetensors", "optimizer_actor.safetensors", "buffer.jsonl"):
         assert (again / name).read_bytes() == (final / name).read_bytes(), name
-    agent = load_agent(str(tmp_path / "a"))
+    agent = load_trained_agent(str(tmp_path / "a"))
     assert isinstance(agent, PolicyAgent)
     assert evaluate(agent, DOG_ID, episodes=2, progress=False).episodes == 2
 

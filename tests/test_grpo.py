@@ -14,7 +14,7 @@ from archer_agents import checkpoint
 from archer_agents.grpo import GRPO, GRPOConfig, group_advantages
 from archer_agents.models import PolicyLM
 from archer_agents.rollout import collect_trajectories, make_vector_env
-from archer_agents.train import load_agent, train_run
+from archer_agents.train import load_trained_agent, train_run
 from archer_envs.evaluation import evaluate
 from tests.conftest import untimed
 from tests.test_archer import greedy_return, one_object_envs, same, weak_policy
@@ -105,7 +105,7 @@ def test_a_run_resumes_to_the_same_final_state_and_loads_as_an_agent(tmp_path, g
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert untimed(rows) == untimed([json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl")
                                      .read_text().splitlines()])  # fmt: skip
-    result = evaluate(load_agent(str(tmp_path / "a")), ENV_ID, episodes=2, progress=False)
+    result = evaluate(load_trained_agent(str(tmp_path / "a")), ENV_ID, episodes=2, progress=False)
     assert result.episodes == 2
 
 

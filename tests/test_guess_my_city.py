@@ -15,9 +15,9 @@ from archer_envs.agents import load_agent
 from archer_envs.core import answer_in_batch, clean_action
 from archer_envs.datasets import generate_bc_dataset, read_trajectories
 from archer_envs.evaluation import evaluate
-from archer_envs.guess_my_city import PROMPT, GuessMyCityEnv, clean_answer, question_pool
-from archer_envs.oracles.base import Query
-from archer_envs.oracles.city_kb import (
+from archer_envs.guess_my_city.agents import question_pool
+from archer_envs.guess_my_city.env import PROMPT, GuessMyCityEnv, clean_answer
+from archer_envs.guess_my_city.knowledge import (
     NOT_SURE,
     WITHHELD,
     CityOracle,
@@ -28,6 +28,7 @@ from archer_envs.oracles.city_kb import (
     load_cities,
     reveals,
 )
+from archer_envs.oracles.base import Query
 from tests.openai_server import OpenAICompatibleServer
 
 ENV_ID = "archer/GuessMyCity-v0"
@@ -542,8 +543,8 @@ def test_the_needle_indexes_and_phrase_guards_change_no_reading(cities):
     the dev set's questions, folded and mixed, they find exactly what trying everything finds."""
     import random
 
-    from archer_envs.oracles import city_kb
-    from archer_envs.oracles.knowledge_base import _TOKEN
+    from archer_envs.guess_my_city import knowledge as city_kb
+    from archer_envs.oracles.english import TOKEN as _TOKEN
 
     reader = city_kb.CityReader(cities)
     questions = [json.loads(line)["question"] for line in

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from archer_envs.oracles.knowledge_base import INVALID, KnowledgeBaseOracle
+from archer_envs.twenty_questions.knowledge import INVALID, KnowledgeBaseOracle
 
 DATA = Path(__file__).parent / "data"
 QUESTION_SETS = ["twenty_questions_people.jsonl", "twenty_questions_llm_agents.jsonl"]
@@ -119,7 +119,7 @@ def test_the_word_index_of_the_patterns_changes_no_reading():
     pattern reads."""
     import random
 
-    from archer_envs.oracles.knowledge_base import QuestionParser, _expansion_words
+    from archer_envs.twenty_questions.knowledge import QuestionParser, _expansion_words
 
     knowledge = KnowledgeBaseOracle().knowledge
     names = [obj.names for obj in knowledge.objects]
@@ -150,7 +150,7 @@ def test_the_word_index_of_the_patterns_changes_no_reading():
 
 def test_needles_are_literal_texts_every_match_holds():
     """A regex's needles, found from its expansions: one of them is in every text it matches."""
-    from archer_envs.oracles.knowledge_base import Prefiltered
+    from archer_envs.oracles.english import Prefiltered
 
     assert Prefiltered(r"\bwon't\b").needles == ("won't",)
     assert Prefiltered(r"\b(?:made|built) (?:of|from) (?:wood|metal)\b").needles == (
@@ -172,9 +172,11 @@ def test_prefiltered_regexes_skip_only_texts_they_cannot_match():
     the dev sets' questions (as written, normalised, and mixed), what the plain regex finds."""
     import random
 
-    from archer_envs.oracles import city_kb
-    from archer_envs.oracles import knowledge_base as kb
-    from archer_envs.oracles.knowledge_base import Prefiltered, QuestionParser, normalise
+    from archer_envs.guess_my_city import knowledge as city_kb
+    from archer_envs.oracles import english
+    from archer_envs.oracles.english import Prefiltered, normalise
+    from archer_envs.twenty_questions import knowledge as kb
+    from archer_envs.twenty_questions.knowledge import QuestionParser
 
     knowledge = KnowledgeBaseOracle().knowledge
     parser = QuestionParser([obj.names for obj in knowledge.objects], knowledge)
@@ -184,8 +186,8 @@ def test_prefiltered_regexes_skip_only_texts_they_cannot_match():
                  for line in (DATA / name).read_text().splitlines()]  # fmt: skip
     for question in questions:
         reader.read(question)  # fills the reader's cache of inline patterns
-    regexes = [value for module in (kb, city_kb) for value in vars(module).values()]
-    regexes += [row[0] for module in (kb, city_kb) for value in vars(module).values()
+    regexes = [value for module in (english, kb, city_kb) for value in vars(module).values()]
+    regexes += [row[0] for module in (english, kb, city_kb) for value in vars(module).values()
                 if isinstance(value, list) for row in value if isinstance(row, tuple)]  # fmt: skip
     regexes += [row[0] for row in parser._matchers] + [r for _, r in reader.region_regexes]
     regexes += [reader.climate_regex, *city_kb._INLINE.values()]

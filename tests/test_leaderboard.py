@@ -17,7 +17,8 @@ import pytest
 from archer_envs import cli
 from archer_envs.agents import first_question, load_agent
 from archer_envs.evaluation import compact_record, evaluate, expand_record
-from archer_envs.twenty_questions import SUBSET, GreedyExpert, TwentyQuestionsEnv, parse_transcript
+from archer_envs.twenty_questions import SUBSET, TwentyQuestionsEnv
+from archer_envs.twenty_questions.agents import GreedyExpert, parse_turns
 from baselines import leaderboard
 from tests.openai_server import OpenAICompatibleServer
 
@@ -147,7 +148,7 @@ def chatty_expert(messages):
     """An 'LLM' that thinks aloud before each question (the first line is no question)."""
     transcript = "".join(m["content"] for m in messages if m["role"] == "user")
     question = EXPERT.act_one(transcript)
-    return f"Sure! Let me think about turn {len(parse_transcript(transcript)) + 1}.\n{question}"
+    return f"Sure! Let me think about turn {len(parse_turns(transcript)) + 1}.\n{question}"
 
 
 EXPERT = GreedyExpert(TwentyQuestionsEnv(objects=list(SUBSET)))

@@ -21,7 +21,7 @@ from archer_agents.offline import (
     expectile_loss,
 )
 from archer_agents.rollout import collect_trajectories
-from archer_agents.train import load_agent, main
+from archer_agents.train import load_trained_agent, main
 from archer_envs import cli
 from archer_envs.core import TextVectorEnv
 from archer_envs.datasets import generate_bc_dataset, write_trajectories
@@ -203,7 +203,7 @@ def test_the_cli_trains_from_a_dataset_and_the_run_loads_as_an_agent(tmp_path, d
     assert "at least one transition" in capsys.readouterr().err
     run = tmp_path / "offline"
     assert main([*args, "--out", str(run), "--dataset", dataset]) == 0
-    agent = load_agent(str(run))
+    agent = load_trained_agent(str(run))
     assert isinstance(agent, PolicyAgent)
     assert cli.main(["eval", "--env", ENV_ID, "--agent", str(run), "--episodes", "3",
                      "--out", str(tmp_path / "eval.json"), "--quiet"]) == 0  # fmt: skip

@@ -8,8 +8,8 @@ import pytest
 
 from archer_envs.oracles.base import OracleError, Query
 from archer_envs.oracles.cache import CacheMiss, ReplyCache
-from archer_envs.oracles.knowledge_base import KnowledgeBaseOracle
-from archer_envs.twenty_questions import PROMPT, TwentyQuestionsEnv
+from archer_envs.twenty_questions.env import PROMPT, TwentyQuestionsEnv
+from archer_envs.twenty_questions.knowledge import KnowledgeBaseOracle
 
 
 class NotWeights:

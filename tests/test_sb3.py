@@ -16,7 +16,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from archer_agents.models import PolicyLM
 from archer_agents.sb3 import SB3
-from archer_agents.train import load_agent, make_config, train_run
+from archer_agents.train import load_trained_agent, make_config, train_run
 from archer_envs import cli
 from archer_envs.twenty_questions import SUBSET
 from archer_envs.wrappers import NO, NOT_ASKED, OTHER, YES, CandidateActions, answer_code
@@ -124,7 +124,7 @@ def test_a_run_folder_plays_the_text_env_through_archer_envs_eval(ppo_run, tmp_p
                      "--out", str(results)]) == 0  # fmt: skip
     summary = json.loads(results.read_text())["summary"]
     assert summary["mean_return"] == pytest.approx(rows[-1]["eval_return"])  # greedy, every object
-    agent = load_agent(str(out))
+    agent = load_trained_agent(str(out))
     first = agent.act(["Questions:\n", None])
     assert first[1] is None and first[0] in agent.env.menu
 

@@ -37,3 +37,19 @@ def test_an_offline_algorithm_without_a_dataset_is_refused(tmp_path, capsys):
         pytest.skip("no offline algorithm registered")
     assert main(["--env", ENV_ID, "--algo", offline[0], "--out", str(tmp_path / "run")]) == 2
     assert "--dataset" in capsys.readouterr().err
+
+
+def test_archer_envs_loads_run_folders_through_the_declared_entry_point():
+    """pyproject declares load_trained_agent in archer_envs' loader group, and importing the
+    trainer registers it for an install that predates the declaration."""
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    from archer_agents.train import load_trained_agent
+    from archer_envs.agents import _FOLDER_LOADERS, AGENT_LOADER_GROUP
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    declared = project["project"]["entry-points"][AGENT_LOADER_GROUP]
+    assert declared == {"archer-train": "archer_agents.train:load_trained_agent"}
+    assert _FOLDER_LOADERS["archer-train"] is load_trained_agent

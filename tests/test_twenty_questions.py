@@ -5,8 +5,8 @@ import json
 import gymnasium as gym
 import pytest
 
-from archer_envs.oracles.knowledge_base import KnowledgeBase
-from archer_envs.twenty_questions import SUBSET, TwentyQuestionsEnv, normalise_answer
+from archer_envs.twenty_questions.env import SUBSET, TwentyQuestionsEnv, normalise_answer
+from archer_envs.twenty_questions.knowledge import KnowledgeBase
 
 
 @pytest.fixture

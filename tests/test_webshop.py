@@ -21,7 +21,7 @@ from archer_envs.webshop.catalog import (
     load_catalog,
     vocabulary,
 )
-from archer_envs.webshop.env import INVALID, WebShopEnv, shop
+from archer_envs.webshop.env import INVALID, WebShopEnv, load_shop
 from archer_envs.webshop.reward import fuzzy_score, purchase_reward, title_nouns
 from archer_envs.webshop.shop import ShopSession
 
@@ -251,7 +251,7 @@ def test_catalogue_is_cached_and_a_corrupted_cache_is_rebuilt(tmp_path, monkeypa
 
 
 def test_goals_have_fixed_splits_and_name_the_products_options():
-    catalog, _ = shop(None, 10_000, 0, difficulty="easy")  # goals in the products' words
+    catalog, _ = load_shop(None, 10_000, 0, difficulty="easy")  # goals in the products' words
     assert catalog.split("test") == range(0, 500)
     assert catalog.split("dev") == range(500, 1500)
     assert catalog.split("train") == range(1500, 10_000)
@@ -273,7 +273,7 @@ def test_goals_have_fixed_splits_and_name_the_products_options():
 
 
 def test_search_is_deterministic_paged_and_finds_products():
-    catalog, engine = shop(None, 10_000, 0, difficulty="easy")  # typed queries, clean titles
+    catalog, engine = load_shop(None, 10_000, 0, difficulty="easy")  # typed queries, clean titles
     found = 0
     for index in range(100):
         goal = catalog.goal(index)
@@ -437,7 +437,7 @@ def test_an_option_out_of_stock_is_shown_choosing_it_says_why_and_selects_nothin
 def test_a_purchase_never_includes_a_value_out_of_stock():
     """Every listed value of many products clicked in a random order, then Buy Now: what is
     bought holds, for each option type, the last value clicked that was in stock."""
-    catalog, engine = shop(None, 10_000, 0)
+    catalog, engine = load_shop(None, 10_000, 0)
     rng = random.Random(0)
     refused = 0
     for index in range(300):

@@ -10,8 +10,9 @@ import pytest
 
 from archer_envs.agents import load_agent
 from archer_envs.evaluation import evaluate
+from archer_envs.webshop.agents import current_page
 from archer_envs.webshop.catalog import Catalog, cache_file, in_stock, vocabulary
-from archer_envs.webshop.env import current_page, shop
+from archer_envs.webshop.env import load_shop
 from archer_envs.webshop.hard import generate_hard_product, hard_vocabulary, type_options
 from archer_envs.webshop.reward import option_matches, purchase_reward
 from archer_envs.webshop.shop import ShopSession, page_text
@@ -76,7 +77,7 @@ def test_hard_products_have_some_values_out_of_stock_never_all():
 
 
 def test_every_goal_asks_for_values_its_product_has_in_stock():
-    catalog, _ = shop(None, 10_000, 0)
+    catalog, _ = load_shop(None, 10_000, 0)
     for index in range(catalog.num_goals):
         goal = catalog.goal(index)
         product = catalog.product(catalog.index_of(goal["asin"]))
@@ -169,7 +170,7 @@ def test_the_careful_shopper_beats_the_rule_baseline_on_hard():
 def test_the_rule_baseline_clicks_a_named_value_out_of_stock_once_then_buys():
     """As WebShop's rule baseline: it does not read whether a value is in stock; the click
     selects nothing, and it buys without the value."""
-    catalog, engine = shop(None, 10_000, 0)
+    catalog, engine = load_shop(None, 10_000, 0)
     product, value = next(
         (p, v)
         for p in map(catalog.product, range(100))

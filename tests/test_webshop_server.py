@@ -18,7 +18,7 @@ import gymnasium as gym
 import pytest
 
 from archer_envs.agents import load_agent
-from archer_envs.webshop.env import shop
+from archer_envs.webshop.env import load_shop
 from archer_envs.webshop.server import ShopServer, create_app
 from tests.test_webshop import out_of_stock_goal
 
@@ -85,7 +85,7 @@ def test_text_env_over_http_has_identical_transcripts(server, agent_name):
 def test_a_value_out_of_stock_on_the_site(server):
     """The site marks it, answers a click on it with the reason and selects nothing; the text
     env over HTTP sees all of it as in-process."""
-    catalog, _ = shop(None, 10_000, 0)
+    catalog, _ = load_shop(None, 10_000, 0)
     index, product, kind, value = out_of_stock_goal(catalog)
     _, url, _ = request(f"{server.url}/start", {"goal_index": index})
     request(f"{url}/search", {"query": product["Title"]})
@@ -122,7 +122,7 @@ def test_64_concurrent_sessions_stay_isolated(server):
     with ThreadPoolExecutor(max_workers=64) as pool:
         visits = list(pool.map(shopper, range(64)))
     assert len({url for url, _, _ in visits}) == 64
-    catalog, _ = shop(None, 10_000, 0)
+    catalog, _ = load_shop(None, 10_000, 0)
     for url, number, asin in visits:
         status, _, page = request(url)  # each session is on the page of its own product
         title = catalog.product(catalog.index_of(asin))["Title"]

@@ -126,6 +126,7 @@ class Game:
     culprit: str | None = None
     words: dict[str, tuple[str, ...]] = field(default_factory=dict)  # noun phrase -> ids
     topics: dict[str, str] = field(default_factory=dict)  # topic or alias -> topic
+    replies: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_REPLIES))
     # object id -> the rules about it, for the valid-action computation
     rules_by_object: dict[str, list[tuple[tuple[str, str, str | None], list[Rule]]]] = field(
         default_factory=dict
@@ -156,6 +157,9 @@ class Game:
             if key not in data:
                 fail(f"missing {key!r}")
         rooms, objects = data["rooms"], data["objects"]
+        unknown_replies = set(data.get("replies", {})) - set(DEFAULT_REPLIES)
+        if unknown_replies:
+            fail(f"unknown replies {sorted(unknown_replies)}; known: {sorted(DEFAULT_REPLIES)}")
         if data["start"] not in rooms:
             fail(f"start room {data['start']!r} is not a room")
         flags = set(data.get("flags", ()))
@@ -247,6 +251,7 @@ class Game:
             culprit=data.get("culprit"),
             words={k: tuple(v) for k, v in words.items()},
             topics=topics,
+            replies={**DEFAULT_REPLIES, **data.get("replies", {})},
         )
 
     def new_world(self) -> World:
@@ -543,7 +548,7 @@ class World:
             return refusal
         handler = getattr(self, f"_do_{command.verb}", None)
         if handler is None:
-            return DEFAULT_REPLIES.get(command.verb, "Nothing happens.")
+            return self.game.replies.get(command.verb, "Nothing happens.")
         return handler(command)
 
     def _rule_for(self, command: Command) -> tuple[Rule | None, str | None]:
@@ -573,7 +578,7 @@ class World:
             text += f" [Your score has gone up by {rule.score} points.]"
         if rule.end:
             self.over = rule.end
-            verdict = "You have solved the case." if rule.end == "won" else "You have failed."
+            verdict = self.game.replies[rule.end]
             text += f"\n*** {verdict} *** Final score: {self.score} of {self.game.max_score}."
         return text
 
@@ -690,14 +695,14 @@ class World:
     def _do_talk(self, command: Command) -> str:
         obj = self.game.objects[command.obj]
         if not obj.get("person"):
-            return "Talking to inanimate objects won't help the case."
+            return self.game.replies["talk_to_thing"]
         self.flags.add(f"talked:{command.obj}")
         return obj.get("greeting", f"{obj['name']} nods at you.")
 
     def _do_ask(self, command: Command) -> str:
         obj = self.game.objects[command.obj]
         if not obj.get("person"):
-            return "Talking to inanimate objects won't help the case."
+            return self.game.replies["talk_to_thing"]
         return obj.get("shrug", f"{obj['name']} has nothing to say about that.")
 
     def _do_give(self, command: Command) -> str:
@@ -736,7 +741,7 @@ class World:
 
     def _do_accuse(self, command: Command) -> str:
         if not self.game.objects[command.obj].get("person"):
-            return "Accusing an object will not look good in your report."
+            return self.game.replies["accuse_thing"]
         return "You have no grounds to accuse anyone of that."
 
     # --- valid actions -------------------------------------------------------------------------
@@ -825,6 +830,7 @@ class World:
         return None
 
 
+# what the engine says where no rule does; a game file's "replies" words them for its story
 DEFAULT_REPLIES = {
     "lock": "You have no reason to lock anything.",
     "drink": "That isn't something you can drink.",
@@ -833,8 +839,12 @@ DEFAULT_REPLIES = {
     "use": "You'll have to be more specific about how to use it.",
     "push": "Nothing happens.",
     "pull": "Nothing happens.",
-    "break": "Vandalism will not solve the case.",
-    "attack": "Violence is not the answer, Inspector.",
+    "break": "Breaking things will not help.",
+    "attack": "Violence is not the answer.",
+    "talk_to_thing": "Talking to inanimate objects won't help.",
+    "accuse_thing": "Accusing an object will get you nowhere.",
+    "won": "You have won.",
+    "lost": "You have lost.",
 }
 
 

@@ -1,20 +1,17 @@
-"""Detective: our original murder mystery as a Gymnasium env, and its scripted reference agents."""
+"""Detective: our original murder mystery as a Gymnasium env."""
 
 from __future__ import annotations
 
 import functools
 import os
-from collections import deque
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from archer_envs.core import OBSERVATION_MAX_LENGTH, TextEnv, data_path
-from archer_envs.detective.engine import PLAYER, Game, World
+from archer_envs.core import data_path
+from archer_envs.detective.adventure import TextAdventureEnv, compose_observation
+from archer_envs.detective.engine import Game, World
 
 DEFAULT_GAME = ("detective", "hollowmere.json")
-ACTIONS_HEADER = "\n\nValid actions:\n"
 
 
 @functools.cache
@@ -30,28 +27,13 @@ def load_game(game: str | os.PathLike | Game | None = None) -> Game:
     return _load_game(str(Path(path).resolve()))
 
 
-def compose_observation(world: World, latest: str, actions: list[str]) -> str:
-    """What the agent sees, as upstream: the latest game text, then the location (what ``look``
-    prints), the inventory, the score and the valid actions, one per line."""
-    head = (
-        f"{latest}\n\nLocation: {world.look()}\n\nInventory: {world.inventory()}\n\n"
-        f"Score: {world.score} of {world.game.max_score}"
-    )
-    tail = ACTIONS_HEADER + "\n".join(actions) if actions else ""
-    text = head + tail
-    if len(text) > OBSERVATION_MAX_LENGTH:  # an over-long reply is cut, never the actions
-        text = head[: max(0, OBSERVATION_MAX_LENGTH - len(tail) - 4)] + "...\n" + tail
-        text = text[-OBSERVATION_MAX_LENGTH:]
-    return text
+def world_observation(world: World, latest: str, actions: list[str]) -> str:
+    """The observation of ``world`` after the game text ``latest``."""
+    return compose_observation(latest, world.look(), world.inventory(), world.score,
+                               world.game.max_score, actions)  # fmt: skip
 
 
-def parse_valid_actions(observation: str) -> list[str]:
-    """The valid actions listed at the end of an observation."""
-    _, found, actions = observation.rpartition(ACTIONS_HEADER)
-    return actions.split("\n") if found else []
-
-
-class DetectiveEnv(TextEnv):
+class DetectiveEnv(TextAdventureEnv):
     """Detective: solve a murder in a text adventure by exploring, gathering clues, questioning
     the household and accusing the murderer.
 
@@ -139,20 +121,10 @@ class DetectiveEnv(TextEnv):
         if "state" in options:
             self.world.restore(options["state"])
         self._last_reply = self.game.intro
-        return compose_observation(self.world, self.game.intro, self.world.valid_actions())
+        return world_observation(self.world, self.game.intro, self.world.valid_actions())
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        observation, info = super().reset(seed=seed, options=options)
-        info.update(self._status_info())
-        return observation, info
-
-    def _status_info(self) -> dict[str, Any]:
-        return {
-            "reply": self._last_reply,
-            "score": self.world.score,
-            "max_score": self.game.max_score,
-            "valid_actions": list(self.world.valid_actions()),
-        }
+    def _game_status(self) -> tuple[str, int, int, list[str]]:
+        return self._last_reply, self.world.score, self.game.max_score, self.world.valid_actions()
 
     def _play(self, action: str, answer: str | None):
         before = self.world.score
@@ -163,7 +135,7 @@ class DetectiveEnv(TextEnv):
         if terminated:
             self._finish(self.world.over == "won")
         actions = self.world.valid_actions()
-        observation = compose_observation(self.world, self._last_reply, actions)
+        observation = world_observation(self.world, self._last_reply, actions)
         return observation, self.world.score - before, terminated, truncated, self._status_info()
 
     def _reveal(self) -> dict[str, Any]:
@@ -172,137 +144,3 @@ class DetectiveEnv(TextEnv):
             "target": self.game.name(culprit) if culprit else None,
             "state": self.world.state,
         }
-
-
-def make_vector_env(num_envs: int, **kwargs: Any):
-    """``gymnasium.make_vec`` entry point (the game has no oracle; sub-envs step in turn)."""
-    from archer_envs.core import TextVectorEnv
-
-    return TextVectorEnv(DetectiveEnv, num_envs, **kwargs)
-
-
-# --- scripted reference agents -------------------------------------------------------------------
-class RandomValidAgent:
-    """Each turn a uniformly random action from the observation's valid-action list (the floor
-    learning agents must beat)."""
-
-    def __init__(self, env: DetectiveEnv, seed: int | None = None):
-        self.rng = np.random.default_rng(seed)
-
-    def act(self, observations: list[str | None]) -> list[str | None]:
-        return [None if obs is None else self.act_one(obs) for obs in observations]
-
-    def act_one(self, observation: str) -> str:
-        actions = parse_valid_actions(observation)
-        return actions[int(self.rng.integers(len(actions)))] if actions else "look"
-
-
-class WalkthroughAgent:
-    """Plays the game's full-score walkthrough. With probability ``epsilon`` a turn goes to a
-    random valid action instead (the knob that makes noisy behaviour-cloning data); after such a
-    detour it walks back to where the walkthrough continues and picks up items it dropped.
-
-    It follows the game on its own copy of the engine (it knows the game, as the Twenty
-    Questions agents know the knowledge base) and sees only the observations."""
-
-    def __init__(self, env: DetectiveEnv, seed: int | None = None, epsilon: float = 0.0):
-        if not 0.0 <= epsilon <= 1.0:
-            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
-        if not env.game.walkthrough:
-            raise ValueError(f"the game {env.game.title!r} has no walkthrough")
-        self.game = env.game
-        self.epsilon = epsilon
-        self.rng = np.random.default_rng(seed)
-        self.start = compose_observation(
-            self.game.new_world(), self.game.intro, self.game.new_world().valid_actions()
-        )
-        # where the walkthrough stands, and what it holds, before each of its steps
-        world = self.game.new_world()
-        self.plan: list[tuple[str, str, frozenset[str]]] = []
-        for action in self.game.walkthrough:
-            self.plan.append((action, world.room, frozenset(world.held())))
-            world.do(action)
-        self.slots: list[tuple[World, int] | None] = []
-
-    def reset(self, tasks: list[str]) -> None:
-        self.slots = [None] * len(tasks)
-
-    def act(self, observations: list[str | None]) -> list[str | None]:
-        if len(self.slots) != len(observations):
-            self.slots = [None] * len(observations)
-        actions: list[str | None] = []
-        for i, observation in enumerate(observations):
-            if observation is None:
-                actions.append(None)
-                continue
-            if self.slots[i] is None or observation == self.start:
-                self.slots[i] = (self.game.new_world(), 0)
-            world, step = self.slots[i]
-            action, step = self._choose(world, step, observation)
-            world.do(action)
-            self.slots[i] = (world, step)
-            actions.append(action)
-        return actions
-
-    def _choose(self, world: World, step: int, observation: str) -> tuple[str, int]:
-        if self.epsilon and self.rng.random() < self.epsilon:
-            valid = parse_valid_actions(observation)
-            if valid:
-                return valid[int(self.rng.integers(len(valid)))], step
-        if step >= len(self.plan):
-            return "wait", step
-        action, room, needed = self.plan[step]
-        for item in sorted(needed - set(world.held())):
-            detour = self._fetch(world, item)
-            if detour is not None:
-                return detour, step
-        if world.room != room:
-            move = self._route(world, room)
-            if move is not None:
-                return move, step
-        return action, step + 1
-
-    def _fetch(self, world: World, item: str) -> str | None:
-        """The next command towards getting ``item`` back, or None if it cannot be had."""
-        if world.visible(item):
-            return f"take {self.game.word(item)}"
-        location = world.where.get(item)
-        if location in self.game.objects and world.visible(location):
-            return f"open {self.game.word(location)}"
-        room = world.room_of(item)
-        if room is None or room == PLAYER:
-            return None
-        return self._route(world, room)
-
-    def _route(self, world: World, goal: str) -> str | None:
-        """The first command of a shortest walk to room ``goal`` (opening doors on the way)."""
-        first: dict[str, str] = {world.room: ""}
-        queue = deque([world.room])
-        while queue:
-            room = queue.popleft()
-            for direction, exit_ in self.game.rooms[room].get("exits", {}).items():
-                spec = {"to": exit_} if isinstance(exit_, str) else exit_
-                if spec["to"] in first or not all(world.holds(c) for c in spec.get("if", ())):
-                    continue
-                door = spec.get("door")
-                step = direction
-                if door is not None and f"open:{door}" not in world.flags:
-                    if f"locked:{door}" in world.flags:
-                        key = self.game.objects[door].get("key")
-                        if key is None or world.where.get(key) != PLAYER:
-                            continue
-                        step = f"unlock {self.game.word(door)} with {self.game.word(key)}"
-                    else:
-                        step = f"open {self.game.word(door)}"
-                first[spec["to"]] = first[room] or step
-                if spec["to"] == goal:
-                    return first[goal]
-                queue.append(spec["to"])
-        return None
-
-
-SCRIPTED_AGENTS = {
-    "random": RandomValidAgent,
-    "expert": WalkthroughAgent,  # the name BC data generation and the leaderboard use
-    "walkthrough": WalkthroughAgent,
-}

@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from archer_envs.core import OBSERVATION_MAX_LENGTH, TextEnv
+from archer_envs.detective.adventure import TextAdventureEnv, compose_observation
 
 # Inform-library verbs in Jericho's template format ("OBJ" is a hole; a/b lists synonyms), for
 # story files Jericho has no grammar bindings for. Templates whose verb is not in the game's
@@ -124,7 +124,7 @@ def clean_text(text: str) -> str:
     return text.strip()
 
 
-class JerichoEnv(TextEnv):
+class JerichoEnv(TextAdventureEnv):
     """Jericho: a z-machine interactive-fiction story file of your own, played as in the paper.
 
     ## Description
@@ -390,26 +390,11 @@ class JerichoEnv(TextEnv):
             self._valid = (
                 self._compute_valid(state, [look, inventory]) if self.list_valid_actions else []
             )
-        head = (
-            f"{reply}\n\nLocation: {look}\n\nInventory: {inventory}\n\n"
-            f"Score: {self.score} of {self.max_score}"
-        )
-        tail = "\n\nValid actions:\n" + "\n".join(self._valid) if self._valid else ""
-        room = OBSERVATION_MAX_LENGTH - len(tail)
-        return (head if len(head) <= room else head[: max(room - 4, 0)] + "...\n") + tail
+        return compose_observation(reply, look, inventory, self.score, self.max_score,
+                                   self._valid)  # fmt: skip
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        observation, info = super().reset(seed=seed, options=options)
-        info.update(self._status_info())
-        return observation, info
-
-    def _status_info(self) -> dict[str, Any]:
-        return {
-            "reply": self._reply,
-            "score": self.score,
-            "max_score": self.max_score,
-            "valid_actions": list(self._valid),
-        }
+    def _game_status(self) -> tuple[str, int, int, list[str]]:
+        return self._reply, self.score, self.max_score, self._valid
 
     def _play(self, action: str, answer: str | None):
         reply = clean_text(self._frotz.step(action)[0])
@@ -432,10 +417,3 @@ class JerichoEnv(TextEnv):
 
 def _ints(pair) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
-
-
-def make_vector_env(num_envs: int, **kwargs: Any):
-    """``gymnasium.make_vec`` entry point: one interpreter per sub-env."""
-    from archer_envs.core import TextVectorEnv
-
-    return TextVectorEnv(JerichoEnv, num_envs, **kwargs)

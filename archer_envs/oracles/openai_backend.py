@@ -18,54 +18,38 @@ from archer_envs.oracles.base import OracleError, Prompt, Query
 from archer_envs.oracles.cache import ReplyCache, cached_generate
 
 
-class OpenAIOracle:
-    def __init__(
-        self,
-        model: str,
-        *,
-        prompt: Prompt,
-        base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
-        timeout: float = 30.0,
-        max_retries: int = 3,
-        concurrency: int = 8,
-        temperature: float = 0.0,
-        cache: str | os.PathLike | None = None,
-        cache_mode: str = "read-write",
-    ):
+class ChatClient:
+    """One OpenAI-compatible chat endpoint, as the oracle and the chat agent use it: the client
+    is made on first use, the requests of a batch run ``concurrency`` at a time, a malformed
+    reply is asked again, and after the retries an ``OracleError`` names ``role``, the model,
+    the endpoint and the last error. A reply without text is ``missing_text``, or malformed
+    where that is None."""
+
+    def __init__(self, model: str, *, base_url: str | None, api_key_env: str, timeout: float,
+                 max_retries: int, concurrency: int, sampling: dict[str, Any], role: str,
+                 missing_text: str | None = None):  # fmt: skip
         self.model = model
-        self.prompt = prompt
         self.base_url = base_url
         self.api_key_env = api_key_env
         self.timeout = timeout
         self.max_retries = max_retries
         self.concurrency = concurrency
-        self.sampling = {"temperature": temperature, "max_tokens": prompt.max_tokens}
-        self.cache = ReplyCache(cache, cache_mode)
+        self.sampling = sampling
+        self.role = role
+        self.missing_text = missing_text
         self._client = None
 
     def __getstate__(self):  # the HTTP client is rebuilt on first use in the new process
         return {**self.__dict__, "_client": None}
 
-    def answer(self, queries: Sequence[Query]) -> list[str]:
-        messages = [self.prompt.chat(query) for query in queries]
-        endpoint = self.base_url or "https://api.openai.com/v1"
-        return cached_generate(
-            self.cache,
-            f"openai:{endpoint}",
-            self.model,
-            messages,
-            self.sampling,
-            self._complete_all,
-        )
-
-    def _complete_all(self, conversations: list[list[dict[str, str]]]) -> list[str]:
+    def complete_all(self, conversations: list[list[dict[str, str]]]) -> list[str]:
         if len(conversations) == 1:
-            return [self._complete(conversations[0])]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(conversations))) as pool:
-            return list(pool.map(self._complete, conversations))
+            return [self.complete(conversations[0])]
+        workers = max(1, min(self.concurrency, len(conversations)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(self.complete, conversations))
 
-    def _complete(self, messages: list[dict[str, str]]) -> str:
+    def complete(self, messages: list[dict[str, str]]) -> str:
         import openai
 
         client = self._get_client()
@@ -76,6 +60,8 @@ class OpenAIOracle:
                     model=self.model, messages=messages, **self.sampling
                 )
                 text = response.choices[0].message.content
+                if text is None and self.missing_text is not None:
+                    return self.missing_text
                 if not isinstance(text, str):
                     raise ValueError(f"the reply holds no message text: {response!r:.200}")
                 return text
@@ -95,7 +81,7 @@ class OpenAIOracle:
 
     def _failure(self, error: Exception | None) -> str:
         return (
-            f"OpenAI-compatible oracle {self.model!r} at {self.base_url or 'api.openai.com'} "
+            f"{self.role} {self.model!r} at {self.base_url or 'api.openai.com'} "
             f"failed after {self.max_retries} retries: {type(error).__name__}: {error}"
         )
 
@@ -105,6 +91,44 @@ class OpenAIOracle:
                 self.base_url, self.api_key_env, self.timeout, self.max_retries
             )
         return self._client
+
+
+class OpenAIOracle:
+    def __init__(
+        self,
+        model: str,
+        *,
+        prompt: Prompt,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        concurrency: int = 8,
+        temperature: float = 0.0,
+        cache: str | os.PathLike | None = None,
+        cache_mode: str = "read-write",
+    ):
+        self.model = model
+        self.prompt = prompt
+        self.base_url = base_url
+        self.sampling = {"temperature": temperature, "max_tokens": prompt.max_tokens}
+        self.chat = ChatClient(model, base_url=base_url, api_key_env=api_key_env,
+                               timeout=timeout, max_retries=max_retries,
+                               concurrency=concurrency, sampling=self.sampling,
+                               role="OpenAI-compatible oracle")  # fmt: skip
+        self.cache = ReplyCache(cache, cache_mode)
+
+    def answer(self, queries: Sequence[Query]) -> list[str]:
+        messages = [self.prompt.chat(query) for query in queries]
+        endpoint = self.base_url or "https://api.openai.com/v1"
+        return cached_generate(
+            self.cache,
+            f"openai:{endpoint}",
+            self.model,
+            messages,
+            self.sampling,
+            self.chat.complete_all,
+        )
 
 
 def openai_client(base_url: str | None, api_key_env: str, timeout: float, max_retries: int):

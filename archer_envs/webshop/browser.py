@@ -8,7 +8,6 @@ import os
 import urllib.parse
 from typing import Any
 
-from archer_envs.webshop import env as text_env
 from archer_envs.webshop.catalog import DEFAULT_NUM_PRODUCTS
 from archer_envs.webshop.env import RESULTS_SHOWN, WebShopEnv
 from archer_envs.webshop.shop import BUTTON, done_reward, parse_action
@@ -257,12 +256,3 @@ class WebShopBrowserEnv(WebShopEnv):
         self._remote.close()
         super().close()
 
-
-SCRIPTED_AGENTS = text_env.SCRIPTED_AGENTS  # the text env's agents read the same observations
-
-
-def make_vector_env(num_envs: int, **kwargs: Any):
-    """``gymnasium.make_vec`` entry point: one browser per sub-env, one site for all."""
-    from archer_envs.core import TextVectorEnv
-
-    return TextVectorEnv(WebShopBrowserEnv, num_envs, **kwargs)

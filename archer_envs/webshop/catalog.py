@@ -251,7 +251,6 @@ class Catalog:
         rows: list[bytes],
         goals: list[dict] | None,
         seed: int,
-        source: str,
         difficulty: str = "hard",
     ):
         if not rows:
@@ -259,7 +258,6 @@ class Catalog:
         self._rows = rows
         self._fixed_goals = goals
         self.seed = seed
-        self.source = source
         self.difficulty = difficulty
         self._asins: dict[str, int] | None = None
         self.product = functools.lru_cache(maxsize=4096)(self._decode)
@@ -282,13 +280,11 @@ class Catalog:
             raise ValueError(f"num_products must be a positive int, got {num_products!r}")
         check_difficulty(difficulty)
         generate = _generator(difficulty)
-        source = f"generated(seed={seed})" if difficulty == "easy" else (
-            f"generated(seed={seed}, difficulty={difficulty})")  # fmt: skip
         path = cache_file(num_products, seed, difficulty)
         if cache and path.exists():
             rows = _read_cache(path, num_products, seed, difficulty)
             if rows is not None:
-                return cls(rows, None, seed, source, difficulty)
+                return cls(rows, None, seed, difficulty)
         rows = [
             _pack(generate(seed, i))
             for i in tqdm(
@@ -304,7 +300,7 @@ class Catalog:
                 warnings.warn(
                     f"cannot cache the WebShop catalogue at {path}: {error}", stacklevel=2
                 )
-        return cls(rows, None, seed, source, difficulty)
+        return cls(rows, None, seed, difficulty)
 
     # --- products ------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -511,7 +507,7 @@ def webshop_catalog(items_path: str | os.PathLike, attributes_path: str | os.Pat
     random.Random(GOAL_SHUFFLE_SEED).shuffle(goals)
     if not goals:
         raise ValueError("no product in these files has an instruction, so there are no goals")
-    return Catalog(rows, goals, seed=GOAL_SHUFFLE_SEED, source=f"webshop({items_path})")
+    return Catalog(rows, goals, seed=GOAL_SHUFFLE_SEED)
 
 
 def _convert_webshop_item(item: dict[str, Any], annotation: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from flask import Flask, abort, redirect, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from archer_envs.webshop.catalog import DEFAULT_NUM_PRODUCTS
-from archer_envs.webshop.env import shop
+from archer_envs.webshop.env import load_shop
 from archer_envs.webshop.search import RESULTS_PER_PAGE
 from archer_envs.webshop.shop import BUTTON, ShopSession, element_html
 
@@ -57,7 +57,7 @@ def create_app(
     if max_sessions < 1 or min_idle < 0:
         raise ValueError(f"max_sessions must be at least 1 and min_idle at least 0, got "
                          f"{max_sessions} and {min_idle}")  # fmt: skip
-    catalog, engine = shop(catalog_path, num_products, catalog_seed, difficulty)
+    catalog, engine = load_shop(catalog_path, num_products, catalog_seed, difficulty)
     app = Flask(__name__, static_folder=str(Path(__file__).with_name("static")))
     # least recently used first; the time each was last used
     sessions: OrderedDict[str, tuple[threading.Lock, ShopSession]] = OrderedDict()

@@ -61,7 +61,6 @@ class ShopSession:
     options: dict[str, str] = field(default_factory=dict)
     notice: str = ""  # what the page says of the last action (an option out of stock)
     reward: float | None = None
-    reward_parts: dict[str, Any] = field(default_factory=dict)
 
     # --- what can be done ------------------------------------------------------------------------
     @property
@@ -122,7 +121,7 @@ class ShopSession:
 
     def _buy(self) -> None:
         product = self.product()
-        self.reward, self.reward_parts = purchase_reward(
+        self.reward, _ = purchase_reward(
             product, self.goal, product["pricing"][0], self.options
         )
         self.page = "done"

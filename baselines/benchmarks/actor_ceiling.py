@@ -27,7 +27,7 @@ from archer_agents.models import PolicyAgent, PolicyLM, UtteranceCritic
 from archer_agents.rollout import make_vector_env
 from archer_agents.train import load_policy
 from archer_envs.evaluation import evaluate
-from archer_envs.twenty_questions import OptimalAgent
+from archer_envs.twenty_questions.agents import OptimalAgent
 
 ENV_ID = "archer/TwentyQuestionsSubset-v0"
 

@@ -23,8 +23,8 @@ import torch
 from archer_agents.models import PolicyAgent, make_critic
 from archer_agents.rollout import collect_trajectories, make_vector_env
 from archer_agents.train import load_policy
-from archer_envs.oracles.knowledge_base import NO
-from archer_envs.twenty_questions import parse_transcript
+from archer_envs.question_game import NO
+from archer_envs.twenty_questions.agents import parse_turns as parse_transcript
 
 
 def auc(positive: np.ndarray, scores: np.ndarray) -> float:

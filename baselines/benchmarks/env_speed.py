@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 import archer_envs  # noqa: F401  (registers the ids)
-from archer_envs.oracles.knowledge_base import default_knowledge_base
+from archer_envs.twenty_questions.knowledge import default_knowledge_base
 
 ENV_ID = "archer/TwentyQuestions-v0"
 
@@ -69,8 +69,8 @@ def unseen_questions(count: int) -> float:
 def city_speed(steps: int) -> tuple[float, float]:
     """GuessMyCity-v0 steps/s with the knowledge-base oracle: the scripted agents' questions,
     guesses and open questions (warm parse cache), then never-seen questions."""
-    from archer_envs.guess_my_city import question_pool
-    from archer_envs.oracles.city_kb import default_cities
+    from archer_envs.guess_my_city.agents import question_pool
+    from archer_envs.guess_my_city.knowledge import default_cities
 
     cities = default_cities()
     pool = question_pool(cities) + [f"Is it {c.name}?" for c in cities]

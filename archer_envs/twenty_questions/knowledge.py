@@ -22,18 +22,31 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from archer_envs.oracles.base import Query
+from archer_envs.oracles.english import (
+    INDIRECT,
+    LEAD_IN,
+    NEGATIVE_INTERROGATIVE,
+    TAG_QUESTION,
+    TOKEN,
+    Prefiltered,
+    alternation,
+    expansions,
+    join,
+    normalise,
+)
+from archer_envs.question_game import NO, YES
 
 try:
     from re import _parser as sre_parse  # Python >= 3.11
 except ImportError:  # pragma: no cover
     import sre_parse  # Python 3.10
 
-YES, NO, INVALID = "Yes.", "No.", "Invalid Question."
+INVALID = "Invalid Question."
 ANSWERS = (YES, NO, INVALID)
 
 Form = tuple
@@ -127,196 +140,6 @@ def default_knowledge_base() -> KnowledgeBase:
     return KnowledgeBase.load()
 
 
-# --- regexes that skip the texts they cannot match ------------------------------------------
-def _expansions(items, limit: int = 1024) -> set[str] | None:
-    """Every string a parsed regex (``sre_parse.parse(pattern)``) matches, or None when there
-    are more than ``limit`` or infinitely many. Zero-width assertions are ignored: the result
-    then holds every string of a match, and maybe more."""
-    strings = {""}
-    for op, value in items:
-        name = str(op)
-        if name == "LITERAL":
-            options = {chr(value)}
-        elif name == "SUBPATTERN":
-            options = _expansions(value[3], limit)
-        elif name == "BRANCH":
-            options = set()
-            for branch in value[1]:
-                found = _expansions(branch, limit)
-                if found is None:
-                    return None
-                options |= found
-        elif name in ("MAX_REPEAT", "MIN_REPEAT"):
-            low, high, body = value
-            inner = _expansions(body, limit) if high <= 4 else None
-            if inner is None:
-                return None
-            options = {"".join(parts) for n in range(low, high + 1)
-                       for parts in itertools.product(sorted(inner), repeat=n)}  # fmt: skip
-        elif name == "IN" and all(str(kind) == "LITERAL" for kind, _ in value):
-            options = {chr(char) for _, char in value}
-        elif name in ("AT", "ASSERT", "ASSERT_NOT"):
-            options = {""}
-        else:  # any character, a category, a negated set: too many strings
-            return None
-        if options is None:
-            return None
-        strings = {a + b for a in strings for b in options}
-        if len(strings) > limit:
-            return None
-    return strings
-
-
-_MAX_NEEDLES = 64
-
-
-def _needles(items) -> frozenset[str] | None:
-    """Strings one of which every match of a parsed regex (``sre_parse.parse(pattern)``) holds,
-    or None when none is known. They come from the expansions of the whole sequence (each
-    expansion's longest literal run) or of one of its parts (a part's match lies inside the
-    whole match). The choice with the fewest needles wins, at most ``_MAX_NEEDLES`` and none
-    shorter than three characters where there is one."""
-    choices = []
-    strings = {""}
-    for item in items:
-        options = _expansions([item])
-        longer = None if options is None else {a + b for a in strings for b in options}
-        if longer is None or len(longer) > 1024:
-            strings = {text + "\0" for text in strings}
-            if longer is not None and len(longer) > 1024:
-                break
-        else:
-            strings = longer
-    runs = [max(text.split("\0"), key=len) for text in strings]
-    if all(runs):
-        choices.append(frozenset(runs))
-    for op, value in items:
-        name = str(op)
-        if name == "SUBPATTERN":
-            found = _needles(value[3])
-        elif name == "BRANCH":
-            found = [_needles(branch) for branch in value[1]]
-            found = None if None in found else frozenset().union(*found)
-        elif name in ("MAX_REPEAT", "MIN_REPEAT") and value[0] >= 1:
-            found = _needles(value[2])
-        else:
-            continue
-        if found:
-            choices.append(found)
-    # a needle that holds another is found whenever that one is: keep the shorter
-    choices = [frozenset(n for n in c if not any(m != n and m in n for m in c)) for c in choices]
-    if not choices:
-        return None
-    return min(choices, key=lambda c: (len(c) > _MAX_NEEDLES, min(map(len, c)) < 3, len(c)))
-
-
-class Prefiltered:
-    """A compiled regex that first looks, with plain substring tests, for a literal text that
-    every match holds (one of a few needles): most questions miss most patterns, and a missing
-    needle costs far less than a failed search. Answers exactly as the regex does."""
-
-    def __init__(self, pattern: str):
-        self.regex = re.compile(pattern)
-        self.pattern = pattern
-        needles = None if self.regex.flags & re.IGNORECASE else _needles(sre_parse.parse(pattern))
-        if needles and re.search(r"\(\?[aiLmsux]", pattern):
-            needles = None  # flags: a needle might be matched in another case
-        self.needles = tuple(sorted(needles)) if needles and len(needles) <= _MAX_NEEDLES else None
-
-    def possible(self, text: str) -> bool:
-        if self.needles is None:
-            return True
-        for needle in self.needles:  # noqa: SIM110 (a loop: twice as fast as any() here)
-            if needle in text:
-                return True
-        return False
-
-    def search(self, text: str) -> re.Match | None:
-        return self.regex.search(text) if self.possible(text) else None
-
-    def finditer(self, text: str) -> Iterable[re.Match]:
-        return self.regex.finditer(text) if self.possible(text) else ()
-
-    def sub(self, replacement, text: str) -> str:
-        return self.regex.sub(replacement, text) if self.possible(text) else text
-
-
-class NeedleIndex:
-    """Which of many ``Prefiltered`` regexes may match a text, without testing each: a needle in
-    a text has its first fragment (up to its first space) inside one of the text's pieces
-    between spaces, and what each piece holds is worked out once and remembered."""
-
-    def __init__(self, regexes: Sequence[Prefiltered]):
-        self.always = frozenset(
-            i for i, regex in enumerate(regexes)
-            if regex.needles is None or any(n.startswith(" ") for n in regex.needles)
-        )  # fmt: skip
-        # first character of a fragment -> (fragment, the regex it is of)
-        self.fragments: dict[str, list[tuple[str, int]]] = {}
-        for i, regex in enumerate(regexes):
-            for needle in regex.needles if i not in self.always else ():
-                fragment = needle.split(" ")[0]
-                self.fragments.setdefault(fragment[0], []).append((fragment, i))
-        self._piece = functools.lru_cache(maxsize=100_000)(self._in_piece)
-
-    def _in_piece(self, piece: str) -> frozenset[int]:
-        return frozenset(
-            i for char in set(piece) for fragment, i in self.fragments.get(char, ())
-            if fragment in piece
-        )  # fmt: skip
-
-    def candidates(self, text: str) -> set[int]:
-        """The indices of the regexes that may match ``text``."""
-        found = set(self.always)
-        for piece in set(text.split(" ")):
-            found |= self._piece(piece)
-        return found
-
-
-# --- normalisation -----------------------------------------------------------------------------
-_CONTRACTIONS = [
-    (r"\bwon't\b", "will not"),
-    (r"\bcan't\b", "can not"),
-    (r"\bcannot\b", "can not"),
-    (r"\bain't\b", "is not"),
-    (r"n't\b", " not"),
-    (r"\b(it|that|what|there|he|she|who)'s\b", r"\1 is"),
-    (r"'re\b", " are"),
-    (r"'ll\b", " will"),
-    (r"'ve\b", " have"),
-    (r"\bi'm\b", "i am"),
-    (r"'d\b", " would"),
-    (r"'s\b", ""),
-    # the same without apostrophes, as people type them
-    (r"\b(is|are|does|do|did|was|were|has|have|had|would|could|should|can)nt\b", r"\1 not"),
-    (r"\bwont\b", "will not"),
-    (r"\bcant\b", "can not"),
-    (r"\bdont\b", "do not"),
-    (r"\bdoesnt\b", "does not"),
-    (r"\bisnt\b", "is not"),
-]
-_CONTRACTIONS = [(Prefiltered(a), b) for a, b in _CONTRACTIONS]
-# what a text without apostrophes can hold (no replacement writes one)
-_PLAIN_CONTRACTIONS = [(a, b) for a, b in _CONTRACTIONS if not all("'" in n for n in a.needles)]
-# fmt: off
-_SPELLING = {  # British spellings, common typos and chat shorthand
-    "colour": "color", "colours": "colors", "coloured": "colored", "colourful": "colorful",
-    "grey": "gray", "aluminium": "aluminum", "jewellery": "jewelry", "metre": "meter",
-    "metres": "meters", "centimetre": "centimeter", "centimetres": "centimeters", "tyre": "tire",
-    "tyres": "tires", "favourite": "favorite", "odour": "odor", "u": "you", "ur": "your",
-    "r": "are", "somthing": "something", "sumthing": "something", "somethin": "something",
-    "smth": "something", "sth": "something", "thier": "their", "whould": "would",
-    "woud": "would", "eatable": "edible", "wat": "what", "kinda": "kind of", "sorta": "sort of",
-    "gonna": "going to", "wanna": "want to", "usualy": "usually", "usally": "usually",
-    "ppl": "people", "thx": "thanks", "pls": "please", "plz": "please", "isit": "is it",
-    "batterys": "batteries", "alot": "a lot", "wheather": "whether", "objet": "object",
-    "obect": "object", "electricty": "electricity", "electic": "electric",
-    "vegtable": "vegetable", "vegatable": "vegetable", "fruite": "fruit", "aminal": "animal",
-    "anmal": "animal", "furnature": "furniture", "bigest": "biggest", "heavyer": "heavier",
-    "biger": "bigger", "smaler": "smaller", "lenght": "length", "instrumant": "instrument",
-    "insturment": "instrument",
-}
-# fmt: on
 _GENERIC_SUBJECTS = r"object|thing|item|word|answer|entity|noun"
 _CATEGORY_SUBJECTS = (
     r"animal|creature|fruit|vegetable|vehicle|instrument|tool|device|gadget|utensil|appliance|"
@@ -384,25 +207,6 @@ _PERSON = Prefiltered(
     r"most people|we|i|one|anyone|the average person|a normal person|a typical person|"
     r"an average person|everyone|everybody)\b"
 )
-_LEAD_IN = re.compile(
-    r"^(?:(?:ok|okay|so|alright|all right|great|good|nice|hmm+|hm+|well|then|and|now|next|"
-    r"thanks|thank you|interesting|cool|sure|yes|no|right|got it|i see|oh|ah|wow|perfect|"
-    r"excellent|awesome|understood|let me think|let me see|follow up|next question|another "
-    r"question|my next question is|question|question \d+|q\d+|\d+|first question|"
-    r"good to know|that helps|that narrows it down|understood)\b ?)+"
-)
-_INDIRECT = re.compile(
-    r"^(?:(?:can|could|would|will) you (?:please )?(?:tell me|let me know|confirm)|"
-    r"i (?:want|would like|d like) to know|i wonder|tell me|please tell me|i am wondering|"
-    r"let me ask|i would like to ask|i want to ask|i will ask) (?:if|whether)?\b ?"
-)
-_TAG_QUESTION = re.compile(
-    r" (?:is not it|does not it|are not they|are not it|can not it|right|correct|yes|or not|"
-    r"am i right|true)$"
-)
-_NEGATIVE_INTERROGATIVE = re.compile(
-    r"^(is|are|does|do|did|can|could|would|will|was|has|have|should) not (it|you|there)\b"
-)
 _WH_START = re.compile(
     r"^(?:what|which|where|when|who|whom|whose|why|how|describe|tell|give|name|list|say|spell|"
     r"reveal|explain|show|define|hint|help|write|repeat|print|ignore|forget|answer|pretend|"
@@ -453,12 +257,6 @@ def _distribute_materials(match: re.Match) -> str:
     return f" {joint} ".join(frame + m for m in materials)
 
 
-def _join(operator: str, forms: list[Form]) -> Form:
-    """``(operator, forms)`` without repeated forms; a single form stands for itself."""
-    unique = list(dict.fromkeys(forms))
-    return unique[0] if len(unique) == 1 else (operator, tuple(unique))
-
-
 def _unknown_noun(text: str, atoms: list[tuple[int, int, Form]]) -> bool:
     """Whether an identity-style question ("is it a <noun phrase>?") names a thing whose words
     the knowledge base does not cover ("a ping pong ball", "a giraffe", "a honeydew melon")."""
@@ -492,26 +290,6 @@ _NOUN_PHRASE = re.compile(
     r"(?:(?:is it|it is|are you thinking of|maybe|perhaps|either) )*(?:a|an|the|some) \w+(?: \w+)?"
 )
 _ADJECTIVE_NAMES = {"orange"}  # "is it orange?" asks the colour; "is it an orange?" the fruit
-
-
-_DOLLARS = Prefiltered(r"\$ ?(\d+(?:\.\d+)?)")
-_THOUSANDS = Prefiltered(r"(\d),(\d{3})")
-_THEN = Prefiltered(
-    r"\b(bigger|larger|smaller|heavier|lighter|taller|shorter|longer|more|less) then\b"
-)
-
-
-def normalise(text: str) -> str:
-    """Lowercase words separated by single spaces; contractions expanded; spelling unified."""
-    text = text.lower().replace("\u2019", "'").replace("`", "'")
-    text = _DOLLARS.sub(r"\1 dollars", text)
-    text = _THOUSANDS.sub(r"\1\2", text)
-    for pattern, replacement in _CONTRACTIONS if "'" in text else _PLAIN_CONTRACTIONS:
-        text = pattern.sub(replacement, text)
-    text = re.sub(r"(?<!\d)\.|\.(?!\d)|[^a-z0-9.]+", " ", text)
-    words = [_SPELLING.get(word, word) for word in text.split()]
-    text = " ".join(words)
-    return _THEN.sub(r"\1 than", text)
 
 
 def _plurals(name: str) -> set[str]:
@@ -550,7 +328,6 @@ def _name_index(object_names: tuple[tuple[str, ...], ...]) -> dict[str, int]:
     return index
 
 
-_TOKEN = re.compile(r"[a-z0-9]+")
 
 
 # a whole word of a partial expansion: between known non-word characters (or the pattern's
@@ -567,7 +344,7 @@ def _expansion_words(pattern: str) -> tuple[frozenset[str], ...] | None:
     own is unknown text."""
     strings = {""}
     for item in [*sre_parse.parse(pattern), None]:  # None: the end, a word boundary
-        options = {" "} if item is None else _expansions([item])
+        options = {" "} if item is None else expansions([item])
         if options is None:
             strings = {text + "\0" for text in strings}
             continue
@@ -577,11 +354,6 @@ def _expansion_words(pattern: str) -> tuple[frozenset[str], ...] | None:
         strings = longer
     words = {frozenset(_WHOLE_WORD.findall(text)) for text in strings}
     return None if frozenset() in words else tuple(sorted(words, key=sorted))
-
-
-def _alternation(strings: Iterable[str]) -> re.Pattern:
-    ordered = sorted(set(strings), key=len, reverse=True)
-    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, ordered)) + r")(?![a-z0-9])")
 
 
 def _boundary(pattern: str) -> str:
@@ -685,10 +457,10 @@ class QuestionParser:
 
     def _setup(self) -> None:
         self._names = _name_index(self.object_names)
-        self._name_regex = _alternation(self._names)
+        self._name_regex = alternation(self._names)
         # the first words of the names: a name is matched as whole words, so one of them
         # stands as a word in every text that names an object
-        starts = [_TOKEN.match(form) for form in self._names]
+        starts = [TOKEN.match(form) for form in self._names]
         self._name_starts = frozenset(m.group(0) for m in starts if m) if all(starts) else None
         # (detector, alternatives, form, negated, specificity): the detector is all of a
         # property's patterns in one regex, tried first because most questions miss most
@@ -715,7 +487,7 @@ class QuestionParser:
             ]
             for patterns, form, negated in groups:
                 specificity = sum(
-                    evaluate(form, obj, i) if form[0] not in ("ignore", "invalid") else 0
+                    truth(form, obj, i) if form[0] not in ("ignore", "invalid") else 0
                     for i, obj in enumerate(self.knowledge.objects)
                 )
                 self._matchers.append(
@@ -750,7 +522,7 @@ class QuestionParser:
                 for name in obj.names:
                     for form in _plurals(normalise(name)):
                         self._references[form] = (obj.size_cm, obj.weight_kg)
-        self._reference_regex = _alternation(self._references) if self._references else None
+        self._reference_regex = alternation(self._references) if self._references else None
         self.parse = functools.lru_cache(maxsize=200_000)(self._parse)
 
     # phrases: "a & b | !c", "=Name", TRUE, FALSE, INVALID
@@ -804,8 +576,8 @@ class QuestionParser:
         sentences = [s for s in re.split(r"(?<=[?!.:;])\s+|\n", question) if s.strip()]
         asked = [s for s in sentences if s.rstrip().endswith("?")]
         text = normalise(asked[-1] if asked else (sentences[-1] if sentences else ""))
-        text = _LEAD_IN.sub("", text).strip()
-        text = _INDIRECT.sub("", text).strip()
+        text = LEAD_IN.sub("", text).strip()
+        text = INDIRECT.sub("", text).strip()
         match = _QUESTION_START.search(text)
         if match and match.start() > 0 and not self._identity(text) and not _WH_START.match(text):
             prefix = text[: match.start()].split()
@@ -813,8 +585,8 @@ class QuestionParser:
                 text = text[match.start() :]
         text = re.sub(r"^(?:please|pls|kindly) ", "", text)
         text = re.sub(r" (?:please|then|now|at all|exactly|by any chance|perhaps|maybe)$", "", text)
-        text = _TAG_QUESTION.sub("", text)
-        text = _NEGATIVE_INTERROGATIVE.sub(r"\1 \2", text)
+        text = TAG_QUESTION.sub("", text)
+        text = NEGATIVE_INTERROGATIVE.sub(r"\1 \2", text)
         return text.strip(), bool(asked)
 
     def _identity(self, text: str) -> tuple[list[int], bool] | None:
@@ -845,7 +617,7 @@ class QuestionParser:
 
     def _mentions(self, segment: str) -> list[re.Match]:
         """The object names in ``segment``, as whole words (as ``_name_regex.finditer``)."""
-        if self._name_starts is not None and self._name_starts.isdisjoint(_TOKEN.findall(segment)):
+        if self._name_starts is not None and self._name_starts.isdisjoint(TOKEN.findall(segment)):
             return []  # no name can start at any of its words
         return list(self._name_regex.finditer(segment))
 
@@ -891,13 +663,13 @@ class QuestionParser:
             if joint == "or":
                 groups.append([])
             groups[-1].append(form)
-        return _join("or", [_join("and", group) for group in groups])
+        return join("or", [join("and", group) for group in groups])
 
     def _spans(self, text: str) -> list[tuple[int, int, Form]]:
         """Non-overlapping pattern matches, longest first, each with its negation applied."""
         found = []
         candidates = set(self._always)
-        for word in _TOKEN.findall(text):
+        for word in TOKEN.findall(text):
             candidates.update(self._by_word.get(word, ()))
         for index in sorted(candidates):  # the matchers' order: ties sort as before
             detector, alternatives, form, negated, specificity = self._matchers[index]
@@ -1014,18 +786,18 @@ def _price(obj: KBObject) -> float:
     return 30.0
 
 
-def evaluate(form: Form, obj: KBObject, index: int) -> bool:
+def truth(form: Form, obj: KBObject, index: int) -> bool:
     kind = form[0]
     if kind == "prop":
         return form[1] in obj.yes
     if kind == "obj":
         return form[1] == index
     if kind == "not":
-        return not evaluate(form[1], obj, index)
+        return not truth(form[1], obj, index)
     if kind == "and":
-        return all(evaluate(f, obj, index) for f in form[1])
+        return all(truth(f, obj, index) for f in form[1])
     if kind == "or":
-        return any(evaluate(f, obj, index) for f in form[1])
+        return any(truth(f, obj, index) for f in form[1])
     if kind == "const":
         return form[1]
     if kind == "cmp":
@@ -1061,4 +833,4 @@ class KnowledgeBaseOracle:
         form = self.parser.parse(question).form
         if form is None:
             return INVALID
-        return YES if evaluate(form, self.knowledge.objects[index], index) else NO
+        return YES if truth(form, self.knowledge.objects[index], index) else NO

@@ -1,15 +1,9 @@
-"""The tokenizer, the actor and critic models, and the replay buffer."""
+"""The actor and critic models: PolicyLM, UtteranceCritic, CausalCritic."""
 
-import itertools
-import json
-
-import numpy as np
 import pytest
 import torch
 
-from archer_agents.buffer import ReplayBuffer
 from archer_agents.models import PolicyLM, UtteranceCritic
-from archer_agents.tokenizer import load_tokenizer, train_tokenizer
 
 OBSERVATION = "Questions:\nIs it an animal? No.\nIs it man-made? Yes.\n"
 
@@ -18,21 +12,6 @@ OBSERVATION = "Questions:\nIs it an animal? No.\nIs it man-made? Yes.\n"
 def policy():
     torch.manual_seed(0)
     return PolicyLM("tiny", max_new_tokens=8).eval()
-
-
-def test_project_tokenizer_round_trips_suite_text_in_few_tokens():
-    tokenizer = load_tokenizer()
-    ids = tokenizer(OBSERVATION)["input_ids"]
-    assert tokenizer.decode(ids) == OBSERVATION
-    assert len(ids) <= 20  # common question words are single tokens
-    odd = "naïve ☃ <|endoftext|> \x00"
-    assert tokenizer.decode(tokenizer(odd)["input_ids"], skip_special_tokens=False) == odd
-
-
-def test_tokenizer_trains_from_text():
-    tokenizer = train_tokenizer(iter([OBSERVATION] * 50), vocab_size=300)
-    assert "<|endoftext|>" in tokenizer.get_vocab()
-    assert tokenizer.decode(tokenizer.encode(OBSERVATION).ids) == OBSERVATION
 
 
 def test_log_probs_are_the_summed_token_log_probabilities(policy):
@@ -109,58 +88,6 @@ def test_critic_has_twin_heads_and_a_polyak_target():
     critic.update_target(tau=0.1)
     for name, value in critic.target.state_dict().items():
         torch.testing.assert_close(value, before[name] + 0.1 * 1.0, atol=1e-5, rtol=0)
-
-
-def test_buffer_is_a_seeded_fifo_that_round_trips(tmp_path):
-    buffer = ReplayBuffer(capacity=3, seed=0)
-    for i in range(5):
-        buffer.add(f"s{i}", f"a{i}", -1.0, f"s{i + 1}", i == 4)
-    assert len(buffer) == 3
-    assert sorted(t["observation"] for t in buffer.transitions) == ["s2", "s3", "s4"]
-    again = ReplayBuffer(capacity=3, seed=0)
-    for i in range(5):
-        again.add(f"s{i}", f"a{i}", -1.0, f"s{i + 1}", i == 4)
-    first, second = buffer.sample(8), again.sample(8)
-    assert first.observations == second.observations  # same seed, same draws
-    assert np.array_equal(first.dones, second.dones)
-    assert len(set(buffer.sample(50).observations)) == 3  # uniform over what is stored
-    buffer.save(tmp_path / "buffer.jsonl")
-    loaded = ReplayBuffer(capacity=3)
-    loaded.load(tmp_path / "buffer.jsonl")
-    assert [t["observation"] for t in loaded.transitions] == ["s2", "s3", "s4"]
-    (tmp_path / "bad.jsonl").write_text(json.dumps({"observation": "s"}) + "\n")
-    with pytest.raises(ValueError, match=r"bad\.jsonl:1: not a buffer transition"):
-        loaded.load(tmp_path / "bad.jsonl")
-    with pytest.raises(ValueError, match="empty"):
-        ReplayBuffer(2).sample(1)
-
-
-def test_rollouts_keep_the_episodes_they_start_not_the_first_to_end():
-    """Dog episodes end at once, the others after 20 questions: stopping at the first episodes to
-    end would return mostly dogs."""
-    import gymnasium as gym
-
-    from archer_agents.rollout import collect_trajectories, make_vector_env
-
-    env_id = "archer/TwentyQuestionsSubset-v0"
-    env = gym.make(env_id)
-    first_targets = []
-    for seed in range(4):
-        env.reset(seed=seed)
-        first_targets.append(env.unwrapped.target)
-    assert first_targets.count("Dog") < 4
-    records = collect_trajectories(lambda obs: "Is it a dog?", make_vector_env(env_id, 4), 4,
-                                   seed=0, progress=False)  # fmt: skip
-    assert [r["target"] for r in records] == first_targets
-    more = collect_trajectories(lambda obs: "Is it a dog?", make_vector_env(env_id, 4), 9,
-                                seed=0, progress=False)  # fmt: skip
-    assert [r["target"] for r in more[:4]] == first_targets and len(more) == 9
-    for record in more:
-        steps = record["transitions"]
-        assert len(steps) == (1 if record["target"] == "Dog" else 20)
-        assert record["success"] == (record["target"] == "Dog")
-        for before, after in itertools.pairwise(steps):
-            assert before["next_observation"] == after["observation"]
 
 
 def test_greedy_generation_equals_transformers_generate(policy):

@@ -32,25 +32,25 @@ import math
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from archer_envs.oracles.base import Query
-from archer_envs.oracles.knowledge_base import (
-    _INDIRECT,
-    _LEAD_IN,
-    _NEGATIVE_INTERROGATIVE,
-    _TAG_QUESTION,
-    _TOKEN,
-    NO,
-    YES,
+from archer_envs.oracles.english import (
+    INDIRECT,
+    LEAD_IN,
+    NEGATIVE_INTERROGATIVE,
+    TAG_QUESTION,
+    TOKEN,
     NeedleIndex,
     Prefiltered,
-    _alternation,
+    alternation,
+    join,
     normalise,
 )
+from archer_envs.question_game import NO, YES
 
 NOT_SURE = "I'm not sure about that."
 REFUSAL = "I can't tell you that: my city's name is what you have to guess!"
@@ -279,7 +279,7 @@ class CityIndex:
         """(start, end, city index) of every city named in a *folded* text."""
         return [
             (m.start(), m.end(), self.forms[m.group(0)])
-            for m in self.phrases.finditer(text, frozenset(_TOKEN.findall(text)))
+            for m in self.phrases.finditer(text, frozenset(TOKEN.findall(text)))
             if self.forms[m.group(0)] is not None
         ]
 
@@ -530,13 +530,13 @@ def _sub(pattern: str, replacement: str, text: str) -> str:
 
 
 class _Phrases:
-    """Phrases found as whole words (``_alternation``), searched only in texts where one of
+    """Phrases found as whole words (``alternation``), searched only in texts where one of
     their first words stands as a word: most questions name none of them."""
 
     def __init__(self, phrases: Iterable[str], regex: re.Pattern | None = None):
         phrases = set(phrases)
-        self.regex = regex or _alternation(phrases)
-        starts = [_TOKEN.match(phrase) for phrase in phrases]
+        self.regex = regex or alternation(phrases)
+        starts = [TOKEN.match(phrase) for phrase in phrases]
         self.starts = frozenset(m.group(0) for m in starts if m) if all(starts) else None
 
     def finditer(self, text: str, words: frozenset[str]) -> Iterable[re.Match]:
@@ -743,21 +743,21 @@ class CityReader:
                 break
         chosen = _sub(r"(?i)\b(utc|gmt) ?\+ ?", r"\1 plus ", chosen)
         chosen = _sub(r"(?i)\b(utc|gmt) ?[-\u2212] ?", r"\1 minus ", chosen)
-        text = _LEAD_IN.sub("", fold(chosen)).strip()
-        text = _INDIRECT.sub("", text).strip()
+        text = LEAD_IN.sub("", fold(chosen)).strip()
+        text = INDIRECT.sub("", text).strip()
         text = _sub(r"^(?:please|pls|kindly|so|and|but|then) ", "", text)
         text = _sub(r" (?:please|then|now|at all|by any chance|perhaps|maybe)$", "", text)
         text = _sub(
             r"^(?:would|could|do|did) you (?:say|agree|think|guess|reckon)(?: that)? ", "", text
         )
-        text = _TAG_QUESTION.sub("", text)
+        text = TAG_QUESTION.sub("", text)
         text = _sub(r" (?:is not it|is it not|does not it|do not they|are not they)$", "", text)
         # a statement with a tag asks about the plain fact: "it is not in europe, is it?" and
         # "is not buddhism the main religion?" both ask whether it is
         tagged = _TAG.search(text)
         if tagged and not _AUX.match(text):
             text = _sub(r"\b(?:not|never) ", "", text[: tagged.start()])
-        text = _NEGATIVE_INTERROGATIVE.sub(r"\1 \2", text)
+        text = NEGATIVE_INTERROGATIVE.sub(r"\1 \2", text)
         text = _sub(rf"^({_AUX_WORDS}) not ", r"\1 ", text)
         return text.strip()
 
@@ -777,7 +777,7 @@ class CityReader:
             if {"or", "nor"} & set(between):
                 groups.append([])
             groups[-1].append(form)
-        return _join("or", [_join("and", group) for group in groups])
+        return join("or", [join("and", group) for group in groups])
 
     def _about_cities(self, text: str, mentioned: list[tuple[int, int, int]]) -> Form:
         indices = tuple(sorted({i for _, _, i in mentioned}))
@@ -807,7 +807,7 @@ class CityReader:
 
     def _atoms(self, text: str) -> list[tuple[int, int, Form]]:
         found: list[tuple[int, int, Form]] = []
-        words = frozenset(_TOKEN.findall(text))
+        words = frozenset(TOKEN.findall(text))
 
         def add(match: re.Match, form: Form) -> None:
             found.append((match.start(), match.end(), form))
@@ -1035,11 +1035,6 @@ def _negated(text: str, start: int, atoms: list[tuple[int, int, Form]]) -> bool:
     previous_end = max((e for _, e, _ in atoms if e <= start), default=0)
     words = text[previous_end:start].split()
     return sum(word in _NEGATORS for word in words) % 2 == 1
-
-
-def _join(operator: str, forms: list[Form]) -> Form:
-    unique = list(dict.fromkeys(forms))
-    return unique[0] if len(unique) == 1 else (operator, tuple(unique))
 
 
 # yes/no atoms that need no vocabulary, longest phrases first where they overlap
@@ -1286,140 +1281,173 @@ class CityFacts:
         )
 
 
-def evaluate(form: Form, facts: CityFacts, index: int) -> bool | None:
-    """The truth of a yes/no form for one city: True, False, or None where the facts do not
-    settle it."""
-    kind = form[0]
-    city = facts.city
-    if kind == "not":
-        value = evaluate(form[1], facts, index)
-        return None if value is None else not value
-    if kind in ("and", "or"):
-        values = [evaluate(f, facts, index) for f in form[1]]
-        if kind == "and":
-            return False if False in values else None if None in values else True
-        return True if True in values else None if None in values else False
-    if kind == "cities":
-        return index in form[1]
-    if kind == "unknown":
+def _and(values: list[bool | None]) -> bool | None:
+    return False if False in values else None if None in values else True
+
+
+def _or(values: list[bool | None]) -> bool | None:
+    return True if True in values else None if None in values else False
+
+
+def _not(form: Form, facts: CityFacts, index: int) -> bool | None:
+    value = truth(form[1], facts, index)
+    return None if value is None else not value
+
+
+def _continent(form: Form, facts: CityFacts) -> bool:
+    if form[1] == "oceania" and "australia" in facts.country_keys:
+        return True
+    return facts.continent == form[1]
+
+
+def _region(form: Form, facts: CityFacts) -> bool:
+    names = form[1] if isinstance(form[1], tuple) else (form[1],)
+    return any(re.search(rf"\b{re.escape(n)}\b", facts.region) for n in names)
+
+
+def _capital(form: Form, city: City) -> bool:
+    return city.capital != "none" if form[1] == "any" else city.capital == form[1]
+
+
+def _elevation_m(form: Form, city: City) -> bool | None:
+    if city.elevation_m is None:
         return None
-    if kind == "continent":
-        if form[1] == "oceania" and "australia" in facts.country_keys:
-            return True
-        return facts.continent == form[1]
-    if kind == "region":
-        names = form[1] if isinstance(form[1], tuple) else (form[1],)
-        return any(re.search(rf"\b{re.escape(n)}\b", facts.region) for n in names)
-    if kind == "region_special":
-        return _special_region(form[1], facts)
-    if kind == "hemi":
-        return form[1] in (city.hemisphere_ns.lower(), city.hemisphere_ew.lower())
-    if kind == "country":
-        return form[1] in facts.country_keys
-    if kind == "border":
-        return form[1] in facts.neighbours
-    if kind == "capital":
-        if form[1] == "any":
-            return city.capital != "none"
-        return city.capital == form[1]
-    if kind == "capital_of":
-        return city.capital_of is not None and fold(city.capital_of).startswith(form[1])
-    if kind == "coastal":
-        return city.coastal
-    if kind == "water":
-        return city.coastal or bool(city.rivers)
-    if kind == "river_any":
-        return bool(city.rivers)
-    if kind == "sea":
-        return _contains_word(facts.seas, form[1])
-    if kind == "river":
-        return _contains_word(facts.rivers, form[1])
-    if kind == "elev":
-        if form[1] == "high":
-            return city.elevation == "high"
-        return city.elevation == "low"
-    if kind == "elev_m":
-        if city.elevation_m is None:
-            return None
-        return city.elevation_m > form[2] if form[1] == ">" else city.elevation_m < form[2]
-    if kind == "mountains":
-        return city.elevation in ("high", "medium") or "mountain" in facts.weather
-    if kind == "snow":
-        return city.snow
-    if kind == "freezing":
-        return bool(city.snow) or facts.climate in ("humid continental", "subarctic")
-    if kind == "climate":
-        return any(_contains_word(facts.climate, c) for c in form[1])
-    if kind == "climate_exact":
-        return fold(facts.climate) == form[1]
-    if kind == "humid":
-        return "humid" in facts.weather or facts.climate == "tropical"
-    if kind == "hot":
-        return facts.climate in ("tropical", "arid", "semi-arid") or _contains_word(
-            facts.summer, "hot"
-        )
-    if kind == "cold":
-        return (
-            bool(city.snow)
-            or facts.climate in ("humid continental", "subarctic")
-            or (
-                _contains_word(facts.winter, "cold")
-                and not _contains_word(facts.winter, "not cold")
-            )
-        )
-    if kind == "mild":
-        return not city.snow and facts.climate not in ("humid continental", "subarctic")
-    if kind == "monsoon":
-        return "monsoon" in facts.weather or "monsoon" in fold(city.rainy_season or "")
-    if kind == "rainy_season":
-        return city.rainy_season is not None
-    if kind == "rainy":
-        if facts.climate in ("arid",):
-            return False
-        return city.rainy_season is not None or facts.climate in (
-            "tropical", "oceanic", "humid subtropical"
-        ) or "rain" in facts.weather  # fmt: skip
-    if kind == "pop":
-        low, high = facts.band
-        operator, value = form[1], form[2]
-        if operator == ">":
-            return True if low >= value else False if high <= value else None
-        if operator == "<":
-            return True if high <= value else False if low >= value else None
-        return True if low <= value <= high and high - low <= value else None
-    if kind == "lang":
-        wanted = _LANGUAGE_SYNONYMS.get(form[1], (form[1],))
-        spoken = facts.languages[:1] if form[2] else facts.languages
-        return any(w in lang for lang in spoken for w in wanted)
-    if kind == "religion":
-        wanted = _RELIGION_MATCH.get(form[1], (form[1],))
-        followed = facts.religions[:1] if form[2] else facts.religions
-        return any(w in r for r in followed for w in wanted)
-    if kind == "currency":
-        wanted = _CURRENCY_MATCH.get(form[1], (form[1],))
-        return any(_contains_word(facts.currency, w) for w in wanted)
-    if kind == "food":
-        return form[1] in facts.food
-    if kind == "sport":
-        sport = form[1]
-        if sport in ("soccer", "football") and "american football" not in facts.sports:
-            return "football" in facts.sports or "soccer" in facts.sports
-        return sport in facts.sports
-    if kind == "utc":
-        if city.utc_offset is None or form[1] is None:
-            return None
-        return abs(city.utc_offset - form[1]) < 0.01
-    if kind == "utc_sign":
-        if city.utc_offset is None:
-            return None
-        return city.utc_offset > 0 if form[1] == ">" else city.utc_offset < 0
-    if kind == "topic":
-        if form[2]:
-            words, blob = facts.all_topics, facts.all_topic_blob
-        else:
-            words, blob = facts.topics, facts.topic_blob
-        return any(_has_topic(words, blob, stem) for stem in form[1])
-    raise ValueError(f"unknown logical form {form!r}")
+    return city.elevation_m > form[2] if form[1] == ">" else city.elevation_m < form[2]
+
+
+def _cold(facts: CityFacts) -> bool:
+    cold_winter = _contains_word(facts.winter, "cold") and not _contains_word(
+        facts.winter, "not cold"
+    )
+    return bool(facts.city.snow) or facts.climate in ("humid continental", "subarctic") or (
+        cold_winter
+    )
+
+
+def _rainy(facts: CityFacts) -> bool:
+    if facts.climate == "arid":
+        return False
+    wet_climate = facts.climate in ("tropical", "oceanic", "humid subtropical")
+    return facts.city.rainy_season is not None or wet_climate or "rain" in facts.weather
+
+
+def _population_truth(form: Form, facts: CityFacts) -> bool | None:
+    low, high = facts.band
+    operator, value = form[1], form[2]
+    if operator == ">":
+        return True if low >= value else False if high <= value else None
+    if operator == "<":
+        return True if high <= value else False if low >= value else None
+    return True if low <= value <= high and high - low <= value else None
+
+
+def _language(form: Form, facts: CityFacts) -> bool:
+    wanted = _LANGUAGE_SYNONYMS.get(form[1], (form[1],))
+    spoken = facts.languages[:1] if form[2] else facts.languages
+    return any(w in lang for lang in spoken for w in wanted)
+
+
+def _religion(form: Form, facts: CityFacts) -> bool:
+    wanted = _RELIGION_MATCH.get(form[1], (form[1],))
+    followed = facts.religions[:1] if form[2] else facts.religions
+    return any(w in r for r in followed for w in wanted)
+
+
+def _currency(form: Form, facts: CityFacts) -> bool:
+    wanted = _CURRENCY_MATCH.get(form[1], (form[1],))
+    return any(_contains_word(facts.currency, w) for w in wanted)
+
+
+def _sport(form: Form, facts: CityFacts) -> bool:
+    sport = form[1]
+    if sport in ("soccer", "football") and "american football" not in facts.sports:
+        return "football" in facts.sports or "soccer" in facts.sports
+    return sport in facts.sports
+
+
+def _utc(form: Form, city: City) -> bool | None:
+    if city.utc_offset is None or form[1] is None:
+        return None
+    return abs(city.utc_offset - form[1]) < 0.01
+
+
+def _utc_sign(form: Form, city: City) -> bool | None:
+    if city.utc_offset is None:
+        return None
+    return city.utc_offset > 0 if form[1] == ">" else city.utc_offset < 0
+
+
+def _topic(form: Form, facts: CityFacts) -> bool:
+    if form[2]:
+        words, blob = facts.all_topics, facts.all_topic_blob
+    else:
+        words, blob = facts.topics, facts.topic_blob
+    return any(_has_topic(words, blob, stem) for stem in form[1])
+
+
+_COLD_CLIMATES = ("humid continental", "subarctic")
+# a yes/no form's kind -> its truth for one city: (form, facts, city index) -> True/False/None
+_TRUTH: dict[str, Callable[[Form, CityFacts, int], bool | None]] = {
+    "not": _not,
+    "and": lambda form, facts, index: _and([truth(f, facts, index) for f in form[1]]),
+    "or": lambda form, facts, index: _or([truth(f, facts, index) for f in form[1]]),
+    "cities": lambda form, facts, index: index in form[1],
+    "unknown": lambda form, facts, index: None,
+    "continent": lambda form, facts, index: _continent(form, facts),
+    "region": lambda form, facts, index: _region(form, facts),
+    "region_special": lambda form, facts, index: _special_region(form[1], facts),
+    "hemi": lambda form, facts, index: form[1] in (
+        facts.city.hemisphere_ns.lower(), facts.city.hemisphere_ew.lower()
+    ),
+    "country": lambda form, facts, index: form[1] in facts.country_keys,
+    "border": lambda form, facts, index: form[1] in facts.neighbours,
+    "capital": lambda form, facts, index: _capital(form, facts.city),
+    "capital_of": lambda form, facts, index: facts.city.capital_of is not None
+    and fold(facts.city.capital_of).startswith(form[1]),
+    "coastal": lambda form, facts, index: facts.city.coastal,
+    "water": lambda form, facts, index: facts.city.coastal or bool(facts.city.rivers),
+    "river_any": lambda form, facts, index: bool(facts.city.rivers),
+    "sea": lambda form, facts, index: _contains_word(facts.seas, form[1]),
+    "river": lambda form, facts, index: _contains_word(facts.rivers, form[1]),
+    "elev": lambda form, facts, index: facts.city.elevation
+    == ("high" if form[1] == "high" else "low"),
+    "elev_m": lambda form, facts, index: _elevation_m(form, facts.city),
+    "mountains": lambda form, facts, index: facts.city.elevation in ("high", "medium")
+    or "mountain" in facts.weather,
+    "snow": lambda form, facts, index: facts.city.snow,
+    "freezing": lambda form, facts, index: bool(facts.city.snow)
+    or facts.climate in _COLD_CLIMATES,
+    "climate": lambda form, facts, index: any(_contains_word(facts.climate, c) for c in form[1]),
+    "climate_exact": lambda form, facts, index: fold(facts.climate) == form[1],
+    "humid": lambda form, facts, index: "humid" in facts.weather or facts.climate == "tropical",
+    "hot": lambda form, facts, index: facts.climate in ("tropical", "arid", "semi-arid")
+    or _contains_word(facts.summer, "hot"),
+    "cold": lambda form, facts, index: _cold(facts),
+    "mild": lambda form, facts, index: not facts.city.snow
+    and facts.climate not in _COLD_CLIMATES,
+    "monsoon": lambda form, facts, index: "monsoon" in facts.weather
+    or "monsoon" in fold(facts.city.rainy_season or ""),
+    "rainy_season": lambda form, facts, index: facts.city.rainy_season is not None,
+    "rainy": lambda form, facts, index: _rainy(facts),
+    "pop": lambda form, facts, index: _population_truth(form, facts),
+    "lang": lambda form, facts, index: _language(form, facts),
+    "religion": lambda form, facts, index: _religion(form, facts),
+    "currency": lambda form, facts, index: _currency(form, facts),
+    "food": lambda form, facts, index: form[1] in facts.food,
+    "sport": lambda form, facts, index: _sport(form, facts),
+    "utc": lambda form, facts, index: _utc(form, facts.city),
+    "utc_sign": lambda form, facts, index: _utc_sign(form, facts.city),
+    "topic": lambda form, facts, index: _topic(form, facts),
+}
+
+
+def truth(form: Form, facts: CityFacts, index: int) -> bool | None:
+    """The truth of a yes/no form for one city (``facts``, at ``index`` of the list): True,
+    False, or None where the facts do not settle it."""
+    rule = _TRUTH.get(form[0])
+    if rule is None:
+        raise ValueError(f"unknown logical form {form!r}")
+    return rule(form, facts, index)
 
 
 def _special_region(name: str, facts: CityFacts) -> bool | None:
@@ -1497,7 +1525,7 @@ class CityOracle:
         if form[0] == "open":
             text = _open_answer(form[1], facts) or NOT_SURE
         else:
-            value = evaluate(form, facts, index)
+            value = truth(form, facts, index)
             if value is not None:
                 return YES if value else NO
             text = _unsure(form, facts)
@@ -1557,124 +1585,161 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + "." if text else ""
 
 
-def _open_answer(topic: str, facts: CityFacts) -> str | None:
-    city = facts.city
-    text: str | None
-    if topic == "continent":
-        text = f"It's in {city.continent}."
-    elif topic == "hemisphere":
-        text = f"We're in the {city.hemisphere_ns} and {city.hemisphere_ew} hemispheres."
-    elif topic in ("location", "country"):
-        where = city.region or city.continent
-        place = where + (f", in {city.continent}" if where != city.continent else "")
-        text = f"It's in {place}."
-        if topic == "country":
-            text = f"I'd rather not name my country, but my city is in {place}."
-    elif topic == "neighbours":
-        neighbours = _clean_items(city.neighbouring_countries, facts, country=False)
-        text = (
-            f"My country borders {_listing(neighbours)}."
-            if neighbours
-            else "My country has no land borders with other countries."
-        )
-    elif topic == "language":
-        if not city.languages:
-            return None
-        languages = _clean_items(city.languages, facts, country=False)
-        if not languages:
-            return None
-        others = _listing(languages[1:3])
-        text = f"Most people here speak {languages[0]}"
-        text += f"; you also hear {others}." if others else "."
-    elif topic == "winter":
-        text = _sentence(f"Winters here are {city.winter}") if city.winter else None
-    elif topic == "summer":
-        text = _sentence(f"Summers here are {city.summer}") if city.summer else None
-    elif topic == "rain":
-        text = (
-            f"The rainy season here is {city.rainy_season}."
-            if city.rainy_season
-            else "We don't really have a rainy season."
-        )
-    elif topic == "snow":
-        text = "Yes, it snows here most winters." if city.snow else "No, it doesn't snow here."
-    elif topic == "climate":
-        text = _sentence(f"The climate is {city.climate}: {city.climate_description}")
-    elif topic == "currency":
-        text = f"We pay with the {_currency_word(city)}." if city.currency else None
-    elif topic == "religion":
-        if not city.religions:
-            return None
-        others = _listing(list(city.religions[1:3]))
-        verb = "is" if len(city.religions) == 2 else "are"
-        if _RELIGIONS.get(fold(city.religions[0])) == "irreligio":
-            text = "Most people here are not religious"
-        else:
-            text = f"Most people here follow {city.religions[0]}"
-        text += f"; {others} {verb} common too." if others else "."
-    elif topic == "food":
-        dishes = _clean_items(city.dishes, facts)[:3]
-        text = _sentence(f"The food here is {city.cuisine}") if city.cuisine else ""
-        if dishes:
-            text += f" You should try {_listing(dishes).replace(' and ', ' or ')}."
-        text = text.strip() or None
-    elif topic == "sport":
-        text = f"People here love {_listing(list(city.sports[:3]))}." if city.sports else None
-    elif topic == "industry":
-        industries = _clean_items(city.industries, facts)[:4]
-        text = f"Big industries here are {_listing(industries)}." if industries else None
-    elif topic == "population":
-        low, high = facts.band
-        text = _sentence(_population(low, high).replace("live", "live", 1))
-    elif topic == "elevation":
-        bands = {"low": "less than 200", "medium": "200 to 1,000", "high": "more than 1,000"}
-        if city.elevation_m is not None:
-            text = f"We're about {city.elevation_m:,.0f} metres above sea level."
-        elif city.elevation in bands:
-            text = f"We're {bands[city.elevation]} metres above sea level."
-        else:
-            return None
-    elif topic == "water":
-        seas = _clean_items(city.seas, facts)
-        rivers = _clean_items(city.rivers, facts)
-        if city.coastal:
-            text = f"We're on the coast{' of ' + _the(_listing(seas[:2])) if seas else ''}."
-        else:
-            text = "We're inland, away from the sea."
-        if rivers:
-            verb = "runs" if len(rivers) == 1 else "run"
-            text += " " + _sentence(f"{_the(_listing(rivers[:2]))} {verb} through the city")
-    elif topic == "timezone":
-        if city.utc_offset is None:
-            return None
-        hours = city.utc_offset
-        sign = "+" if hours >= 0 else "-"
-        whole, minutes = int(abs(hours)), round(abs(hours) % 1 * 60)
-        text = f"We're on UTC{sign}{whole}" + (f":{minutes:02d}" if minutes else "") + "."
-    elif topic == "capital":
-        if city.capital == "national":
-            text = "My city is the capital of the country."
-        elif city.capital == "state":
-            place = city.capital_of
-            if place and not _clean_items([place], facts):
-                place = None
-            text = (
-                f"My city is the capital of {place}, but not of the whole country."
-                if place
-                else "My city is the capital of its state or province, not of the country."
-            )
-        else:
-            text = "My city isn't a capital."
-    elif topic == "history":
-        text = _sentence(city.history) if city.history else None
-    elif topic == "landmarks":
-        landmarks = _clean_items(city.landmarks, facts)[:2]
-        text = f"Visitors come to see {_listing(landmarks)}." if landmarks else None
-    elif topic == "famous":
-        famous = _clean_items(city.famous_for, facts)[:3]
-        text = f"It's famous for {_listing(famous)}." if famous else None
-    else:
+def _place(city: City) -> str:
+    where = city.region or city.continent
+    return where + (f", in {city.continent}" if where != city.continent else "")
+
+
+def _say_neighbours(facts: CityFacts) -> str:
+    neighbours = _clean_items(facts.city.neighbouring_countries, facts, country=False)
+    if not neighbours:
+        return "My country has no land borders with other countries."
+    return f"My country borders {_listing(neighbours)}."
+
+
+def _say_language(facts: CityFacts) -> str | None:
+    languages = _clean_items(facts.city.languages, facts, country=False)
+    if not languages:
         return None
+    others = _listing(languages[1:3])
+    return f"Most people here speak {languages[0]}" + (
+        f"; you also hear {others}." if others else "."
+    )
+
+
+def _say_religion(facts: CityFacts) -> str | None:
+    religions = facts.city.religions
+    if not religions:
+        return None
+    others = _listing(list(religions[1:3]))
+    verb = "is" if len(religions) == 2 else "are"
+    if _RELIGIONS.get(fold(religions[0])) == "irreligio":
+        text = "Most people here are not religious"
+    else:
+        text = f"Most people here follow {religions[0]}"
+    return text + (f"; {others} {verb} common too." if others else ".")
+
+
+def _say_food(facts: CityFacts) -> str | None:
+    city = facts.city
+    dishes = _clean_items(city.dishes, facts)[:3]
+    text = _sentence(f"The food here is {city.cuisine}") if city.cuisine else ""
+    if dishes:
+        text += f" You should try {_listing(dishes).replace(' and ', ' or ')}."
+    return text.strip() or None
+
+
+_ELEVATION_BANDS = {"low": "less than 200", "medium": "200 to 1,000", "high": "more than 1,000"}
+
+
+def _say_elevation(facts: CityFacts) -> str | None:
+    city = facts.city
+    if city.elevation_m is not None:
+        return f"We're about {city.elevation_m:,.0f} metres above sea level."
+    if city.elevation in _ELEVATION_BANDS:
+        return f"We're {_ELEVATION_BANDS[city.elevation]} metres above sea level."
+    return None
+
+
+def _say_water(facts: CityFacts) -> str:
+    city = facts.city
+    seas = _clean_items(city.seas, facts)
+    rivers = _clean_items(city.rivers, facts)
+    if city.coastal:
+        text = f"We're on the coast{' of ' + _the(_listing(seas[:2])) if seas else ''}."
+    else:
+        text = "We're inland, away from the sea."
+    if rivers:
+        verb = "runs" if len(rivers) == 1 else "run"
+        text += " " + _sentence(f"{_the(_listing(rivers[:2]))} {verb} through the city")
+    return text
+
+
+def _say_timezone(facts: CityFacts) -> str | None:
+    hours = facts.city.utc_offset
+    if hours is None:
+        return None
+    sign = "+" if hours >= 0 else "-"
+    whole, minutes = int(abs(hours)), round(abs(hours) % 1 * 60)
+    return f"We're on UTC{sign}{whole}" + (f":{minutes:02d}" if minutes else "") + "."
+
+
+def _say_capital(facts: CityFacts) -> str:
+    city = facts.city
+    if city.capital == "national":
+        return "My city is the capital of the country."
+    if city.capital != "state":
+        return "My city isn't a capital."
+    place = city.capital_of
+    if place and not _clean_items([place], facts):
+        place = None
+    if place:
+        return f"My city is the capital of {place}, but not of the whole country."
+    return "My city is the capital of its state or province, not of the country."
+
+
+def _say_items(items: str, template: str, count: int) -> Callable[[CityFacts], str | None]:
+    """An answer listing up to ``count`` of the city's ``items`` (names cleaned), if it has any."""
+
+    def say(facts: CityFacts) -> str | None:
+        found = _clean_items(getattr(facts.city, items), facts)[:count]
+        return template.format(_listing(found)) if found else None
+
+    return say
+
+
+def _sentence_of(text: str | None, template: str = "{}") -> str | None:
+    return _sentence(template.format(text)) if text else None
+
+
+# an open topic -> the answer for one city (None: nothing to say)
+_OPEN_ANSWERS: dict[str, Callable[[CityFacts], str | None]] = {
+    "continent": lambda facts: f"It's in {facts.city.continent}.",
+    "hemisphere": lambda facts: (
+        f"We're in the {facts.city.hemisphere_ns} and {facts.city.hemisphere_ew} hemispheres."
+    ),
+    "location": lambda facts: f"It's in {_place(facts.city)}.",
+    "country": lambda facts: (
+        f"I'd rather not name my country, but my city is in {_place(facts.city)}."
+    ),
+    "neighbours": _say_neighbours,
+    "language": _say_language,
+    "winter": lambda facts: _sentence_of(facts.city.winter, "Winters here are {}"),
+    "summer": lambda facts: _sentence_of(facts.city.summer, "Summers here are {}"),
+    "rain": lambda facts: (
+        f"The rainy season here is {facts.city.rainy_season}."
+        if facts.city.rainy_season
+        else "We don't really have a rainy season."
+    ),
+    "snow": lambda facts: (
+        "Yes, it snows here most winters." if facts.city.snow else "No, it doesn't snow here."
+    ),
+    "climate": lambda facts: _sentence(
+        f"The climate is {facts.city.climate}: {facts.city.climate_description}"
+    ),
+    "currency": lambda facts: (
+        f"We pay with the {_currency_word(facts.city)}." if facts.city.currency else None
+    ),
+    "religion": _say_religion,
+    "food": _say_food,
+    "sport": lambda facts: (
+        f"People here love {_listing(list(facts.city.sports[:3]))}." if facts.city.sports else None
+    ),
+    "industry": _say_items("industries", "Big industries here are {}.", 4),
+    "population": lambda facts: _sentence(_population(*facts.band)),
+    "elevation": _say_elevation,
+    "water": _say_water,
+    "timezone": _say_timezone,
+    "capital": _say_capital,
+    "history": lambda facts: _sentence_of(facts.city.history),
+    "landmarks": _say_items("landmarks", "Visitors come to see {}.", 2),
+    "famous": _say_items("famous_for", "It's famous for {}.", 3),
+}
+
+
+def _open_answer(topic: str, facts: CityFacts) -> str | None:
+    say = _OPEN_ANSWERS.get(topic)
+    text = say(facts) if say is not None else None
     return facts.country_regex.sub("my country", text) if text else None
 
 

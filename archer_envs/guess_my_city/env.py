@@ -1,18 +1,14 @@
-"""Guess My City: the environment, its guess rule, its LLM prompt, and its scripted agents."""
+"""Guess My City: the environment, its guess rule and its LLM oracle prompt."""
 
 from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from archer_envs.core import to_charset
-from archer_envs.oracles.base import Oracle, Prompt, Query, make_oracle
-from archer_envs.oracles.city_kb import (
+from archer_envs.guess_my_city.knowledge import (
     WITHHELD,
     City,
     CityOracle,
@@ -24,6 +20,7 @@ from archer_envs.oracles.city_kb import (
     reader_for,
     reveals,
 )
+from archer_envs.oracles.base import Oracle, Prompt, Query, make_oracle
 from archer_envs.question_game import QuestionGameEnv
 
 ANSWER_MAX_LENGTH = 300  # an answer is one or two sentences; longer LLM replies are cut
@@ -203,172 +200,3 @@ class GuessMyCityEnv(QuestionGameEnv):
 @functools.cache
 def _secrets(city: City) -> tuple[str, ...]:
     return city_secret_names(city)
-
-
-def make_vector_env(num_envs: int, **kwargs: Any):
-    """``gymnasium.make_vec`` entry point: sub-envs share one oracle and each step's questions
-    are answered in one batched call."""
-    from archer_envs.core import TextVectorEnv
-
-    return TextVectorEnv(GuessMyCityEnv, num_envs, **kwargs)
-
-
-# --- scripted reference agents -------------------------------------------------------------------
-def question_pool(cities: Sequence[City]) -> list[str]:
-    """The yes/no questions the scripted agents ask: continent, region, country, hemispheres,
-    capital, coast, seas and rivers, elevation, climate, population, languages, religions and
-    neighbours, phrased as a person would."""
-    pool: list[str] = []
-
-    def add(question: str) -> None:
-        if question not in pool:
-            pool.append(question)
-
-    for city in cities:
-        add(f"Is your city in {city.continent}?")
-    for city in cities:
-        if city.region:
-            add(f"Is your city in {city.region}?")
-    for city in cities:
-        add(f"Is your city in {city.country}?")
-    add("Is your city in the southern hemisphere?")
-    add("Is your city in the western hemisphere?")
-    add("Is it the capital of its country?")
-    add("Is it a state or provincial capital?")
-    add("Is your city on the coast?")
-    add("Does it snow there in winter?")
-    add("Is your city at a high altitude?")
-    add("Is your city at a low elevation?")
-    add("Does your city have more than 5 million people?")
-    add("Does your city have more than 10 million people?")
-    add("Does your city have more than 20 million people?")
-    for climate in sorted({c.climate for c in cities if c.climate}):
-        add(f"Does your city have a {climate} climate?")
-    for language in sorted({lang for c in cities for lang in c.languages}):
-        add(f"Do people in your city speak {language}?")
-    for religion in sorted({c.religions[0] for c in cities if c.religions}):
-        if re.fullmatch(r"[A-Z][A-Za-z ]+", religion) and religion != "No religion":
-            add(f"Is {religion} the main religion in your city?")
-    # seas and rivers with proper names (the knowledge describes some without them)
-    for water in sorted({w for c in cities for w in (*c.seas, *c.rivers)}):
-        if water[:1].isupper() and "name" not in water:
-            add(f"Is your city on the {water}?")
-    return pool
-
-
-def parse_transcript(observation: str, questions: Sequence[str]) -> list[tuple[str, str]]:
-    """The (question, answer) turns of an observation whose questions are among ``questions``
-    (the scripted agents' own); other lines are skipped."""
-    known = sorted(questions, key=len, reverse=True)
-    turns = []
-    for line in observation.split("\n")[1:]:
-        for question in known:
-            if line.startswith(question + " "):
-                turns.append((question, line[len(question) + 1 :]))
-                break
-    return turns
-
-
-@functools.cache
-def _shared_knowledge(cities: tuple[City, ...]) -> tuple[CityOracle, dict[str, np.ndarray]]:
-    """One knowledge-base oracle per city list, shared by the scripted agents, and the answers
-    to their questions for every city, computed once."""
-    return CityOracle(cities, reader_for(cities)), {}
-
-
-class _KnowledgeAgent:
-    """Shared state of the scripted agents: the env's cities, their questions and a
-    knowledge-base oracle that tells which cities agree with a transcript. They see only the
-    observation."""
-
-    def __init__(self, env: GuessMyCityEnv, seed: int | None = None):
-        self.cities = env.cities
-        self.names = [city.name for city in env.cities]
-        self.oracle, self._columns = _shared_knowledge(env.cities)
-        self.questions = question_pool(env.cities)
-        self.guesses = [self.guess(i) for i in range(len(self.names))]
-        self.rng = np.random.default_rng(seed)
-
-    def column(self, question: str) -> np.ndarray:
-        """The knowledge base's answer to ``question`` for every city."""
-        column = self._columns.get(question)
-        if column is None:
-            column = np.array([self.oracle.answer_one(name, question) for name in self.names])
-            self._columns[question] = column
-        return column
-
-    def candidates(self, observation: str) -> list[int]:
-        """Cities whose answers agree with the transcript; if none agrees (an LLM oracle may
-        err), those with the fewest disagreements."""
-        errors = np.zeros(len(self.names), dtype=int)
-        for question, answer in parse_transcript(observation, self.questions + self.guesses):
-            column = self.column(question)
-            errors += _yes_no(column) != _yes_no(np.array([answer]))[0]
-        return np.flatnonzero(errors == errors.min()).tolist()
-
-    def guess(self, index: int) -> str:
-        return f"Is it {self.names[index]}?"
-
-    def act(self, observations: list[str | None]) -> list[str | None]:
-        return [None if obs is None else self.act_one(obs) for obs in observations]
-
-
-def _yes_no(answers: np.ndarray) -> np.ndarray:
-    """Answers reduced to "yes", "no" or "other" (LLM oracles word them freely)."""
-    lowered = np.char.lower(answers.astype(str))
-    return np.where(
-        np.char.startswith(lowered, "yes"),
-        "yes",
-        np.where(np.char.startswith(lowered, "no"), "no", "other"),
-    )
-
-
-class RandomQuestioner(_KnowledgeAgent):
-    """Each turn a uniformly random action among the pool's questions and the guesses of every
-    city: the floor learning agents must beat."""
-
-    def act_one(self, observation: str) -> str:
-        if self.rng.random() < len(self.names) / (len(self.names) + len(self.questions)):
-            return self.guesses[int(self.rng.integers(len(self.names)))]
-        return self.questions[int(self.rng.integers(len(self.questions)))]
-
-
-class CityExpert(_KnowledgeAgent):
-    """Narrows the candidates down by continent, region, country, coast, climate, language and
-    the rest of the knowledge base, greedily: it asks the question whose answers split the
-    remaining cities most evenly, and guesses when at most two remain. With probability
-    ``epsilon`` a turn is wasted on a random question or an early random guess instead: the knob
-    that makes sub-optimal behaviour-cloning data."""
-
-    def __init__(self, env: GuessMyCityEnv, seed: int | None = None, epsilon: float = 0.0):
-        super().__init__(env, seed)
-        if not 0.0 <= epsilon <= 1.0:
-            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
-        self.epsilon = epsilon
-
-    def act_one(self, observation: str) -> str:
-        candidates = self.candidates(observation)
-        if self.epsilon and self.rng.random() < self.epsilon:
-            if self.rng.random() < 0.5:
-                return self.guess(int(self.rng.choice(candidates)))
-            return self.questions[int(self.rng.integers(len(self.questions)))]
-        asked = {q for q, _ in parse_transcript(observation, self.questions + self.guesses)}
-        if len(candidates) <= 2:
-            for index in candidates:
-                if self.guesses[index] not in asked:
-                    return self.guesses[index]
-        best, best_score = None, 0
-        for question in self.questions:
-            if question in asked:
-                continue
-            answers = _yes_no(self.column(question)[candidates])
-            score = len(candidates) - max(int((answers == a).sum()) for a in ("yes", "no", "other"))
-            if score > best_score:
-                best, best_score = question, score
-        if best is None:
-            remaining = [i for i in candidates if self.guesses[i] not in asked] or candidates
-            return self.guesses[remaining[0]]
-        return best
-
-
-SCRIPTED_AGENTS = {"random": RandomQuestioner, "expert": CityExpert}
