@@ -1,3 +1,4 @@
+import functools
 import re
 
 import gymnasium as gym
@@ -39,15 +40,21 @@ def check_answer(env_id, answer):
         assert isinstance(answer, str) and answer.strip() and "\n" not in answer
 
 
+@functools.cache
+def kb_oracle():
+    """One knowledge-base oracle for the test servers (building one takes seconds: its indexes)."""
+    from archer_envs.twenty_questions.knowledge import KnowledgeBaseOracle
+
+    return KnowledgeBaseOracle()
+
+
 def kb_oracle_reply(messages):
     """Replies like a well-behaved LLM oracle: reads LMRL-Gym's prompt and answers from the
     knowledge base, in words a model would use."""
     prompt = messages[-1]["content"]
     target = re.search(r"object: (.*)\n", prompt).group(1)
     question = re.search(r"question: (.*)\n", prompt).group(1)
-    from archer_envs.twenty_questions.knowledge import KnowledgeBaseOracle
-
-    answer = KnowledgeBaseOracle().answer_one(target, question)
+    answer = kb_oracle().answer_one(target, question)
     return {
         "Yes.": "Yes, it is.",
         "No.": "No.",

@@ -475,7 +475,7 @@ def test_env_is_cheap_to_construct_and_rejects_bad_arguments():
         "import time, gymnasium as gym, archer_envs\n"
         "start = time.perf_counter(); gym.make('archer/WebShop-v0')\n"
         "from archer_envs.webshop import env\n"
-        "print(env.shop.cache_info().currsize)\n"
+        "print(env.load_shop.cache_info().currsize)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"  # the catalogue is loaded on the first reset, not before
