@@ -58,6 +58,5 @@ def test_analyse_thresholds_crossings_and_ratios(tmp_path):
     assert ppo["ratio_to_archer"]["sampled"] == ["2.00", "1.50", "> 1.50"]
     assert ppo["final"]["sampled"] == pytest.approx(-5.0)
     assert archer["gap_to_optimal"]["sampled"] == pytest.approx(0.5)
-    result["starts"] = starts
     plot(result, -3.0, tmp_path / "plot.png", runs)
     assert (tmp_path / "plot.png").stat().st_size > 10_000

@@ -130,8 +130,7 @@ def analyse(starts: list[dict[str, Any]], runs: list[dict[str, Any]], algos: lis
     methods = {}
     for algo in algos:
         mine = sorted((r for r in runs if r["algo"] == algo), key=lambda r: r["seed"])
-        curves = [[s["point"] for s in starts if s["seed"] == r["seed"]] + r["curve"]
-                  for r in mine]  # fmt: skip
+        curves = seed_curves(starts, mine)
         median = median_curve(curves)
         methods[algo] = {
             "seeds": [r["seed"] for r in mine],
@@ -164,7 +163,13 @@ def analyse(starts: list[dict[str, Any]], runs: list[dict[str, Any]], algos: lis
     final_start = {kind: statistics.median(s["final"][kind]["mean_return"] for s in starts)
                    for kind in KINDS}  # fmt: skip
     return {"start": start, "start_final": final_start, "thresholds": thresholds,
-            "fractions": fractions, "methods": methods}  # fmt: skip
+            "fractions": fractions, "methods": methods, "starts": starts}  # fmt: skip
+
+
+def seed_curves(starts: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[list[dict]]:
+    """Each run's curve with its seed's start as the point at 0 trajectories."""
+    points = {s["seed"]: s["point"] for s in starts}
+    return [[points[r["seed"]], *r["curve"]] for r in runs]
 
 
 def ratio(needed: int | None, archer: int | None, budget: int) -> str:
@@ -193,7 +198,8 @@ def plot(analysis: dict[str, Any], optimum: float, path: Path,
     for axis, (kind, x_key, x_label) in zip(axes, panels, strict=True):
         for algo, method in analysis["methods"].items():
             median = method["median_curve"]
-            seeds = [[p[kind] for p in c] for c in per_seed_curves(analysis, runs, algo)]
+            mine = sorted((r for r in runs if r["algo"] == algo), key=lambda r: r["seed"])
+            seeds = [[p[kind] for p in c] for c in seed_curves(analysis["starts"], mine)]
             n = min(map(len, seeds))
             values = np.array([s[:n] for s in seeds])
             x = [p[x_key] for p in median[:n]]
@@ -213,13 +219,6 @@ def plot(analysis: dict[str, Any], optimum: float, path: Path,
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
-
-
-def per_seed_curves(analysis, runs, algo):
-    seeds = analysis["methods"][algo]["seeds"]
-    starts = {s["seed"]: s["point"] for s in analysis["starts"]}
-    return [[starts[r["seed"]], *r["curve"]] for r in sorted(runs, key=lambda r: r["seed"])
-            if r["algo"] == algo and r["seed"] in seeds]  # fmt: skip
 
 
 def table(analysis: dict[str, Any], budget: int) -> str:
@@ -274,7 +273,6 @@ def main() -> None:
                              | {k: run["final"][k]["mean_return"] for k in KINDS}), flush=True)
     optimum = optimal_return()
     analysis = analyse(starts, runs, args.algos, optimum, args.budget, args.fractions)
-    analysis["starts"] = starts
     args.results.mkdir(parents=True, exist_ok=True)
     plot(analysis, optimum, args.results / "sample_efficiency.png", runs)
     summary = {
