@@ -44,6 +44,16 @@ from tqdm.auto import tqdm
 COMMAND = "python -m baselines.benchmarks.sample_efficiency"
 ALGOS = ["archer", "ppo", "grpo", "filtered_bc", "chai"]
 KINDS = {"sampled": "eval_sampled_return", "greedy": "eval_return"}
+# The same tuning budget for every method: its cpu preset and two variants, each one change from
+# it chosen before any was run (the step size ×3, and twice the updates per batch of data),
+# run at the tuning seed for the full budget.
+VARIANTS: dict[str, list[dict[str, Any]]] = {
+    "archer": [{}, {"lm_lr": 3e-4}, {"actor_steps": 10}],
+    "ppo": [{}, {"lm_lr": 1.5e-4}, {"ppo_epochs": 4}],
+    "grpo": [{}, {"lm_lr": 3e-4}, {"ppo_epochs": 4}],
+    "filtered_bc": [{}, {"lm_lr": 3e-4}, {"actor_steps": 20}],
+    "chai": [{}, {"critic_lr": 9e-4}, {"critic_steps": 20}],
+}
 
 
 def one_thread() -> None:
@@ -72,43 +82,71 @@ def prepare_seed(out: Path, seed: int) -> dict[str, Any]:
     return result
 
 
-def run_method(algo: str, out: Path, seed: int, data: list[str], budget: int,
-               eval_every: int) -> dict[str, Any]:  # fmt: skip
-    """One method from the seed's start for ``budget`` trajectories (cached)."""
+def run_name(algo: str, overrides: dict[str, Any]) -> str:
+    """A run's name in its seed's folder: the algorithm and the settings changed from its
+    preset, e.g. ``ppo`` or ``ppo-lm_lr=0.00015``."""
+    return "-".join([algo, *(f"{key}={value}" for key, value in sorted(overrides.items()))])
+
+
+def run_method(algo: str, out: Path, seed: int, data: list[str], budget: int, eval_every: int,
+               overrides: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """One method from the seed's start for ``budget`` trajectories, its ``cpu`` preset with
+    ``overrides`` (cached under ``run_name``)."""
     import dataclasses
     import shutil
 
     from archer_agents.train import ALGORITHMS, make_config, train_run
     from baselines.demo import ENV_ID, final_evaluation
 
-    done = out / f"{algo}.json"
+    overrides = overrides or {}
+    name = run_name(algo, overrides)
+    done = out / f"{name}.json"
     if done.is_file():
         return json.loads(done.read_text())
-    preset = make_config(algo, "cpu", ENV_ID)
+    preset = make_config(algo, "cpu", ENV_ID, **overrides)
     per_iteration = preset.rollouts_per_iter
     if budget % per_iteration or eval_every % per_iteration:
         raise ValueError(f"{algo} collects {per_iteration} trajectories per iteration: "
                          f"--budget and --eval-every must be multiples of it")  # fmt: skip
     iterations = budget // per_iteration
-    config = make_config(algo, "cpu", ENV_ID, iterations=iterations,
+    config = make_config(algo, "cpu", ENV_ID, **overrides, iterations=iterations,
                          eval_every=eval_every // per_iteration, save_every=iterations)  # fmt: skip
     algorithm = ALGORITHMS[algo]
     takes_data = hasattr(algorithm.trainer, "seed")
-    shutil.rmtree(out / algo, ignore_errors=True)  # an interrupted run starts again
+    shutil.rmtree(out / name, ignore_errors=True)  # an interrupted run starts again
     started = time.perf_counter()
-    rows = train_run(ENV_ID, str(out / algo), config, algo, seed=seed, init=str(out / "bc"),
+    rows = train_run(ENV_ID, str(out / name), config, algo, seed=seed, init=str(out / "bc"),
                      device="cpu", progress=False,
                      buffer_data=data if takes_data else ())  # fmt: skip
     curve = [{"trajectories": row["trajectories"], "env_steps": row["env_steps"],
               "train_seconds": row["train_seconds"],
               **{kind: row[key] for kind, key in KINDS.items()}}
              for row in rows if "eval_return" in row]  # fmt: skip
-    result = {"algo": algo, "seed": seed, "seed_data": takes_data, "iterations": iterations,
-              "config": dataclasses.asdict(config), "curve": curve,
+    result = {"algo": algo, "seed": seed, "overrides": overrides, "seed_data": takes_data,
+              "iterations": iterations, "config": dataclasses.asdict(config), "curve": curve,
               "seconds": round(time.perf_counter() - started, 1),
-              "final": final_evaluation(out / algo, seed)}  # fmt: skip
+              "final": final_evaluation(out / name, seed)}  # fmt: skip
     done.write_text(json.dumps(result, indent=1))
     return result
+
+
+def tuning_score(run: dict[str, Any]) -> float:
+    """What tuning maximises: the mean sampled return over a run's evaluation points (the area
+    under its sampled curve), which rewards learning early as well as ending high."""
+    return statistics.mean(point["sampled"] for point in run["curve"])
+
+
+def choose(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per method, its tuning runs' scores and the settings of the best (the first on ties)."""
+    chosen = {}
+    for algo in dict.fromkeys(run["algo"] for run in runs):
+        mine = [run for run in runs if run["algo"] == algo]
+        best = max(mine, key=tuning_score)
+        scored = [{"overrides": run["overrides"], "score": round(tuning_score(run), 3),
+                   "final": {kind: run["final"][kind]["mean_return"] for kind in KINDS},
+                   "seconds": run["seconds"]} for run in mine]  # fmt: skip
+        chosen[algo] = {"overrides": best["overrides"], "runs": scored}
+    return chosen
 
 
 def crossing(curve: list[dict[str, Any]], kind: str, threshold: float) -> int | None:
@@ -238,6 +276,19 @@ def table(analysis: dict[str, Any], budget: int) -> str:
     return "\n".join(lines)
 
 
+def tuning_table(chosen: dict[str, Any]) -> str:
+    lines = ["| method | settings | score (mean sampled over the curve) | final sampled | "
+             "final greedy | seconds |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for algo, method in chosen.items():
+        for run in method["runs"]:
+            mark = " (chosen)" if run["overrides"] == method["overrides"] else ""
+            settings = run_name(algo, run["overrides"]).removeprefix(algo).lstrip("-")
+            lines.append(f"| {algo} | {settings or 'preset'}{mark} | {run['score']:.2f} | "
+                         f"{run['final']['sampled']:.2f} | {run['final']['greedy']:.2f} | "
+                         f"{run['seconds']:.0f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -245,6 +296,9 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=512, help="trajectories per method")
     parser.add_argument("--eval-every", type=int, default=64, help="trajectories between points")
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 0.75])
+    parser.add_argument("--tune-seed", type=int, default=0, help="the seed tuning runs at")
+    parser.add_argument("--tune-only", action="store_true",
+                        help="stop after the tuning runs (writes tuning.json)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--out", type=Path, default=Path("runs/sample_efficiency"))
     parser.add_argument("--results", type=Path,
@@ -258,19 +312,40 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown --algos {unknown}: use keys of {list(ALGORITHMS)}")
     started = time.perf_counter()
+    seeds = [args.tune_seed] if args.tune_only else sorted({args.tune_seed, *args.seeds})
     context = get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=one_thread) as pool:
-        futures = [pool.submit(prepare_seed, args.out / f"seed-{s}", s) for s in args.seeds]
-        starts = [f.result() for f in tqdm(futures, desc="BC starts")]
-        futures = [pool.submit(run_method, algo, args.out / f"seed-{s['seed']}", s["seed"],
-                               s["data"], args.budget, args.eval_every)
-                   for s in starts for algo in args.algos]  # fmt: skip
-        runs = []
-        for future in tqdm(futures, desc="runs"):
-            runs.append(future.result())
-            run = runs[-1]
-            print(json.dumps({"algo": run["algo"], "seed": run["seed"], "s": run["seconds"]}
-                             | {k: run["final"][k]["mean_return"] for k in KINDS}), flush=True)
+
+        def run_all(jobs: list[tuple[str, dict[str, Any], dict[str, Any]]], desc: str) -> list:
+            futures = [pool.submit(run_method, algo, args.out / f"seed-{start['seed']}",
+                                   start["seed"], start["data"], args.budget, args.eval_every,
+                                   overrides) for algo, overrides, start in jobs]  # fmt: skip
+            done = []
+            for future in tqdm(futures, desc=desc):
+                done.append(future.result())
+                run = done[-1]
+                print(json.dumps({"run": run_name(run["algo"], run["overrides"]),
+                                  "seed": run["seed"], "s": run["seconds"]}
+                                 | {k: run["final"][k]["mean_return"] for k in KINDS}),
+                      flush=True)  # fmt: skip
+            return done
+
+        futures = {s: pool.submit(prepare_seed, args.out / f"seed-{s}", s) for s in seeds}
+        starts = {s: f.result() for s, f in tqdm(futures.items(), desc="BC starts")}
+        tuning = run_all([(algo, overrides, starts[args.tune_seed]) for algo in args.algos
+                          for overrides in VARIANTS[algo]], "tuning")  # fmt: skip
+        chosen = choose(tuning)
+        args.results.mkdir(parents=True, exist_ok=True)
+        (args.results / "tuning.json").write_text(json.dumps(
+            {"command": f"{COMMAND} --tune-only --tune-seed {args.tune_seed} --algos "
+                        f"{' '.join(args.algos)} --budget {args.budget}",
+             "git_commit": git_commit(), "seed": args.tune_seed, "methods": chosen}, indent=1))
+        print(tuning_table(chosen))
+        if args.tune_only:
+            return
+        runs = run_all([(algo, chosen[algo]["overrides"], starts[s]) for s in args.seeds
+                        for algo in args.algos], "runs")  # fmt: skip
+        starts = [starts[s] for s in args.seeds]
     optimum = optimal_return()
     analysis = analyse(starts, runs, args.algos, optimum, args.budget, args.fractions)
     args.results.mkdir(parents=True, exist_ok=True)
