@@ -1,8 +1,23 @@
-"""The sample-efficiency study's analysis: threshold crossings, ratios and bounds, the plot."""
+"""The sample-efficiency study's analysis: threshold crossings, ratios and bounds, the plot,
+and the tuning that picks each method's settings."""
+
+import dataclasses
 
 import pytest
 
-from baselines.benchmarks.sample_efficiency import analyse, crossing, median_curve, plot, ratio
+from archer_agents.train import make_config
+from baselines.benchmarks.sample_efficiency import (
+    VARIANTS,
+    analyse,
+    choose,
+    crossing,
+    median_curve,
+    plot,
+    ratio,
+    run_name,
+    tuning_table,
+)
+from baselines.demo import ENV_ID
 
 
 def point(trajectories, sampled, greedy=None):
@@ -11,12 +26,12 @@ def point(trajectories, sampled, greedy=None):
             "greedy": sampled if greedy is None else greedy}  # fmt: skip
 
 
-def run(algo, seed, returns):
+def run(algo, seed, returns, overrides=None):
     curve = [point(64 * (i + 1), r) for i, r in enumerate(returns)]
     final = {kind: {"mean_return": returns[-1], "success_rate": 1.0}
              for kind in ("sampled", "greedy")}  # fmt: skip
     return {"algo": algo, "seed": seed, "seed_data": algo == "archer", "curve": curve,
-            "seconds": 1.0, "final": final}  # fmt: skip
+            "seconds": 1.0, "final": final, "overrides": overrides or {}}  # fmt: skip
 
 
 def start(seed, value=-7.0):
@@ -60,3 +75,34 @@ def test_analyse_thresholds_crossings_and_ratios(tmp_path):
     assert archer["gap_to_optimal"]["sampled"] == pytest.approx(0.5)
     plot(result, -3.0, tmp_path / "plot.png", runs)
     assert (tmp_path / "plot.png").stat().st_size > 10_000
+
+
+def test_every_method_gets_the_same_tuning_budget_of_real_settings():
+    assert len({len(variants) for variants in VARIANTS.values()}) == 1
+    for algo, variants in VARIANTS.items():
+        assert variants[0] == {}  # the preset itself is one of the runs
+        assert all(len(v) == 1 for v in variants[1:])  # one change from the preset each
+        preset = make_config(algo, "cpu", ENV_ID)
+        for variant in variants[1:]:
+            ((key, value),) = variant.items()
+            assert value != getattr(preset, key)
+            assert dataclasses.asdict(make_config(algo, "cpu", ENV_ID, **variant))[key] == value
+
+
+def test_choose_picks_the_best_area_under_the_sampled_curve():
+    runs = [run("ppo", 0, [-6.0, -5.0, -3.0]),  # ends highest, learns late: mean -4.67
+            run("ppo", 0, [-4.0, -4.0, -4.5], {"lm_lr": 1e-4}),  # mean -4.17
+            run("ppo", 0, [-6.0, -6.0, -6.0], {"ppo_epochs": 4}),
+            run("grpo", 0, [-5.0, -5.0, -5.0]),
+            run("grpo", 0, [-5.0, -5.0, -5.0], {"lm_lr": 3e-4})]  # fmt: skip
+    chosen = choose(runs)
+    assert chosen["ppo"]["overrides"] == {"lm_lr": 1e-4}
+    assert [r["score"] for r in chosen["ppo"]["runs"]] == [-4.667, -4.167, -6.0]
+    assert chosen["grpo"]["overrides"] == {}  # a tie keeps the earlier: the preset
+    assert "| ppo | lm_lr=0.0001 (chosen) | -4.17 |" in tuning_table(chosen)
+    assert "| grpo | preset (chosen) |" in tuning_table(chosen)
+
+
+def test_run_names_say_what_changed_from_the_preset():
+    assert run_name("archer", {}) == "archer"
+    assert run_name("ppo", {"ppo_epochs": 4, "lm_lr": 1.5e-4}) == "ppo-lm_lr=0.00015-ppo_epochs=4"
