@@ -53,10 +53,13 @@ from archer_envs.evaluation import evaluate
 
 def bc_data(env_id: str) -> dict[str, Any]:
     """The BC data ``train_bc_run`` generates: consistent but wasteful questioners on Twenty
-    Questions (as the paper's SFT data was LLM conversations), the expert with ε = 0.3 on the
-    other envs."""
+    Questions (as the paper's SFT data was LLM conversations), the careful scripted shopper on
+    WebShop (it has no expert: the paper's were human demonstrations), the expert with ε = 0.3
+    on the other envs."""
     if env_id.startswith("archer/TwentyQuestions"):
         return {"episodes": 1000, "agent": "wasteful"}
+    if env_id.startswith("archer/WebShop"):
+        return {"episodes": 500, "agent": "careful"}
     return {"episodes": 500, "epsilon": 0.3}
 
 

@@ -53,3 +53,17 @@ def test_archer_envs_loads_run_folders_through_the_declared_entry_point():
     declared = project["project"]["entry-points"][AGENT_LOADER_GROUP]
     assert declared == {"archer-train": "archer_agents.train:load_trained_agent"}
     assert _FOLDER_LOADERS["archer-train"] is load_trained_agent
+
+
+@pytest.mark.parametrize(
+    "env_id", ["archer/GuessMyCity-v0", "archer/Detective-v0", "archer/WebShop-v0"]
+)
+def test_bc_generates_its_default_data_on_every_env(env_id, tmp_path):
+    from archer_agents.train import bc_data
+    from archer_envs.datasets import generate_bc_dataset, read_trajectories
+
+    summary = generate_bc_dataset(env_id, tmp_path / "data.jsonl", **{**bc_data(env_id),
+                                  "episodes": 2}, num_envs=2, progress=False)  # fmt: skip
+    trajectories = list(read_trajectories(tmp_path / "data.jsonl"))
+    assert len(trajectories) == 2 and summary["episodes"] == 2
+    assert all(t["transitions"] for t in trajectories)
