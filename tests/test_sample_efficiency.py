@@ -7,6 +7,7 @@ import pytest
 
 from archer_agents.train import make_config
 from baselines.benchmarks.sample_efficiency import (
+    DIAGNOSTICS,
     VARIANTS,
     analyse,
     choose,
@@ -16,6 +17,7 @@ from baselines.benchmarks.sample_efficiency import (
     ratio,
     run_name,
     tuning_table,
+    why_table,
 )
 from baselines.demo import ENV_ID
 
@@ -106,3 +108,20 @@ def test_choose_picks_the_best_area_under_the_sampled_curve():
 def test_run_names_say_what_changed_from_the_preset():
     assert run_name("archer", {}) == "archer"
     assert run_name("ppo", {"ppo_epochs": 4, "lm_lr": 1.5e-4}) == "ppo-lm_lr=0.00015-ppo_epochs=4"
+    assert run_name("archer", {"buffer_size": 2000}, "bc") == "archer-buffer_size=2000-data=bc"
+
+
+def test_each_diagnostic_changes_one_thing_of_archer_with_distinct_names():
+    preset = make_config("archer", "cpu", ENV_ID)
+    names = set()
+    for change, data in DIAGNOSTICS.values():
+        assert data in ("all", "bc", "none")
+        assert len(change) + (data != "all") == 1
+        for key, value in change.items():
+            assert value != getattr(preset, key)
+        names.add(run_name("archer", change, data))
+    assert len(names) == len(DIAGNOSTICS)
+    critic = {"right_first": 1, "objects": 10, "q_margin": 0.01}
+    final = {"sampled": -4.7, "greedy": -3.5}
+    row = {"run": "archer", "diagnostic": None, "score": -4.9, "final": final, "critic": critic}
+    assert "| archer | -4.90 | -4.70 | -3.50 | 1 of 10 | 0.01 |" in why_table([row])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import torch
@@ -34,33 +35,41 @@ def load_critic(run: Path) -> UtteranceCritic | CausalCritic:
     return critic.eval()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("run", type=Path, help="an ArCHer run directory")
-    parser.add_argument("--env", default="archer/TwentyQuestionsSubset-v0")
-    args = parser.parse_args()
-    critic = load_critic(args.run)
-    env = gym.make(args.env)
+def probe(critic: UtteranceCritic | CausalCritic, env_id: str) -> list[dict[str, Any]]:
+    """Per object: min(Q1, Q2) of the right guess and the mean of the others, V, and the guess
+    the critic ranks first, at the state before the expert's winning guess."""
+    env = gym.make(env_id)
     names = [object_names[0] for object_names in env.unwrapped.objects]
     env.close()
     guesses = [f"Is it a {name.lower()}?" for name in names]
-    expert = load_agent("expert", args.env, seed=0)
-    played = evaluate(expert, args.env, episodes=[{"index": i} for i in range(len(names))],
+    expert = load_agent("expert", env_id, seed=0)
+    played = evaluate(expert, env_id, episodes=[{"index": i} for i in range(len(names))],
                       seed=0, progress=False)  # fmt: skip
-    first = 0
-    print(f"{'object':<12} {'Q(right)':>9} {'Q(others)':>10} {'V':>6}  critic's first guess")
+    rows = []
     for record in played.records:
         state = record["transitions"][-1]["observation"]  # before the winning guess
         with torch.no_grad():
             q = torch.minimum(*critic.q([state] * len(guesses), guesses))
             v = torch.minimum(*critic.v([state]))
         right = names.index(record["target"])
-        others = (q.sum() - q[right]) / (len(names) - 1)
-        best = int(q.argmax())
-        first += best == right
-        row = f"{names[right]:<12} {q[right]:>9.2f} {others:>10.2f} {float(v):>6.2f}"
-        print(f"{row}  {names[best]}")
-    print(f"the critic ranks the right guess first for {first} of {len(names)} objects")
+        rows.append({"object": names[right], "q_right": float(q[right]),
+                     "q_others": float((q.sum() - q[right]) / (len(names) - 1)),
+                     "v": float(v), "first": names[int(q.argmax())]})  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path, help="an ArCHer run directory")
+    parser.add_argument("--env", default="archer/TwentyQuestionsSubset-v0")
+    args = parser.parse_args()
+    rows = probe(load_critic(args.run), args.env)
+    print(f"{'object':<12} {'Q(right)':>9} {'Q(others)':>10} {'V':>6}  critic's first guess")
+    for r in rows:
+        print(f"{r['object']:<12} {r['q_right']:>9.2f} {r['q_others']:>10.2f} {r['v']:>6.2f}  "
+              f"{r['first']}")  # fmt: skip
+    first = sum(r["first"] == r["object"] for r in rows)
+    print(f"the critic ranks the right guess first for {first} of {len(rows)} objects")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,16 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "filtered_bc": [{}, {"lm_lr": 3e-4}, {"actor_steps": 20}],
     "chai": [{}, {"critic_lr": 9e-4}, {"critic_steps": 20}],
 }
+# Why ArCHer does or does not win: ArCHer at the tuning seed with its chosen settings and one
+# thing changed each: (settings changed, seed data: "all" = the BC data and the ε-expert
+# episodes, "bc" = the BC data alone, "none").
+DIAGNOSTICS: dict[str, tuple[dict[str, Any], str]] = {
+    "seed data: the BC data alone": ({}, "bc"),
+    "no seed data (so no critic warm-up)": ({}, "none"),
+    "critic warm-up 100 -> 1,000 steps": ({"critic_warmup_steps": 1000}, "all"),
+    "actor waits 4 iterations (128 trajectories)": ({"warmup_iters": 4}, "all"),
+    "replay buffer 20,000 -> 2,000": ({"buffer_size": 2000}, "all"),
+}
 
 
 def one_thread() -> None:
@@ -82,16 +92,18 @@ def prepare_seed(out: Path, seed: int) -> dict[str, Any]:
     return result
 
 
-def run_name(algo: str, overrides: dict[str, Any]) -> str:
-    """A run's name in its seed's folder: the algorithm and the settings changed from its
-    preset, e.g. ``ppo`` or ``ppo-lm_lr=0.00015``."""
-    return "-".join([algo, *(f"{key}={value}" for key, value in sorted(overrides.items()))])
+def run_name(algo: str, overrides: dict[str, Any], seed_data: str = "all") -> str:
+    """A run's name in its seed's folder: the algorithm, the settings changed from its preset
+    and any seed data left out, e.g. ``ppo``, ``ppo-lm_lr=0.00015`` or ``archer-data=bc``."""
+    changed = [f"{key}={value}" for key, value in sorted(overrides.items())]
+    return "-".join([algo, *changed, *([f"data={seed_data}"] if seed_data != "all" else [])])
 
 
 def run_method(algo: str, out: Path, seed: int, data: list[str], budget: int, eval_every: int,
-               overrides: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+               overrides: dict[str, Any] | None = None, seed_data: str = "all") -> dict[str, Any]:
     """One method from the seed's start for ``budget`` trajectories, its ``cpu`` preset with
-    ``overrides`` (cached under ``run_name``)."""
+    ``overrides`` (cached under ``run_name``). ``data`` is the seed's data files (the BC data
+    first); ``seed_data`` "bc" keeps only the BC data, "none" none of it."""
     import dataclasses
     import shutil
 
@@ -99,7 +111,8 @@ def run_method(algo: str, out: Path, seed: int, data: list[str], budget: int, ev
     from baselines.demo import ENV_ID, final_evaluation
 
     overrides = overrides or {}
-    name = run_name(algo, overrides)
+    name = run_name(algo, overrides, seed_data)
+    data = {"all": data, "bc": data[:1], "none": []}[seed_data]
     done = out / f"{name}.json"
     if done.is_file():
         return json.loads(done.read_text())
@@ -123,6 +136,7 @@ def run_method(algo: str, out: Path, seed: int, data: list[str], budget: int, ev
               **{kind: row[key] for kind, key in KINDS.items()}}
              for row in rows if "eval_return" in row]  # fmt: skip
     result = {"algo": algo, "seed": seed, "overrides": overrides, "seed_data": takes_data,
+              "data": seed_data if takes_data else "none",
               "iterations": iterations, "config": dataclasses.asdict(config), "curve": curve,
               "seconds": round(time.perf_counter() - started, 1),
               "final": final_evaluation(out / name, seed)}  # fmt: skip
@@ -276,6 +290,43 @@ def table(analysis: dict[str, Any], budget: int) -> str:
     return "\n".join(lines)
 
 
+def critic_quality(run: Path) -> dict[str, Any]:
+    """``critic_probe`` on a run's last critic: how often min(Q1, Q2) ranks the right guess
+    first of the ten at the state before the expert's winning guess, and the mean margin of
+    the right guess's Q over the others' (a critic that knows the game: 10 of 10, margin > 1)."""
+    from baselines.benchmarks.critic_probe import load_critic, probe
+    from baselines.demo import ENV_ID
+
+    rows = probe(load_critic(run), ENV_ID)
+    return {"right_first": sum(r["first"] == r["object"] for r in rows), "objects": len(rows),
+            "q_margin": round(statistics.mean(r["q_right"] - r["q_others"] for r in rows), 3)}
+
+
+def explain(tuning: list[dict[str, Any]], diagnostics: list[dict[str, Any]], out: Path,
+            pool: ProcessPoolExecutor) -> list[dict[str, Any]]:  # fmt: skip
+    """ArCHer's and CHAI's tuning runs and ArCHer's diagnostic runs: their returns, curve score
+    and last critic's quality."""
+    runs = [r for r in tuning if r["algo"] in ("archer", "chai")] + diagnostics
+    names = [run_name(r["algo"], r["overrides"], r.get("data", "all")) for r in runs]
+    qualities = pool.map(critic_quality, [out / name for name in names])
+    change = {run_name("archer", c, d): label for label, (c, d) in DIAGNOSTICS.items()}
+    return [{"run": name, "diagnostic": change.get(name), "score": round(tuning_score(r), 3),
+             "final": {kind: r["final"][kind]["mean_return"] for kind in KINDS},
+             "critic": quality}
+            for name, r, quality in zip(names, runs, qualities, strict=True)]  # fmt: skip
+
+
+def why_table(why: list[dict[str, Any]]) -> str:
+    lines = ["| run | score | final sampled | final greedy | right guess first | Q margin |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in why:
+        c = r["critic"]
+        lines.append(f"| {r['diagnostic'] or r['run']} | {r['score']:.2f} | "
+                     f"{r['final']['sampled']:.2f} | {r['final']['greedy']:.2f} | "
+                     f"{c['right_first']} of {c['objects']} | {c['q_margin']:.2f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def tuning_table(chosen: dict[str, Any]) -> str:
     lines = ["| method | settings | score (mean sampled over the curve) | final sampled | "
              "final greedy | seconds |", "|---|---|---|---|---|---|"]  # fmt: skip
@@ -299,6 +350,8 @@ def main() -> None:
     parser.add_argument("--tune-seed", type=int, default=0, help="the seed tuning runs at")
     parser.add_argument("--tune-only", action="store_true",
                         help="stop after the tuning runs (writes tuning.json)")
+    parser.add_argument("--why-only", action="store_true",
+                        help="stop after the tuning and ArCHer's diagnostic runs (why.json)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--out", type=Path, default=Path("runs/sample_efficiency"))
     parser.add_argument("--results", type=Path,
@@ -312,20 +365,23 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown --algos {unknown}: use keys of {list(ALGORITHMS)}")
     started = time.perf_counter()
-    seeds = [args.tune_seed] if args.tune_only else sorted({args.tune_seed, *args.seeds})
+    one_seed = args.tune_only or args.why_only
+    seeds = [args.tune_seed] if one_seed else sorted({args.tune_seed, *args.seeds})
     context = get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=context, initializer=one_thread) as pool:
 
-        def run_all(jobs: list[tuple[str, dict[str, Any], dict[str, Any]]], desc: str) -> list:
+        def run_all(jobs: list[tuple], desc: str) -> list:
+            """Runs of (algo, overrides, start[, seed data]), ``--jobs`` at a time."""
             futures = [pool.submit(run_method, algo, args.out / f"seed-{start['seed']}",
                                    start["seed"], start["data"], args.budget, args.eval_every,
-                                   overrides) for algo, overrides, start in jobs]  # fmt: skip
+                                   overrides, *data)
+                       for algo, overrides, start, *data in jobs]  # fmt: skip
             done = []
             for future in tqdm(futures, desc=desc):
                 done.append(future.result())
                 run = done[-1]
-                print(json.dumps({"run": run_name(run["algo"], run["overrides"]),
-                                  "seed": run["seed"], "s": run["seconds"]}
+                name = run_name(run["algo"], run["overrides"], run.get("data", "all"))
+                print(json.dumps({"run": name, "seed": run["seed"], "s": run["seconds"]}
                                  | {k: run["final"][k]["mean_return"] for k in KINDS}),
                       flush=True)  # fmt: skip
             return done
@@ -342,6 +398,18 @@ def main() -> None:
              "git_commit": git_commit(), "seed": args.tune_seed, "methods": chosen}, indent=1))
         print(tuning_table(chosen))
         if args.tune_only:
+            return
+        if "archer" in args.algos:
+            tuned, start = chosen["archer"]["overrides"], starts[args.tune_seed]
+            jobs = [("archer", {**tuned, **change}, start, data)
+                    for change, data in DIAGNOSTICS.values()]  # fmt: skip
+            diagnostics = run_all(jobs, "diagnostics")
+            why = explain(tuning, diagnostics, args.out / f"seed-{args.tune_seed}", pool)
+            (args.results / "why.json").write_text(json.dumps(
+                {"command": f"{COMMAND} --why-only --tune-seed {args.tune_seed}",
+                 "git_commit": git_commit(), "seed": args.tune_seed, "runs": why}, indent=1))
+            print(why_table(why))
+        if args.why_only:
             return
         runs = run_all([(algo, chosen[algo]["overrides"], starts[s]) for s in args.seeds
                         for algo in args.algos], "runs")  # fmt: skip
