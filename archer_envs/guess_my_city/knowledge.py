@@ -32,7 +32,7 @@ import math
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -614,6 +614,42 @@ _AUX = re.compile(rf"^(?:{_AUX_WORDS})\b")
 _QUESTION_WORD = re.compile(rf"^(?:{_AUX_WORDS}|what|which|where|how|who|when|why)\b")
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """A folded yes/no question, its words, and what it is about where that changes how a name
+    reads ("French" is a language when speaking is asked about, else a country)."""
+
+    text: str
+    words: frozenset[str]
+    language: bool
+    money: bool
+    border: bool
+    main: bool
+
+    @classmethod
+    def of(cls, text: str) -> _Asked:
+        return cls(
+            text,
+            frozenset(TOKEN.findall(text)),
+            language=bool(_search(r"\b(?:speak\w*|spoken|language|languages|tongue)\b", text)),
+            money=bool(_search(r"\b(?:currency|money|pay|paid|cash|coins?|notes|use)\b", text)),
+            border=bool(_search(r"\b(?:border\w*|neighbou?r\w*|adjacent|next to)\b", text)),
+            main=bool(_search(
+                r"\b(?:main|mostly|majority|most|predominant\w*|primar\w*|largely|dominant|"
+                r"official|mainly|biggest|largest|chief)\b",
+                text,
+            )),
+        )  # fmt: skip
+
+
+Detected = Iterator[tuple[re.Match, Form]]
+
+
+def _comparison(phrase: str) -> str:
+    """The comparison a phrase makes: ">" (more than), "<" (less than) or "~" (about)."""
+    return ">" if re.match(_MORE, phrase) else "<" if re.match(_LESS, phrase) else "~"
+
+
 class CityReader:
     """Reads English questions about a hidden city into forms (see the module docstring)."""
 
@@ -806,125 +842,144 @@ class CityReader:
         return ("cities", indices)
 
     def _atoms(self, text: str) -> list[tuple[int, int, Form]]:
-        found: list[tuple[int, int, Form]] = []
-        words = frozenset(TOKEN.findall(text))
+        """Every fact a yes/no question names, with its span: each of ``_DETECTORS`` in turn
+        (the longest of overlapping spans kept), else the free-text topics; negated where a
+        negator comes before it."""
+        asked = _Asked.of(text)
+        found = [(match.start(), match.end(), form)
+                 for detect in _DETECTORS for match, form in detect(self, asked)]  # fmt: skip
+        atoms = _longest(found)
+        if not atoms:
+            atoms = self._topics(text)
+        return [(s, e, ("not", f) if _negated(text, s, atoms) else f) for s, e, f in atoms]
 
-        def add(match: re.Match, form: Form) -> None:
-            found.append((match.start(), match.end(), form))
-
-        about_language = _search(r"\b(?:speak\w*|spoken|language|languages|tongue)\b", text)
-        about_money = _search(r"\b(?:currency|money|pay|paid|cash|coins?|notes|use)\b", text)
-        about_border = _search(r"\b(?:border\w*|neighbou?r\w*|adjacent|next to)\b", text)
-        about_main = _search(
-            r"\b(?:main|mostly|majority|most|predominant\w*|primar\w*|largely|dominant|official|"
-            r"mainly|biggest|largest|chief)\b",
-            text,
-        )
+    def _hemispheres(self, asked: _Asked) -> Detected:
         for match in _finditer(
             r"\b(?:north|south) of the equator|\b(?:above|below) the equator|"
             r"\b(northern|southern|eastern|western) (?:half of the )?(?:hemisphere|half)|"
             r"\b(northern|southern) (?:part|half) of the (?:world|globe|earth|planet)",
-            text,
+            asked.text,
         ):
             word = match.group(0)
             ns = "northern" if ("north" in word or "above" in word) else "southern"
-            if match.group(1) or match.group(2):
-                ns = match.group(1) or match.group(2)
-            add(match, ("hemi", ns))
+            yield match, ("hemi", match.group(1) or match.group(2) or ns)
+
+    def _special_regions(self, asked: _Asked) -> Detected:
         for match in _finditer(
             r"\b(?:the )?(?:middle east|near east|far east|indian subcontinent|subcontinent|"
             r"latin america|central america|sub saharan africa|the americas|americas|"
             r"(?:former )?soviet union|ussr|former soviet|soviet|"
             r"scandinavia|balkans|the tropics)\b",
-            text,
+            asked.text,
         ):
-            add(match, ("region_special", match.group(0).removeprefix("the ")))
-        for k in sorted(self.region_index.candidates(text)):
+            yield match, ("region_special", match.group(0).removeprefix("the "))
+
+    def _regions(self, asked: _Asked) -> Detected:
+        for k in sorted(self.region_index.candidates(asked.text)):
             region, regex = self.region_regexes[k]
-            for match in regex.finditer(text):
-                add(match, ("region", region))
+            for match in regex.finditer(asked.text):
+                yield match, ("region", region)
         for match in _finditer(
             r"\b(?:south ?east|north ?east|south ?west|north ?west|east|west|north|south|central|"
             r"eastern|western|northern|southern) (?:asia|europe|africa)\b",
-            text,
+            asked.text,
         ):
-            add(match, ("region", _region_key(match.group(0))))
-        for match in _CONTINENT_PHRASES.finditer(text, words):
-            add(match, ("continent", _CONTINENTS[match.group(0)]))
-        for match in self.country_phrases.finditer(text, words):
+            yield match, ("region", _region_key(match.group(0)))
+
+    def _continents(self, asked: _Asked) -> Detected:
+        for match in _CONTINENT_PHRASES.finditer(asked.text, asked.words):
+            yield match, ("continent", _CONTINENTS[match.group(0)])
+
+    def _countries(self, asked: _Asked) -> Detected:
+        kind = "border" if asked.border else "country"
+        for match in self.country_phrases.finditer(asked.text, asked.words):
             keys = tuple(sorted(self.country_forms[match.group(0)]))
-            kind = "border" if about_border else "country"
-            add(match, ("or", tuple((kind, k) for k in keys)) if len(keys) > 1 else (kind, keys[0]))
-        if not about_language:
-            for match in self.demonym_phrases.finditer(text, words):
+            forms = tuple((kind, k) for k in keys)
+            yield match, ("or", forms) if len(forms) > 1 else forms[0]
+
+    def _languages_or_demonyms(self, asked: _Asked) -> Detected:
+        """Languages where speaking is asked about ("Do they speak French?"), else demonyms
+        ("Is it French?" asks about a country)."""
+        if asked.language:
+            for match in self.language_phrases.finditer(asked.text, asked.words):
+                yield match, ("lang", match.group(0), asked.main)
+        else:
+            for match in self.demonym_phrases.finditer(asked.text, asked.words):
                 keys = tuple(sorted(self.demonyms[match.group(0)]))
-                add(match, ("or", tuple(("country", k) for k in keys)))
-        if about_language:
-            for match in self.language_phrases.finditer(text, words):
-                add(match, ("lang", match.group(0), bool(about_main)))
-        for match in _RELIGION_PHRASES.finditer(text, words):
-            add(match, ("religion", _RELIGIONS[match.group(0)], bool(about_main)))
-        for match in _CURRENCY_PHRASES.finditer(text, words):
-            if match.group(0) not in _AMBIGUOUS_CURRENCIES or about_money:
-                add(match, ("currency", _CURRENCIES[match.group(0)]))
-        for k in sorted(_STATIC_INDEX.candidates(text)):  # in the table's order
+                yield match, ("or", tuple(("country", k) for k in keys))
+
+    def _religions(self, asked: _Asked) -> Detected:
+        for match in _RELIGION_PHRASES.finditer(asked.text, asked.words):
+            yield match, ("religion", _RELIGIONS[match.group(0)], asked.main)
+
+    def _currencies(self, asked: _Asked) -> Detected:
+        for match in _CURRENCY_PHRASES.finditer(asked.text, asked.words):
+            if match.group(0) not in _AMBIGUOUS_CURRENCIES or asked.money:
+                yield match, ("currency", _CURRENCIES[match.group(0)])
+
+    def _static(self, asked: _Asked) -> Detected:
+        for k in sorted(_STATIC_INDEX.candidates(asked.text)):  # in the table's order
             pattern, form = _STATIC_ATOMS[k]
-            for match in pattern.finditer(text):
-                add(match, form)
+            for match in pattern.finditer(asked.text):
+                yield match, form
+
+    def _populations(self, asked: _Asked) -> Detected:
         for match in _finditer(
             rf"\b(?:{_MORE}|{_LESS}|around|about|roughly|approximately) "
             r"(?:about |roughly |around )?(\d+(?:\.\d+)?|[a-z]+(?: [a-z]+)?) ?(million|m|mil|"
             r"billion|thousand)\b",
-            text,
+            asked.text,
         ):
             amount = _amount(match.group(1))
-            if amount is None:
-                continue
-            scale = {"billion": 1000.0, "thousand": 0.001}.get(match.group(2), 1.0)
-            operator = (
-                ">" if re.match(_MORE, match.group(0)) else "<" if re.match(_LESS, match.group(0))
-                else "~"
-            )  # fmt: skip
-            add(match, ("pop", operator, amount * scale))
+            if amount is not None:
+                scale = {"billion": 1000.0, "thousand": 0.001}.get(match.group(2), 1.0)
+                yield match, ("pop", _comparison(match.group(0)), amount * scale)
+
+    def _elevations(self, asked: _Asked) -> Detected:
         for match in _finditer(
-            rf"\b({_MORE}|{_LESS}) (\d+(?:\.\d+)?) ?(m|meters|metres|feet|ft)\b(?! people)", text
+            rf"\b({_MORE}|{_LESS}) (\d+(?:\.\d+)?) ?(m|meters|metres|feet|ft)\b(?! people)",
+            asked.text,
         ):
             metres = float(match.group(2)) * (0.3048 if match.group(3) in ("feet", "ft") else 1)
-            operator = ">" if re.match(_MORE, match.group(1)) else "<"
-            add(match, ("elev_m", operator, metres))
+            yield match, ("elev_m", _comparison(match.group(1)), metres)
+
+    def _time_zones(self, asked: _Asked) -> Detected:
         for match in _finditer(
             r"\b(?:utc|gmt)(?: (plus|minus) (\d+(?:\.\d+)?)(?: (30|45))?)?\b|"
             r"\b(ahead of|behind) (?:utc|gmt|greenwich|london)\b",
-            text,
+            asked.text,
         ):
             if match.group(4):
-                add(match, ("utc_sign", ">" if match.group(4) == "ahead of" else "<"))
+                yield match, ("utc_sign", ">" if match.group(4) == "ahead of" else "<")
             else:
                 hours = float(match.group(2) or 0) + float(match.group(3) or 0) / 60
-                add(match, ("utc", -hours if match.group(1) == "minus" else hours))
+                yield match, ("utc", -hours if match.group(1) == "minus" else hours)
+
+    def _waters(self, asked: _Asked) -> Detected:
         if self.sea_phrases is not None:
-            for match in self.sea_phrases.finditer(text, words):
-                add(match, ("sea", self.seas[match.group(1)]))
+            for match in self.sea_phrases.finditer(asked.text, asked.words):
+                yield match, ("sea", self.seas[match.group(1)])
         if self.river_phrases is not None:
-            for match in self.river_phrases.finditer(text, words):
-                add(match, ("river", self.rivers[match.group(1)]))
-        for match in self.climate_regex.finditer(text):
-            add(match, ("climate_exact", match.group(1)))
-        for match in _finditer(r"\bcapital of (?:the )?([a-z]+(?: [a-z]+)?)\b", text):
+            for match in self.river_phrases.finditer(asked.text, asked.words):
+                yield match, ("river", self.rivers[match.group(1)])
+
+    def _climates(self, asked: _Asked) -> Detected:
+        for match in self.climate_regex.finditer(asked.text):
+            yield match, ("climate_exact", match.group(1))
+
+    def _capitals_of(self, asked: _Asked) -> Detected:
+        for match in _finditer(r"\bcapital of (?:the )?([a-z]+(?: [a-z]+)?)\b", asked.text):
             place = match.group(1)
-            for candidate in (place, place.split()[0]):
-                if candidate in self.capital_of:
-                    add(match, ("capital_of", candidate))
-                    break
+            candidate = next((c for c in (place, place.split()[0]) if c in self.capital_of), None)
+            if candidate is not None:
+                yield match, ("capital_of", candidate)
+
+    def _dishes_and_sports(self, asked: _Asked) -> Detected:
         if self.dish_phrases is not None:
-            for match in self.dish_phrases.finditer(text, words):
-                add(match, ("food", match.group(0)))
-        for match in self.sport_phrases.finditer(text, words):
-            add(match, ("sport", match.group(0)))
-        atoms = _longest(found)
-        if not atoms:
-            atoms = self._topics(text)
-        return [(s, e, ("not", f) if _negated(text, s, atoms) else f) for s, e, f in atoms]
+            for match in self.dish_phrases.finditer(asked.text, asked.words):
+                yield match, ("food", match.group(0))
+        for match in self.sport_phrases.finditer(asked.text, asked.words):
+            yield match, ("sport", match.group(0))
 
     def _topics(self, text: str) -> list[tuple[int, int, Form]]:
         """Fallback: words of the free-text facts ("Is it famous for its film industry?")."""
@@ -956,6 +1011,27 @@ class CityReader:
             if pattern.search(text):
                 return ("open", topic)
         return None
+
+
+# What ``CityReader._atoms`` looks for, in this order (it matters where spans overlap).
+_DETECTORS: list[Callable[[CityReader, _Asked], Detected]] = [
+    CityReader._hemispheres,
+    CityReader._special_regions,
+    CityReader._regions,
+    CityReader._continents,
+    CityReader._countries,
+    CityReader._languages_or_demonyms,
+    CityReader._religions,
+    CityReader._currencies,
+    CityReader._static,
+    CityReader._populations,
+    CityReader._elevations,
+    CityReader._time_zones,
+    CityReader._waters,
+    CityReader._climates,
+    CityReader._capitals_of,
+    CityReader._dishes_and_sports,
+]
 
 
 def _with_preposition(names: Iterable[str]) -> re.Pattern:
