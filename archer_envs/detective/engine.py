@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 DIRECTIONS = ("north", "south", "east", "west", "northeast", "northwest", "southeast",
               "southwest", "up", "down")  # fmt: skip
@@ -109,6 +109,113 @@ class Rule:
     end: str | None = None  # "won" | "lost"
 
 
+class _GameFile:
+    """A game file's data, read part by part; each fault is a ValueError that names the file."""
+
+    def __init__(self, data: dict[str, Any], source: str):
+        self.data, self.source = data, source
+        for key in ("title", "start", "max_score", "rooms", "objects"):
+            if key not in data:
+                self.fail(f"missing {key!r}")
+        self.rooms: dict[str, dict[str, Any]] = data["rooms"]
+        self.objects: dict[str, dict[str, Any]] = data["objects"]
+
+    def fail(self, message: str) -> NoReturn:
+        raise ValueError(f"{self.source}: {message}")
+
+    def check_conditions(self, where: str, conditions: Iterable[str]) -> None:
+        for condition in conditions:
+            kind, _, arg = condition.lstrip("!").partition(":")
+            known = {"has": self.objects, "here": self.objects, "at": self.rooms}.get(kind)
+            if known is not None and arg not in known:
+                self.fail(f"{where}: condition {condition!r} names an unknown {kind} target")
+
+    def check_replies(self) -> None:
+        unknown = sorted(set(self.data.get("replies", {})) - set(DEFAULT_REPLIES))
+        if unknown:
+            self.fail(f"unknown replies {unknown}; known: {sorted(DEFAULT_REPLIES)}")
+        if self.data["start"] not in self.rooms:
+            self.fail(f"start room {self.data['start']!r} is not a room")
+
+    def placed_objects(self) -> tuple[set[str], dict[str, str | None], dict[str, tuple[str, ...]]]:
+        """The starting flags (the game's and each object's open, locked and lit), where each
+        object starts, and the ids each noun phrase names."""
+        flags = set(self.data.get("flags", ()))
+        where: dict[str, str | None] = {}
+        words: dict[str, list[str]] = {}
+        for oid, obj in self.objects.items():
+            location = obj.get("location")
+            if location not in (None, PLAYER, *self.rooms, *self.objects):
+                self.fail(
+                    f"object {oid!r} is in {location!r}, which is neither a room nor an object"
+                )
+            where[oid] = location
+            flags.update(f"{state}:{oid}" for state in ("open", "locked", "lit") if obj.get(state))
+            for name in (obj["name"], *obj.get("words", ())):
+                ids = words.setdefault(_normalise(name), [])
+                if oid not in ids:
+                    ids.append(oid)
+        return flags, where, {k: tuple(v) for k, v in words.items()}
+
+    def check_exits(self) -> None:
+        for rid, room in self.rooms.items():
+            for direction, exit_ in room.get("exits", {}).items():
+                if direction not in DIRECTIONS:
+                    self.fail(f"room {rid!r} has an exit {direction!r}; use one of {DIRECTIONS}")
+                target = exit_ if isinstance(exit_, str) else exit_.get("to")
+                if target not in self.rooms:
+                    self.fail(f"room {rid!r}: exit {direction} leads to unknown room {target!r}")
+                if not isinstance(exit_, str):
+                    self.check_conditions(f"room {rid!r}, exit {direction}", exit_.get("if", ()))
+                door = None if isinstance(exit_, str) else exit_.get("door")
+                if door is not None and door not in self.objects:
+                    self.fail(f"room {rid!r}: exit {direction} has unknown door {door!r}")
+
+    def topics(self) -> dict[str, str]:
+        """Each topic and alias (normalised) -> its topic."""
+        return {_normalise(alias): _normalise(topic)
+                for topic, aliases in self.data.get("topics", {}).items()
+                for alias in (topic, *aliases)}  # fmt: skip
+
+    def rule(self, number: int, raw: dict[str, Any], topics: dict[str, str]) -> Rule:
+        """The file's rule ``number``; a topic asked or entered that is not listed is added to
+        ``topics``."""
+        verb = raw.get("verb")
+        if verb not in set(VERB_PHRASES.values()):
+            self.fail(f"rule {number} has unknown verb {verb!r}")
+        if raw.get("object") not in self.objects:
+            self.fail(f"rule {number} ({verb}) names unknown object {raw.get('object')!r}")
+        second = raw.get("second")
+        if second is not None and verb in ("ask", "enter"):
+            second = _normalise(str(second))
+            topics.setdefault(second, second)
+        elif second is not None and second not in self.objects:
+            self.fail(f"rule {number} ({verb}) names unknown second object {second!r}")
+        rule = Rule(
+            id=raw.get("id", f"{verb}:{raw['object']}:{second or ''}:{number}"),
+            verb=verb,
+            obj=raw["object"],
+            second=second,
+            text=raw.get("text", ""),
+            conditions=tuple(raw.get("if", ())),
+            hint=tuple(raw.get("hint", ())),
+            effects=tuple(raw.get("do", ())),
+            score=int(raw.get("score", 0)),
+            once=bool(raw.get("once", True)),
+            end=raw.get("end"),
+        )
+        if rule.end not in (None, "won", "lost"):
+            self.fail(f"rule {rule.id}: end must be 'won' or 'lost'")
+        for effect in rule.effects:
+            kind, _, arg = effect.partition(":")
+            if kind not in ("set", "clear", "move", "remove", "give"):
+                self.fail(f"rule {rule.id}: unknown effect {effect!r}")
+            if kind in ("move", "remove", "give") and arg.split(":")[0] not in self.objects:
+                self.fail(f"rule {rule.id}: effect {effect!r} names an unknown object")
+        self.check_conditions(f"rule {rule.id}", (*rule.conditions, *rule.hint))
+        return rule
+
+
 @dataclass
 class Game:
     """A game as loaded from its JSON file: immutable after loading, shared by every world."""
@@ -143,96 +250,19 @@ class Game:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<game>") -> Game:
-        def fail(message: str):
-            raise ValueError(f"{source}: {message}")
-
-        def check_conditions(where: str, conditions) -> None:
-            for condition in conditions:
-                kind, _, arg = condition.lstrip("!").partition(":")
-                known = {"has": objects, "here": objects, "at": rooms}.get(kind)
-                if known is not None and arg not in known:
-                    fail(f"{where}: condition {condition!r} names an unknown {kind} target")
-
-        for key in ("title", "start", "max_score", "rooms", "objects"):
-            if key not in data:
-                fail(f"missing {key!r}")
-        rooms, objects = data["rooms"], data["objects"]
-        unknown_replies = set(data.get("replies", {})) - set(DEFAULT_REPLIES)
-        if unknown_replies:
-            fail(f"unknown replies {sorted(unknown_replies)}; known: {sorted(DEFAULT_REPLIES)}")
-        if data["start"] not in rooms:
-            fail(f"start room {data['start']!r} is not a room")
-        flags = set(data.get("flags", ()))
-        where: dict[str, str | None] = {}
-        words: dict[str, list[str]] = {}
-        for oid, obj in objects.items():
-            location = obj.get("location")
-            if location not in (None, PLAYER) and location not in rooms and location not in objects:
-                fail(f"object {oid!r} is in {location!r}, which is neither a room nor an object")
-            where[oid] = location
-            for state in ("open", "locked", "lit"):
-                if obj.get(state):
-                    flags.add(f"{state}:{oid}")
-            names = [obj["name"], *obj.get("words", ())]
-            for name in names:
-                ids = words.setdefault(_normalise(name), [])
-                if oid not in ids:
-                    ids.append(oid)
-        for rid, room in rooms.items():
-            for direction, exit_ in room.get("exits", {}).items():
-                if direction not in DIRECTIONS:
-                    fail(f"room {rid!r} has an exit {direction!r}; use one of {DIRECTIONS}")
-                target = exit_ if isinstance(exit_, str) else exit_.get("to")
-                if target not in rooms:
-                    fail(f"room {rid!r}: exit {direction} leads to unknown room {target!r}")
-                if not isinstance(exit_, str):
-                    check_conditions(f"room {rid!r}, exit {direction}", exit_.get("if", ()))
-                door = None if isinstance(exit_, str) else exit_.get("door")
-                if door is not None and door not in objects:
-                    fail(f"room {rid!r}: exit {direction} has unknown door {door!r}")
+        """A game from its file's data, checked: a ValueError names the file and the fault."""
+        game = _GameFile(data, source)
+        game.check_replies()
+        flags, where, words = game.placed_objects()
+        game.check_exits()
+        topics = game.topics()
         rules: dict[tuple[str, str, str | None], list[Rule]] = {}
-        topics: dict[str, str] = {}
-        for topic, aliases in data.get("topics", {}).items():
-            for alias in (topic, *aliases):
-                topics[_normalise(alias)] = _normalise(topic)
         for number, raw in enumerate(data.get("rules", ())):
-            verb = raw.get("verb")
-            if verb not in set(VERB_PHRASES.values()):
-                fail(f"rule {number} has unknown verb {verb!r}")
-            if raw.get("object") not in objects:
-                fail(f"rule {number} ({verb}) names unknown object {raw.get('object')!r}")
-            second = raw.get("second")
-            if second is not None and verb in ("ask", "enter"):
-                second = _normalise(str(second))
-                topics.setdefault(second, second)
-            elif second is not None and second not in objects:
-                fail(f"rule {number} ({verb}) names unknown second object {second!r}")
-            rule = Rule(
-                id=raw.get("id", f"{verb}:{raw['object']}:{second or ''}:{number}"),
-                verb=verb,
-                obj=raw["object"],
-                second=second,
-                text=raw.get("text", ""),
-                conditions=tuple(raw.get("if", ())),
-                hint=tuple(raw.get("hint", ())),
-                effects=tuple(raw.get("do", ())),
-                score=int(raw.get("score", 0)),
-                once=bool(raw.get("once", True)),
-                end=raw.get("end"),
-            )
-            if rule.end not in (None, "won", "lost"):
-                fail(f"rule {rule.id}: end must be 'won' or 'lost'")
-            for effect in rule.effects:
-                kind, _, arg = effect.partition(":")
-                if kind not in ("set", "clear", "move", "remove", "give"):
-                    fail(f"rule {rule.id}: unknown effect {effect!r}")
-                if kind in ("move", "remove", "give") and arg.split(":")[0] not in objects:
-                    fail(f"rule {rule.id}: effect {effect!r} names an unknown object")
-            check_conditions(f"rule {rule.id}", (*rule.conditions, *rule.hint))
-            rules.setdefault((verb, rule.obj, second), []).append(rule)
+            rule = game.rule(number, raw, topics)
+            rules.setdefault((rule.verb, rule.obj, rule.second), []).append(rule)
         scores = sum(r.score for rs in rules.values() for r in rs)
         if scores < data["max_score"]:
-            fail(f"the rules award at most {scores} points, less than max_score")
+            game.fail(f"the rules award at most {scores} points, less than max_score")
         by_object: dict[str, list[tuple[tuple[str, str, str | None], list[Rule]]]] = {}
         for key, group in rules.items():
             by_object.setdefault(key[1], []).append((key, group))
@@ -242,14 +272,14 @@ class Game:
             intro=data.get("intro", ""),
             start=data["start"],
             max_score=int(data["max_score"]),
-            rooms=rooms,
-            objects=objects,
+            rooms=game.rooms,
+            objects=game.objects,
             rules=rules,
             walkthrough=tuple(data.get("walkthrough", ())),
             initial_flags=frozenset(flags),
             initial_where=where,
             culprit=data.get("culprit"),
-            words={k: tuple(v) for k, v in words.items()},
+            words=words,
             topics=topics,
             replies={**DEFAULT_REPLIES, **data.get("replies", {})},
         )
