@@ -22,7 +22,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -786,29 +786,35 @@ def _price(obj: KBObject) -> float:
     return 30.0
 
 
+def _compare(form: Form, obj: KBObject) -> bool:
+    """("cmp", dimension, operator, value): bigger (">"), smaller ("<") or about ("~", within
+    a factor of two)."""
+    _, dimension, operator, value = form
+    own = {"size": obj.size_cm, "weight": obj.weight_kg, "price": _price(obj)}[dimension]
+    if operator == ">":
+        return own > value
+    if operator == "<":
+        return own < value
+    return value / 2 <= own <= value * 2
+
+
+_TRUTH: dict[str, Callable[[Form, KBObject, int], bool]] = {
+    "prop": lambda form, obj, index: form[1] in obj.yes,
+    "obj": lambda form, obj, index: form[1] == index,
+    "not": lambda form, obj, index: not truth(form[1], obj, index),
+    "and": lambda form, obj, index: all(truth(f, obj, index) for f in form[1]),
+    "or": lambda form, obj, index: any(truth(f, obj, index) for f in form[1]),
+    "const": lambda form, obj, index: form[1],
+    "cmp": lambda form, obj, index: _compare(form, obj),
+}
+
+
 def truth(form: Form, obj: KBObject, index: int) -> bool:
-    kind = form[0]
-    if kind == "prop":
-        return form[1] in obj.yes
-    if kind == "obj":
-        return form[1] == index
-    if kind == "not":
-        return not truth(form[1], obj, index)
-    if kind == "and":
-        return all(truth(f, obj, index) for f in form[1])
-    if kind == "or":
-        return any(truth(f, obj, index) for f in form[1])
-    if kind == "const":
-        return form[1]
-    if kind == "cmp":
-        _, dimension, operator, value = form
-        own = {"size": obj.size_cm, "weight": obj.weight_kg, "price": _price(obj)}[dimension]
-        if operator == ">":
-            return own > value
-        if operator == "<":
-            return own < value
-        return value / 2 <= own <= value * 2
-    raise ValueError(f"unknown logical form {form!r}")
+    """The truth of a logical form for the object ``obj`` (at ``index`` of the list)."""
+    rule = _TRUTH.get(form[0])
+    if rule is None:
+        raise ValueError(f"unknown logical form {form!r}")
+    return rule(form, obj, index)
 
 
 class KnowledgeBaseOracle:
