@@ -784,67 +784,91 @@ class World:
         return self._valid
 
     def _compute_valid(self) -> list[str]:
-        game, flags = self.game, self.flags
-        actions: list[str] = []
-        for direction, exit_ in game.rooms[self.room].get("exits", {}).items():
-            if isinstance(exit_, str):
-                actions.append(direction)
-                continue
-            door = exit_.get("door")
-            if (door is None or f"open:{door}" in flags) and all(
-                self.holds(c) for c in exit_.get("if", ())
-            ):
-                actions.append(direction)
+        """The open exits, then for each object in scope the commands its rules offer and the
+        engine's own."""
         scope = self.in_scope()
         held = {oid for oid in scope if self.where[oid] == PLAYER}
         containers = [
             oid for oid in scope
-            if game.objects[oid].get("container")
-            and (f"open:{oid}" in flags or not game.objects[oid].get("openable"))
+            if self.game.objects[oid].get("container")
+            and (f"open:{oid}" in self.flags or not self.game.objects[oid].get("openable"))
         ]  # fmt: skip
-        listed: set[tuple[str, str, str | None]] = set()
+        actions = self._exit_actions()
         for oid in scope:
-            obj, noun = game.objects[oid], game.word(oid)
-            for (verb, _, second), rules in game.rules_by_object.get(oid, ()):
-                rule = self._first_listable(rules)
-                if rule is None:
-                    continue
-                listed.add((verb, oid, second))
-                if second is not None and verb not in ("ask", "enter"):
-                    if not self.visible(second):
-                        continue
-                    second_word = game.word(second)
-                else:
-                    second_word = second
-                template = TEMPLATES.get(verb, verb + " {o}")
-                actions.append(template.format(o=noun, s=second_word))
-            rule_verbs = {v for v, o, _ in listed if o == oid}
-            if f"examined:{oid}" not in flags and "examine" not in rule_verbs:
-                actions.append(f"examine {noun}")
-            if obj.get("person"):
-                if f"talked:{oid}" not in flags and "talk" not in rule_verbs:
-                    actions.append(f"talk to {noun}")
+            offered, rule_verbs = self._rule_actions(oid)
+            actions += offered
+            actions += self._own_actions(oid, rule_verbs, held, containers)
+        return actions
+
+    def _exit_actions(self) -> list[str]:
+        """The directions of the room's exits that can be taken now."""
+        directions = []
+        for direction, exit_ in self.game.rooms[self.room].get("exits", {}).items():
+            if isinstance(exit_, str):
+                directions.append(direction)
                 continue
-            if oid in held:
-                actions.append(f"drop {noun}")
-                for container in containers:
-                    if container != oid and self.where[container] != oid:
-                        actions.append(f"put {noun} in {game.word(container)}")
-            elif obj.get("takeable") and "take" not in rule_verbs:
-                actions.append(f"take {noun}")
-            if obj.get("openable") and f"locked:{oid}" not in flags:
-                if f"open:{oid}" in flags:
-                    actions.append(f"close {noun}")
-                elif "open" not in rule_verbs:
-                    actions.append(f"open {noun}")
-            key = obj.get("key")
-            if key is not None and f"locked:{oid}" in flags and key in held:
-                actions.append(f"unlock {noun} with {game.word(key)}")
-            if "text" in obj and f"read:{oid}" not in flags and "read" not in rule_verbs:
-                actions.append(f"read {noun}")
-            searched = f"searched:{oid}" in flags or "search" in rule_verbs
-            if obj.get("searchable") and not searched:
-                actions.append(f"search {noun}")
+            door = exit_.get("door")
+            if (door is None or f"open:{door}" in self.flags) and all(
+                self.holds(c) for c in exit_.get("if", ())
+            ):
+                directions.append(direction)
+        return directions
+
+    def _rule_actions(self, oid: str) -> tuple[list[str], set[str]]:
+        """The commands the object's rules offer now (one naming a second object, while that
+        object is visible), and the verbs of those rules."""
+        game = self.game
+        actions: list[str] = []
+        rule_verbs: set[str] = set()
+        for (verb, _, second), rules in game.rules_by_object.get(oid, ()):
+            if self._first_listable(rules) is None:
+                continue
+            rule_verbs.add(verb)
+            if second is not None and verb not in ("ask", "enter"):
+                if not self.visible(second):
+                    continue
+                second_word = game.word(second)
+            else:
+                second_word = second
+            template = TEMPLATES.get(verb, verb + " {o}")
+            actions.append(template.format(o=game.word(oid), s=second_word))
+        return actions, rule_verbs
+
+    def _own_actions(
+        self, oid: str, rule_verbs: set[str], held: set[str], containers: list[str]
+    ) -> list[str]:
+        """The engine's own commands for an object, each where no rule of its verb is listed:
+        examine, then talk to a person, or else drop and put (held) or take, open or close,
+        unlock, read and search."""
+        game, flags = self.game, self.flags
+        obj, noun = game.objects[oid], game.word(oid)
+        actions: list[str] = []
+        if f"examined:{oid}" not in flags and "examine" not in rule_verbs:
+            actions.append(f"examine {noun}")
+        if obj.get("person"):
+            if f"talked:{oid}" not in flags and "talk" not in rule_verbs:
+                actions.append(f"talk to {noun}")
+            return actions
+        if oid in held:
+            actions.append(f"drop {noun}")
+            for container in containers:
+                if container != oid and self.where[container] != oid:
+                    actions.append(f"put {noun} in {game.word(container)}")
+        elif obj.get("takeable") and "take" not in rule_verbs:
+            actions.append(f"take {noun}")
+        if obj.get("openable") and f"locked:{oid}" not in flags:
+            if f"open:{oid}" in flags:
+                actions.append(f"close {noun}")
+            elif "open" not in rule_verbs:
+                actions.append(f"open {noun}")
+        key = obj.get("key")
+        if key is not None and f"locked:{oid}" in flags and key in held:
+            actions.append(f"unlock {noun} with {game.word(key)}")
+        if "text" in obj and f"read:{oid}" not in flags and "read" not in rule_verbs:
+            actions.append(f"read {noun}")
+        searched = f"searched:{oid}" in flags or "search" in rule_verbs
+        if obj.get("searchable") and not searched:
+            actions.append(f"search {noun}")
         return actions
 
     def _first_listable(self, rules: Iterable[Rule]) -> Rule | None:
