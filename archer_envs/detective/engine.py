@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from archer_envs.oracles.english import listing
+
 DIRECTIONS = ("north", "south", "east", "west", "northeast", "northwest", "southeast",
               "southwest", "up", "down")  # fmt: skip
 DIRECTION_WORDS = {
@@ -444,7 +446,7 @@ class World:
                 inside = [self.game.name(i) for i, loc in self.where.items() if loc == oid]
                 if inside and (not obj.get("openable") or f"open:{oid}" in self.flags):
                     word = "On" if obj.get("surface") else "In"
-                    listed.append(f"{word} the {obj['name']}: {_join(inside)}.")
+                    listed.append(f"{word} the {obj['name']}: {listing(inside)}.")
         if listed:
             parts.append(" ".join(listed))
         return "\n".join(parts)
@@ -453,7 +455,7 @@ class World:
         held = self.held()
         if not held:
             return "You are empty-handed."
-        return "You are carrying: " + _join(_a(self.game.name(o)) for o in held) + "."
+        return "You are carrying: " + listing(_a(self.game.name(o)) for o in held) + "."
 
     # --- parsing -------------------------------------------------------------------------------
     def parse(self, text: str) -> Command:
@@ -683,7 +685,7 @@ class World:
         self.flags.add(f"open:{oid}")
         inside = [self.game.name(i) for i, loc in self.where.items() if loc == oid]
         if inside:
-            return f"You open the {self.game.name(oid)}, revealing {_join(map(_a, inside))}."
+            return f"You open the {self.game.name(oid)}, revealing {listing(map(_a, inside))}."
         return "Opened."
 
     def _do_close(self, command: Command) -> str:
@@ -720,7 +722,7 @@ class World:
         inside = [self.game.name(i) for i, loc in self.where.items() if loc == oid]
         if not inside:
             return f"The {self.game.name(oid)} is empty."
-        return f"In the {self.game.name(oid)}: {_join(map(_a, inside))}."
+        return f"In the {self.game.name(oid)}: {listing(map(_a, inside))}."
 
     def _do_talk(self, command: Command) -> str:
         obj = self.game.objects[command.obj]
@@ -906,10 +908,3 @@ def _a(name: str) -> str:
     if name[:1].isupper() or name.startswith(("some ", "a ", "an ", "the ")):
         return name
     return ("an " if name[:1] in "aeiou" else "a ") + name
-
-
-def _join(items: Iterable[str]) -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]

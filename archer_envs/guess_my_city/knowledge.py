@@ -48,6 +48,7 @@ from archer_envs.oracles.english import (
     Prefiltered,
     alternation,
     join,
+    listing,
     normalise,
 )
 from archer_envs.question_game import NO, YES
@@ -1552,13 +1553,6 @@ def _special_region(name: str, facts: CityFacts) -> bool | None:
 
 
 # --- answering ----------------------------------------------------------------------------------
-def _listing(items: Sequence[str]) -> str:
-    items = [i for i in items if i]
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
 class CityOracle:
     """Answers questions about the hidden city from the knowledge, offline and deterministically.
 
@@ -1670,14 +1664,14 @@ def _say_neighbours(facts: CityFacts) -> str:
     neighbours = _clean_items(facts.city.neighbouring_countries, facts, country=False)
     if not neighbours:
         return "My country has no land borders with other countries."
-    return f"My country borders {_listing(neighbours)}."
+    return f"My country borders {listing(neighbours)}."
 
 
 def _say_language(facts: CityFacts) -> str | None:
     languages = _clean_items(facts.city.languages, facts, country=False)
     if not languages:
         return None
-    others = _listing(languages[1:3])
+    others = listing(languages[1:3])
     return f"Most people here speak {languages[0]}" + (
         f"; you also hear {others}." if others else "."
     )
@@ -1687,7 +1681,7 @@ def _say_religion(facts: CityFacts) -> str | None:
     religions = facts.city.religions
     if not religions:
         return None
-    others = _listing(list(religions[1:3]))
+    others = listing(list(religions[1:3]))
     verb = "is" if len(religions) == 2 else "are"
     if _RELIGIONS.get(fold(religions[0])) == "irreligio":
         text = "Most people here are not religious"
@@ -1701,7 +1695,7 @@ def _say_food(facts: CityFacts) -> str | None:
     dishes = _clean_items(city.dishes, facts)[:3]
     text = _sentence(f"The food here is {city.cuisine}") if city.cuisine else ""
     if dishes:
-        text += f" You should try {_listing(dishes).replace(' and ', ' or ')}."
+        text += f" You should try {listing(dishes).replace(' and ', ' or ')}."
     return text.strip() or None
 
 
@@ -1722,12 +1716,12 @@ def _say_water(facts: CityFacts) -> str:
     seas = _clean_items(city.seas, facts)
     rivers = _clean_items(city.rivers, facts)
     if city.coastal:
-        text = f"We're on the coast{' of ' + _the(_listing(seas[:2])) if seas else ''}."
+        text = f"We're on the coast{' of ' + _the(listing(seas[:2])) if seas else ''}."
     else:
         text = "We're inland, away from the sea."
     if rivers:
         verb = "runs" if len(rivers) == 1 else "run"
-        text += " " + _sentence(f"{_the(_listing(rivers[:2]))} {verb} through the city")
+        text += " " + _sentence(f"{_the(listing(rivers[:2]))} {verb} through the city")
     return text
 
 
@@ -1759,7 +1753,7 @@ def _say_items(items: str, template: str, count: int) -> Callable[[CityFacts], s
 
     def say(facts: CityFacts) -> str | None:
         found = _clean_items(getattr(facts.city, items), facts)[:count]
-        return template.format(_listing(found)) if found else None
+        return template.format(listing(found)) if found else None
 
     return say
 
@@ -1799,7 +1793,7 @@ _OPEN_ANSWERS: dict[str, Callable[[CityFacts], str | None]] = {
     "religion": _say_religion,
     "food": _say_food,
     "sport": lambda facts: (
-        f"People here love {_listing(list(facts.city.sports[:3]))}." if facts.city.sports else None
+        f"People here love {listing(list(facts.city.sports[:3]))}." if facts.city.sports else None
     ),
     "industry": _say_items("industries", "Big industries here are {}.", 4),
     "population": lambda facts: _sentence(_population(*facts.band)),

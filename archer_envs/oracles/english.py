@@ -1,10 +1,12 @@
 """English that both question games read: question text normalised to lowercase words,
 the frames people put around a question ("ok, next question: ...", "can you tell me if ...",
 "..., right?"), and regexes that skip, with plain substring tests, the texts they cannot match
-(``Prefiltered``; ``NeedleIndex`` for many at once).
+(``Prefiltered``; ``NeedleIndex`` for many at once); and ``listing``, the lists the games write
+("a, b and c").
 
 Twenty Questions (archer_envs.twenty_questions.knowledge) and Guess My City
-(archer_envs.guess_my_city.knowledge) build their question readers on these.
+(archer_envs.guess_my_city.knowledge) build their question readers on these; Guess My City's
+answers and Detective's descriptions list things with ``listing``.
 """
 
 from __future__ import annotations
@@ -265,3 +267,11 @@ TOKEN = re.compile(r"[a-z0-9]+")
 def alternation(strings: Iterable[str]) -> re.Pattern:
     ordered = sorted(set(strings), key=len, reverse=True)
     return re.compile(r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, ordered)) + r")(?![a-z0-9])")
+
+
+def listing(items: Iterable[str]) -> str:
+    """The items in an English list: "a", "a and b", "a, b and c"."""
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
