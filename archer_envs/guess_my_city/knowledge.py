@@ -670,24 +670,8 @@ class CityReader:
     # vocabularies built from the knowledge
     def _build(self) -> None:
         cities = self.cities
-        # countries: every name form -> canonical key (the folded country of the data)
-        self.country_forms: dict[str, set[str]] = {}
-        for city in cities:
-            key = fold(city.country)
-            forms = {key, *map(fold, city.country_aliases), *_COUNTRY_EXTRA.get(key, ())}
-            for form in forms:
-                self.country_forms.setdefault(form, set()).add(key)
-        for city in cities:
-            for neighbour in city.neighbouring_countries:
-                self.country_forms.setdefault(fold(neighbour), {fold(neighbour)})
-        for country in _WORLD_COUNTRIES:
-            self.country_forms.setdefault(country, {country})
-        self.country_forms.pop("us", None)  # the pronoun
-        self.country_forms.pop("u s", None)
-        self.demonyms: dict[str, set[str]] = {}
-        for country, demonym in _DEMONYMS.items():
-            for key in self.country_forms.get(country, ()):
-                self.demonyms.setdefault(demonym, set()).add(key)
+        self.country_forms = _country_forms(cities)
+        self.demonyms = _demonym_countries(self.country_forms)
         self.country_phrases = _Phrases(self.country_forms)
         self.demonym_phrases = _Phrases(self.demonyms)
         self.regions = sorted({fold(c.region) for c in cities if c.region})
@@ -699,25 +683,9 @@ class CityReader:
         self.region_index = NeedleIndex([regex for _, regex in self.region_regexes])
         languages = {fold(lang) for c in cities for lang in c.languages} | set(_LANGUAGES_EXTRA)
         self.language_phrases = _Phrases(languages)
-        seas: dict[str, str] = {}
-        for city in cities:
-            for sea in city.seas:
-                full = fold(sea)
-                seas[full] = full
-                short = re.sub(r"^the |\b(?:ocean|sea)$", "", full).strip()
-                if short in ("pacific", "atlantic", "mediterranean", "caspian", "baltic"):
-                    seas[short] = short
-        self.seas = seas
+        self.seas = seas = _sea_forms(cities)
         self.sea_phrases = _Phrases(seas, _with_preposition(seas)) if seas else None
-        rivers: dict[str, str] = {}
-        for city in cities:
-            for river in city.rivers:
-                full = fold(river)
-                short = re.sub(r"^the |^river |\briver$", "", full).strip()
-                for form in {full, short}:
-                    if len(form) > 2 and form not in _STOP:
-                        rivers[form] = short
-        self.rivers = rivers
+        self.rivers = rivers = _river_forms(cities)
         self.river_phrases = _Phrases(rivers, _with_preposition(rivers)) if rivers else None
         climates = {fold(c.climate) for c in cities if c.climate}
         self.climate_regex = Prefiltered(
@@ -1033,6 +1001,60 @@ _DETECTORS: list[Callable[[CityReader, _Asked], Detected]] = [
     CityReader._capitals_of,
     CityReader._dishes_and_sports,
 ]
+
+
+def _country_forms(cities: Sequence[City]) -> dict[str, set[str]]:
+    """Every way a question names a country (the cities' countries and their other names, their
+    neighbours, other countries of the world) -> the countries (folded) it may mean."""
+    forms: dict[str, set[str]] = {}
+    for city in cities:
+        key = fold(city.country)
+        for form in {key, *map(fold, city.country_aliases), *_COUNTRY_EXTRA.get(key, ())}:
+            forms.setdefault(form, set()).add(key)
+    for city in cities:
+        for neighbour in city.neighbouring_countries:
+            forms.setdefault(fold(neighbour), {fold(neighbour)})
+    for country in _WORLD_COUNTRIES:
+        forms.setdefault(country, {country})
+    forms.pop("us", None)  # the pronoun
+    forms.pop("u s", None)
+    return forms
+
+
+def _demonym_countries(country_forms: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Each demonym ("french") -> the countries it names."""
+    demonyms: dict[str, set[str]] = {}
+    for country, demonym in _DEMONYMS.items():
+        for key in country_forms.get(country, ()):
+            demonyms.setdefault(demonym, set()).add(key)
+    return demonyms
+
+
+def _sea_forms(cities: Sequence[City]) -> dict[str, str]:
+    """The cities' seas, each as written and, for the big ones, in short ("pacific") -> itself."""
+    seas: dict[str, str] = {}
+    for city in cities:
+        for sea in city.seas:
+            full = fold(sea)
+            seas[full] = full
+            short = re.sub(r"^the |\b(?:ocean|sea)$", "", full).strip()
+            if short in ("pacific", "atlantic", "mediterranean", "caspian", "baltic"):
+                seas[short] = short
+    return seas
+
+
+def _river_forms(cities: Sequence[City]) -> dict[str, str]:
+    """The cities' rivers, each as written and in short ("thames" for "the river thames") -> its
+    short name; without forms of two letters or a stop word."""
+    rivers: dict[str, str] = {}
+    for city in cities:
+        for river in city.rivers:
+            full = fold(river)
+            short = re.sub(r"^the |^river |\briver$", "", full).strip()
+            for form in {full, short}:
+                if len(form) > 2 and form not in _STOP:
+                    rivers[form] = short
+    return rivers
 
 
 def _with_preposition(names: Iterable[str]) -> re.Pattern:
