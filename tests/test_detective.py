@@ -320,6 +320,9 @@ def test_another_game_in_the_same_format(tmp_path):
         Game.from_dict({**tiny, "rules": [{"verb": "take", "object": "dog"}]})
     with pytest.raises(ValueError, match="'has:dog' names an unknown"):
         Game.from_dict({**tiny, "rules": [{"verb": "take", "object": "cat", "if": ["has:dog"]}]})
+    lost_cat = {"cat": {"name": "cat", "location": "attic"}}
+    with pytest.raises(ValueError, match="'cat' is in 'attic', which is neither a room nor"):
+        Game.from_dict({**tiny, "objects": lost_cat})
     with pytest.raises(ValueError, match="cannot read the game file"):
         DetectiveEnv(game=tmp_path / "missing.json")
 

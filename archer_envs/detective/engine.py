@@ -147,7 +147,8 @@ class _GameFile:
         words: dict[str, list[str]] = {}
         for oid, obj in self.objects.items():
             location = obj.get("location")
-            if location not in (None, PLAYER, *self.rooms, *self.objects):
+            placed = location in self.rooms or location in self.objects
+            if location not in (None, PLAYER) and not placed:
                 self.fail(
                     f"object {oid!r} is in {location!r}, which is neither a room nor an object"
                 )
