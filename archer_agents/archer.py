@@ -162,8 +162,8 @@ class ArCHer:
         self.config = config
         self.policy = policy
         # by default the config's critic, built after the policy's (BC) weights are loaded
-        self.critic = critic if critic is not None else make_critic(config.critic, policy).to(
-            policy.device
+        self.critic = (
+            critic if critic is not None else make_critic(config.critic, policy).to(policy.device)
         )
         critic = self.critic
         if critic.target is None:

@@ -66,7 +66,6 @@ class CHAIConfig(Config):
                       if field.name != "samples"})  # fmt: skip
         return base.replace(**overrides)
 
-
     def archer(self) -> ArCHerConfig:
         shared = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)
                   if field.name != "samples"}  # fmt: skip

@@ -140,8 +140,8 @@ class OfflineArCHer:
                              f"{config.max_weight}")  # fmt: skip
         self.config = config
         self.policy = policy
-        self.critic = critic if critic is not None else make_critic(config.critic, policy).to(
-            policy.device
+        self.critic = (
+            critic if critic is not None else make_critic(config.critic, policy).to(policy.device)
         )
         if self.critic.target is None:
             self.critic.make_target()
@@ -234,8 +234,10 @@ class OfflineArCHer:
         if transitions == 0:
             raise ValueError("offline ArCHer needs a dataset with at least one transition")
         if transitions > self.buffer.capacity:
-            raise ValueError(f"the dataset holds {transitions} transitions, more than "
-                             f"buffer_size ({self.buffer.capacity}): raise buffer_size")
+            raise ValueError(
+                f"the dataset holds {transitions} transitions, more than "
+                f"buffer_size ({self.buffer.capacity}): raise buffer_size"
+            )
         self.buffer.add_trajectories(trajectories)
         self.critic.train()
         for _ in tqdm(range(self.config.critic_warmup_steps), leave=False,

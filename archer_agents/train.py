@@ -390,10 +390,12 @@ def train_run(env_id: str, out: str, config: Any, algo: str = "archer", seed: in
         trajectories += len(collected)
         # cumulative over the run (a resumed run continues the counts; the seeding and warm-up
         # are timed, evaluation is not); SB3 counts its own env steps (every step taken)
-        env_steps = metrics.get("env_steps", env_steps + sum(len(t["transitions"])
-                                                             for t in collected))
-        metrics.update(trajectories=trajectories, env_steps=env_steps,
-                       train_seconds=round(seconds, 2))
+        env_steps = metrics.get(
+            "env_steps", env_steps + sum(len(t["transitions"]) for t in collected)
+        )
+        metrics.update(
+            trajectories=trajectories, env_steps=env_steps, train_seconds=round(seconds, 2)
+        )
         last = iteration + 1 == config.iterations
         if main and ((iteration + 1) % config.eval_every == 0 or last):
             with mixed_precision(torch_device):

@@ -441,7 +441,6 @@ def write_summary(path: Path, entry: Entry, env_id: str, identity: dict[str, Any
     path.write_text(json.dumps(summary, indent=1) + "\n")
 
 
-
 def _training_summary(training: dict[str, Any] | None) -> dict[str, Any] | None:
     if training is None:
         return None

@@ -129,8 +129,15 @@ def main() -> None:
         ),
     }
     summary: dict[str, Any] = {
-        "command": " ".join([COMMAND, "--seeds", *map(str, args.seeds), "--convergence-epochs",
-                             *map(str, args.convergence_epochs)]),
+        "command": " ".join(
+            [
+                COMMAND,
+                "--seeds",
+                *map(str, args.seeds),
+                "--convergence-epochs",
+                *map(str, args.convergence_epochs),
+            ]
+        ),
         "git_commit": git_commit(),
         "env_id": ENV_ID,
         "optimal_return": optimum,
