@@ -107,29 +107,48 @@ class ArCHerConfig(Config):
             # leave-one-out advantages and a KL term keep the tiny actor's updates from
             # spreading its token distributions into utterances nobody has tried.
             base = cls(
-                critic="policy", iterations=16, buffer_size=20_000, critic_warmup_steps=100,
-                warmup_iters=0, critic_lr=3e-4, actor_steps=5, actor_samples=4, lm_lr=1e-4,
+                critic="policy",
+                iterations=16,
+                buffer_size=20_000,
+                critic_warmup_steps=100,
+                warmup_iters=0,
+                critic_lr=3e-4,
+                actor_steps=5,
+                actor_samples=4,
+                lm_lr=1e-4,
                 kl_coef=0.5,
-            )  # fmt: skip
+            )
         elif name == "paper":
             twenty_questions = env_id.startswith("archer/TwentyQuestions")
             base = cls(
-                policy="gpt2", critic="roberta-base", iterations=500,
+                policy="gpt2",
+                critic="roberta-base",
+                iterations=500,
                 rollouts_per_iter=512 if env_id.startswith("archer/WebShop") else 128,
-                num_envs=32, buffer_size=10_000, batch_size=256, grad_accum_steps=8,
-                critic_steps=50, actor_steps=3,
+                num_envs=32,
+                buffer_size=10_000,
+                batch_size=256,
+                grad_accum_steps=8,
+                critic_steps=50,
+                actor_steps=3,
                 warmup_iters=10 if env_id == "archer/Detective-v0" else 20,
-                gamma=PAPER_GAMMA.get(env_id, 0.95), tau=0.1, critic_lr=2e-5,
-                lm_lr=1e-6 if twenty_questions else 1e-5, max_grad_norm=1.0, max_new_tokens=32,
-                eval_every=10, save_every=5,
-            )  # fmt: skip
+                gamma=PAPER_GAMMA.get(env_id, 0.95),
+                tau=0.1,
+                critic_lr=2e-5,
+                lm_lr=1e-6 if twenty_questions else 1e-5,
+                max_grad_norm=1.0,
+                max_new_tokens=32,
+                eval_every=10,
+                save_every=5,
+            )
         else:
             raise ValueError(f"unknown preset {name!r}: use 'cpu' or 'paper'")
         return base.replace(**overrides)
 
 
-def td_target(rewards: torch.Tensor, dones: torch.Tensor, next_values: torch.Tensor,
-              gamma: float) -> torch.Tensor:  # fmt: skip
+def td_target(
+    rewards: torch.Tensor, dones: torch.Tensor, next_values: torch.Tensor, gamma: float
+) -> torch.Tensor:
     """r + γ (1 − done) V̄(s′), all (batch,)."""
     return rewards + gamma * (1.0 - dones) * next_values
 
@@ -145,10 +164,12 @@ def _chunks(batch: Batch, count: int):
     for start, end in itertools.pairwise(bounds):
         if end > start:
             yield Batch(
-                batch.observations[start:end], batch.actions[start:end],
-                batch.rewards[start:end], batch.next_observations[start:end],
+                batch.observations[start:end],
+                batch.actions[start:end],
+                batch.rewards[start:end],
+                batch.next_observations[start:end],
                 batch.dones[start:end],
-            )  # fmt: skip
+            )
 
 
 class ArCHer:
@@ -156,14 +177,19 @@ class ArCHer:
     their Adam optimizers and the replay buffer. With an ``accelerator`` of several processes,
     process 0's weights are copied to every process and the work is shared (module docstring)."""
 
-    def __init__(self, config: ArCHerConfig, policy: PolicyLM,
-                 critic: UtteranceCritic | CausalCritic | None = None,
-                 seed: int = 0, accelerator: Accelerator | None = None):  # fmt: skip
+    def __init__(
+        self,
+        config: ArCHerConfig,
+        policy: PolicyLM,
+        critic: UtteranceCritic | CausalCritic | None = None,
+        seed: int = 0,
+        accelerator: Accelerator | None = None,
+    ):
         self.config = config
         self.policy = policy
         # by default the config's critic, built after the policy's (BC) weights are loaded
-        self.critic = critic if critic is not None else make_critic(config.critic, policy).to(
-            policy.device
+        self.critic = (
+            critic if critic is not None else make_critic(config.critic, policy).to(policy.device)
         )
         critic = self.critic
         if critic.target is None:
@@ -180,12 +206,12 @@ class ArCHer:
                 f"batch_size ({config.batch_size}) must be a multiple of the number of processes"
                 f" ({self.processes}), and rollouts_per_iter ({config.rollouts_per_iter}) at"
                 " least as large"
-            )  # fmt: skip
+            )
         if config.actor_samples < 1 or (config.batch_size // self.processes) % config.actor_samples:
             raise ValueError(
                 f"actor_samples ({config.actor_samples}) must be at least 1 and divide each"
                 f" process's share of batch_size ({config.batch_size // self.processes})"
-            )  # fmt: skip
+            )
         if self.processes > 1:
             for module in self.modules().values():
                 for tensor in module.state_dict().values():
@@ -194,8 +220,9 @@ class ArCHer:
         self.critic_optimizer = torch.optim.Adam(critic.parameters(), lr=config.critic_lr)
         self.baseline_optimizer = (
             torch.optim.Adam(self.baseline.parameters(), lr=config.baseline_lr)
-            if self.baseline is not None else None
-        )  # fmt: skip
+            if self.baseline is not None
+            else None
+        )
         self.buffer = ReplayBuffer(config.buffer_size, seed=seed + 1_000_003 * self.rank)
 
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -219,8 +246,8 @@ class ArCHer:
         parameters = [p for p in module.parameters() if p.requires_grad]
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
         mean = reduce(torch.cat([g.flatten() for g in grads]), "mean")
-        for parameter, part in zip(parameters, mean.split([p.numel() for p in parameters]),
-                                   strict=True):  # fmt: skip
+        parts = mean.split([p.numel() for p in parameters])
+        for parameter, part in zip(parameters, parts, strict=True):
             parameter.grad = part.view_as(parameter).clone()
 
     def sample(self) -> Batch:
@@ -242,8 +269,12 @@ class ArCHer:
         q1, q2, v1, v2 = self.critic.q_and_v(batch.observations, batch.actions)
         q_loss = F.mse_loss(q1, q_target1) + F.mse_loss(q2, q_target2)
         v_loss = F.mse_loss(v1, v_target1) + F.mse_loss(v2, v_target2)
-        stats = {"q_loss": q_loss.item(), "v_loss": v_loss.item(), "q": q1.mean().item(),
-                 "v": v1.mean().item()}  # fmt: skip
+        stats = {
+            "q_loss": q_loss.item(),
+            "v_loss": v_loss.item(),
+            "q": q1.mean().item(),
+            "v": v1.mean().item(),
+        }
         return q_loss + v_loss, stats
 
     def policy_actions(self, observations: list[str]) -> list[str]:
@@ -291,17 +322,22 @@ class ArCHer:
         k = self.config.actor_samples
         observations = [s for s in observations for _ in range(k)]
         actions = self.policy.generate(observations, temperature=self.config.temperature)
-        advantage = (self.advantages(observations, actions) if k == 1
-                     else self.sampled_advantages(observations, actions))  # fmt: skip
+        if k == 1:
+            advantage = self.advantages(observations, actions)
+        else:
+            advantage = self.sampled_advantages(observations, actions)
         advantage = advantage.to(self.policy.device)
         if self.reference is not None:
-            token_log_probs, mask, kl = self.policy.token_log_probs(observations, actions,
-                                                                    self.reference)  # fmt: skip
+            token_log_probs, mask, kl = self.policy.token_log_probs(
+                observations, actions, self.reference
+            )
         else:
             token_log_probs, mask = self.policy.token_log_probs(observations, actions)
         weight = advantage[:, None].expand_as(token_log_probs)
-        stats = {"advantage": advantage.mean().item(), "advantage_std": advantage.std().item()
-                 if len(advantage) > 1 else 0.0}  # fmt: skip
+        stats = {
+            "advantage": advantage.mean().item(),
+            "advantage_std": advantage.std().item() if len(advantage) > 1 else 0.0,
+        }
         if self.baseline is not None:
             predicted = self.baseline(observations, actions)  # (batch, length - 1)
             baseline_loss = ((predicted - weight) ** 2 * mask).sum() / mask.sum()
@@ -322,8 +358,8 @@ class ArCHer:
     def actor_step(self) -> dict[str, float]:
         """``batch_size`` utterances: ``batch_size / actor_samples`` replay states, each with
         ``actor_samples`` fresh utterances of the actor."""
-        batch = self.buffer.sample(self.config.batch_size // self.processes
-                                   // self.config.actor_samples)  # fmt: skip
+        states = self.config.batch_size // self.processes // self.config.actor_samples
+        batch = self.buffer.sample(states)
         self.actor_optimizer.zero_grad()
         stats: dict[str, float] = {}
         parts = list(_chunks(batch, self.config.grad_accum_steps))
@@ -351,9 +387,12 @@ class ArCHer:
         mistakes in them teach it what mistakes cost."""
         self.buffer.add_trajectories(trajectories)
         self.critic.train()
-        for _ in tqdm(range(self.config.critic_warmup_steps), leave=False,
-                      desc="critic warm-up on the buffer",
-                      disable=not (progress and self.rank == 0)):  # fmt: skip
+        for _ in tqdm(
+            range(self.config.critic_warmup_steps),
+            leave=False,
+            desc="critic warm-up on the buffer",
+            disable=not (progress and self.rank == 0),
+        ):
             self.critic_step()
 
     def iteration(self, envs, iteration: int, seed: int, progress: bool = True) -> dict[str, Any]:

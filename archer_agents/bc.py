@@ -47,8 +47,12 @@ def utterance_pairs(trajectories: Iterable[dict[str, Any]]) -> list[tuple[str, s
     return [(t["observation"], t["action"]) for r in trajectories for t in r["transitions"]]
 
 
-def bc_loss(policy: PolicyLM, observations: list[str], actions: list[str],
-            weights: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+def bc_loss(
+    policy: PolicyLM,
+    observations: list[str],
+    actions: list[str],
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Mean negative log-likelihood per action token (every utterance ends with its newline);
     with ``weights`` (batch,), each pair counts that many times."""
     token, mask = policy.token_log_probs(observations, actions)
@@ -81,11 +85,12 @@ def train_bc(
     steps = config.epochs * math.ceil(len(distinct) / config.batch_size)
     if config.schedule not in ("cosine", "constant"):
         raise ValueError(f"unknown BC schedule {config.schedule!r}: use 'cosine' or 'constant'")
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        (lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
-        if config.schedule == "cosine" else (lambda step: 1.0),
-    )  # fmt: skip
+
+    def cosine(step: int) -> float:
+        return 0.5 * (1 + math.cos(math.pi * step / steps))
+
+    factor = cosine if config.schedule == "cosine" else (lambda step: 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     losses: list[float] = []
     policy.train()
     with tqdm(total=steps, desc="behaviour cloning", disable=not progress) as bar:
@@ -93,8 +98,9 @@ def train_bc(
             order = rng.permutation(len(distinct))
             for start in range(0, len(distinct), config.batch_size):
                 picks = order[start : start + config.batch_size]
-                loss = bc_loss(policy, [distinct[i][0] for i in picks],
-                               [distinct[i][1] for i in picks], weights[picks])  # fmt: skip
+                observations = [distinct[i][0] for i in picks]
+                actions = [distinct[i][1] for i in picks]
+                loss = bc_loss(policy, observations, actions, weights[picks])
                 optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
@@ -143,12 +149,17 @@ class FilteredBCConfig(Config):
         elif name == "paper":
             twenty_questions = env_id.startswith("archer/TwentyQuestions")
             base = cls(
-                policy="gpt2", iterations=500,
+                policy="gpt2",
+                iterations=500,
                 rollouts_per_iter=512 if env_id.startswith("archer/WebShop") else 128,
-                num_envs=32, batch_size=256, actor_steps=3,
-                lm_lr=1e-6 if twenty_questions else 1e-5, max_new_tokens=32, eval_every=10,
+                num_envs=32,
+                batch_size=256,
+                actor_steps=3,
+                lm_lr=1e-6 if twenty_questions else 1e-5,
+                max_new_tokens=32,
+                eval_every=10,
                 save_every=5,
-            )  # fmt: skip
+            )
         else:
             raise ValueError(f"unknown preset {name!r}: use 'cpu' or 'paper'")
         return base.replace(**overrides)
@@ -199,8 +210,13 @@ class FilteredBC:
     policy, its Adam optimizer and the pool of trajectories. One process only: the pool and
     the mini-batches are not shared out."""
 
-    def __init__(self, config: FilteredBCConfig, policy: PolicyLM, seed: int = 0,
-                 accelerator: Accelerator | None = None):  # fmt: skip
+    def __init__(
+        self,
+        config: FilteredBCConfig,
+        policy: PolicyLM,
+        seed: int = 0,
+        accelerator: Accelerator | None = None,
+    ):
         self.config = config
         self.policy = policy
         self.accelerator = accelerator
@@ -234,8 +250,9 @@ class FilteredBC:
         episodes reproducible (a resumed run replays the same ones)."""
         self.policy.eval()
         actor = PolicyAgent(self.policy, greedy=False, temperature=self.config.temperature)
-        trajectories = collect_trajectories(actor, envs, self.config.rollouts_per_iter,
-                                            seed=seed, progress=progress)  # fmt: skip
+        trajectories = collect_trajectories(
+            actor, envs, self.config.rollouts_per_iter, seed=seed, progress=progress
+        )
         self.buffer.add(trajectories)
         kept = top_decile(self.buffer.trajectories)
         pairs = utterance_pairs(kept)

@@ -41,10 +41,16 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return len(self.transitions)
 
-    def add(self, observation: str, action: str, reward: float, next_observation: str,
-            done: bool) -> None:  # fmt: skip
-        item = {"observation": observation, "action": action, "reward": float(reward),
-                "next_observation": next_observation, "done": bool(done)}  # fmt: skip
+    def add(
+        self, observation: str, action: str, reward: float, next_observation: str, done: bool
+    ) -> None:
+        item = {
+            "observation": observation,
+            "action": action,
+            "reward": float(reward),
+            "next_observation": next_observation,
+            "done": bool(done),
+        }
         if len(self.transitions) < self.capacity:
             self.transitions.append(item)
         else:
@@ -56,8 +62,13 @@ class ReplayBuffer:
         added = 0
         for trajectory in trajectories:
             for t in trajectory["transitions"]:
-                self.add(t["observation"], t["action"], t["reward"], t["next_observation"],
-                         t["terminated"])  # fmt: skip
+                self.add(
+                    t["observation"],
+                    t["action"],
+                    t["reward"],
+                    t["next_observation"],
+                    t["terminated"],
+                )
                 added += 1
         return added
 
@@ -108,6 +119,8 @@ class ReplayBuffer:
         if not all(isinstance(text, str) for text in texts) or not (
             type(reward) in (int, float) and math.isfinite(reward) and type(item["done"]) is bool
         ):
-            raise ValueError(f"{where}: not a buffer transition: expected texts, a finite reward "
-                             "and a boolean done")  # fmt: skip
+            raise ValueError(
+                f"{where}: not a buffer transition: expected texts, a finite reward "
+                "and a boolean done"
+            )
         return item

@@ -62,32 +62,49 @@ class CHAIConfig(Config):
         BC policy's trunk, warmed up on the seeded buffer; ``paper``: the paper's table), with
         k = 5."""
         archer = ArCHerConfig.preset(name, env_id)
-        base = cls(**{field.name: getattr(archer, field.name) for field in dataclasses.fields(cls)
-                      if field.name != "samples"})  # fmt: skip
+        shared = {
+            field.name: getattr(archer, field.name)
+            for field in dataclasses.fields(cls)
+            if field.name != "samples"
+        }
+        base = cls(**shared)
         return base.replace(**overrides)
 
-
     def archer(self) -> ArCHerConfig:
-        shared = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)
-                  if field.name != "samples"}  # fmt: skip
+        shared = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name != "samples"
+        }
         return ArCHerConfig(**shared, actor_steps=0, warmup_iters=0)
 
 
 @torch.no_grad()
-def best_of_k(policy: PolicyLM, critic: UtteranceCritic | CausalCritic,
-              observations: Sequence[str], k: int, greedy: bool = False,
-              temperature: float = 1.0,
-              generator: torch.Generator | None = None) -> list[str]:  # fmt: skip
+def best_of_k(
+    policy: PolicyLM,
+    critic: UtteranceCritic | CausalCritic,
+    observations: Sequence[str],
+    k: int,
+    greedy: bool = False,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> list[str]:
     """For each observation, k candidate utterances of ``policy`` (k samples at
     ``temperature``; with ``greedy``, the greedy utterance and k − 1 samples, so that k = 1 is
     greedy decoding) and the one of highest min(Q1, Q2) under ``critic`` (the first of equals)."""
     repeated = [observation for observation in observations for _ in range(k)]
     if greedy:
         first = policy.generate(observations, greedy=True)
-        others = policy.generate([o for o in observations for _ in range(k - 1)],
-                                 temperature=temperature, generator=generator)  # fmt: skip
-        candidates = [text for i, head in enumerate(first)
-                      for text in (head, *others[i * (k - 1) : (i + 1) * (k - 1)])]  # fmt: skip
+        others = policy.generate(
+            [o for o in observations for _ in range(k - 1)],
+            temperature=temperature,
+            generator=generator,
+        )
+        candidates = [
+            text
+            for i, head in enumerate(first)
+            for text in (head, *others[i * (k - 1) : (i + 1) * (k - 1)])
+        ]
     else:
         candidates = policy.generate(repeated, temperature=temperature, generator=generator)
     values = torch.minimum(*critic.q(repeated, candidates)).view(len(observations), k)
@@ -100,9 +117,16 @@ class BestOfKAgent:
     generator when seeded (evaluations reproducible from the seed), else from torch's global
     random state (training rollouts, resumable)."""
 
-    def __init__(self, policy: PolicyLM, critic: UtteranceCritic | CausalCritic, k: int = 5,
-                 greedy: bool = True, temperature: float = 1.0, name: str = "chai",
-                 seed: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        policy: PolicyLM,
+        critic: UtteranceCritic | CausalCritic,
+        k: int = 5,
+        greedy: bool = True,
+        temperature: float = 1.0,
+        name: str = "chai",
+        seed: int | None = None,
+    ):
         if k < 1:
             raise ValueError(f"best-of-k needs k of at least 1, got {k}")
         self.policy, self.critic, self.k, self.greedy = policy, critic, k, greedy
@@ -115,8 +139,15 @@ class BestOfKAgent:
         live = [i for i, obs in enumerate(observations) if obs is not None]
         actions: list[str | None] = [None] * len(observations)
         if live:
-            texts = best_of_k(self.policy, self.critic, [observations[i] for i in live], self.k,
-                              self.greedy, self.temperature, self.generator)  # fmt: skip
+            texts = best_of_k(
+                self.policy,
+                self.critic,
+                [observations[i] for i in live],
+                self.k,
+                self.greedy,
+                self.temperature,
+                self.generator,
+            )
             for i, text in zip(live, texts, strict=True):
                 actions[i] = text
         return actions
@@ -128,9 +159,14 @@ class CHAI(ArCHer):
     ``samples`` is k. A checkpoint holds the frozen policy (the agent samples it) and the
     critics; the only optimizer is the critic's."""
 
-    def __init__(self, config: CHAIConfig, policy: PolicyLM,
-                 critic: UtteranceCritic | CausalCritic | None = None,
-                 seed: int = 0, accelerator: Accelerator | None = None):  # fmt: skip
+    def __init__(
+        self,
+        config: CHAIConfig,
+        policy: PolicyLM,
+        critic: UtteranceCritic | CausalCritic | None = None,
+        seed: int = 0,
+        accelerator: Accelerator | None = None,
+    ):
         if config.samples < 1:
             raise ValueError(f"samples (CHAI's k) must be at least 1, got {config.samples}")
         super().__init__(config.archer(), policy, critic, seed=seed, accelerator=accelerator)
@@ -141,8 +177,14 @@ class CHAI(ArCHer):
 
     def agent(self, greedy: bool = False, seed: int | None = None) -> BestOfKAgent:
         """The best-of-k agent under the target critic."""
-        return BestOfKAgent(self.policy, self.critic.target, self.samples, greedy=greedy,
-                            temperature=self.config.temperature, seed=seed)  # fmt: skip
+        return BestOfKAgent(
+            self.policy,
+            self.critic.target,
+            self.samples,
+            greedy=greedy,
+            temperature=self.config.temperature,
+            seed=seed,
+        )
 
     def policy_actions(self, observations: list[str]) -> list[str]:
         return self.agent().act(observations)

@@ -53,25 +53,35 @@ def optimizer_to_files(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
     return _tensors(tensors), {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def optimizer_from_files(optimizer: torch.optim.Optimizer, tensors: dict, meta: Any,
-                         path: Path) -> None:  # fmt: skip
+def optimizer_from_files(
+    optimizer: torch.optim.Optimizer, tensors: dict, meta: Any, path: Path
+) -> None:
     """Load what ``optimizer_to_files`` wrote (``path``: the tensors' file, for messages): each
     entry must belong to one of the optimizer's parameters, moments of its shape."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    if not (isinstance(meta, dict) and isinstance(meta.get("param_groups"), list)
-            and isinstance(meta.get("scalars"), dict)):  # fmt: skip
-        raise ValueError(f"{path.with_name('state.json')}: the optimizer state of {path.name} "
-                         "must be {\"param_groups\": [...], \"scalars\": {...}}")  # fmt: skip
+    if not (
+        isinstance(meta, dict)
+        and isinstance(meta.get("param_groups"), list)
+        and isinstance(meta.get("scalars"), dict)
+    ):
+        raise ValueError(
+            f"{path.with_name('state.json')}: the optimizer state of {path.name} "
+            'must be {"param_groups": [...], "scalars": {...}}'
+        )
     state: dict[int, dict[str, Any]] = {}
     for flat, value in [*tensors.items(), *meta["scalars"].items()]:
         found = re.fullmatch(r"(\d+)\.(\w+)", flat)
         if found is None or int(found[1]) >= len(params):
-            raise ValueError(f"{path}: {flat!r} is not the state of one of the optimizer's "
-                             f"{len(params)} parameters")  # fmt: skip
+            raise ValueError(
+                f"{path}: {flat!r} is not the state of one of the optimizer's "
+                f"{len(params)} parameters"
+            )
         index, key = int(found[1]), found[2]
         if torch.is_tensor(value) and value.dim() > 0 and value.shape != params[index].shape:
-            raise ValueError(f"{path}: {flat} has shape {tuple(value.shape)}, expected "
-                             f"{tuple(params[index].shape)}")  # fmt: skip
+            raise ValueError(
+                f"{path}: {flat} has shape {tuple(value.shape)}, expected "
+                f"{tuple(params[index].shape)}"
+            )
         state.setdefault(index, {})[key] = value
     try:
         optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
@@ -79,9 +89,13 @@ def optimizer_from_files(optimizer: torch.optim.Optimizer, tensors: dict, meta: 
         raise ValueError(f"{path}: the optimizer state does not fit: {error}") from None
 
 
-def save_checkpoint(directory: str | os.PathLike, tensors: dict[str, dict[str, torch.Tensor]],
-                    meta: dict[str, Any], files: dict[str, Any] | None = None,
-                    keep: int = 2) -> Path:  # fmt: skip
+def save_checkpoint(
+    directory: str | os.PathLike,
+    tensors: dict[str, dict[str, torch.Tensor]],
+    meta: dict[str, Any],
+    files: dict[str, Any] | None = None,
+    keep: int = 2,
+) -> Path:
     """Write ``<name>.safetensors`` for each entry of ``tensors``, ``state.json`` from ``meta``
     and each ``files`` entry via its ``save(path)``; then the manifest; then rename into place.
     Only the newest ``keep`` checkpoints of the parent folder are kept."""
@@ -117,10 +131,13 @@ def verify_checkpoint(directory: str | os.PathLike, files: Iterable[str] = ()) -
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"checkpoint {directory}: corrupted {MANIFEST}: {error}") from None
     if not isinstance(manifest, dict) or not all(
-        isinstance(name, str) and "/" not in name and name not in ("", ".", "..", MANIFEST)
-        and isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)
+        isinstance(name, str)
+        and "/" not in name
+        and name not in ("", ".", "..", MANIFEST)
+        and isinstance(digest, str)
+        and re.fullmatch(r"[0-9a-f]{64}", digest)
         for name, digest in manifest.items()
-    ):  # fmt: skip
+    ):
         raise ValueError(
             f"checkpoint {directory}: {MANIFEST} must map each file name of the checkpoint to its "
             f"SHA-256 sum, got {json.dumps(manifest)[:120]}"
@@ -156,8 +173,10 @@ def load_tensors(
     if like is not None:
         missing, unexpected = sorted(like.keys() - tensors), sorted(tensors.keys() - like)
         if missing or unexpected:
-            raise ValueError(f"checkpoint file {path} does not fit the model: missing tensors "
-                             f"{missing[:5]}, unexpected tensors {unexpected[:5]}")  # fmt: skip
+            raise ValueError(
+                f"checkpoint file {path} does not fit the model: missing tensors "
+                f"{missing[:5]}, unexpected tensors {unexpected[:5]}"
+            )
         for key, tensor in tensors.items():
             if tensor.shape != like[key].shape or tensor.dtype != like[key].dtype:
                 raise ValueError(
@@ -183,8 +202,10 @@ def load_meta(directory: str | os.PathLike, fields: dict[str, type]) -> dict[str
     for key, kind in fields.items():
         value = meta[key]
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise ValueError(f"checkpoint file {path}: {key} must be a JSON {kind.__name__}, "
-                             f"got {json.dumps(value)[:80]}")  # fmt: skip
+            raise ValueError(
+                f"checkpoint file {path}: {key} must be a JSON {kind.__name__}, "
+                f"got {json.dumps(value)[:80]}"
+            )
         if kind is int and value < 0:
             raise ValueError(f"checkpoint file {path}: {key} must be at least 0, got {value}")
     return meta

@@ -71,15 +71,31 @@ class GRPOConfig(Config):
         with DeepSeekMath's β = 0.04 and clip 0.2, on GPT-2."""
         if name == "cpu":
             base = cls(
-                iterations=16, groups_per_iter=8, group_size=8, ppo_epochs=2, minibatch_size=64,
-                clip_ratio=0.2, kl_coef=0.1, lm_lr=1e-4, max_new_tokens=16,
-            )  # fmt: skip
+                iterations=16,
+                groups_per_iter=8,
+                group_size=8,
+                ppo_epochs=2,
+                minibatch_size=64,
+                clip_ratio=0.2,
+                kl_coef=0.1,
+                lm_lr=1e-4,
+                max_new_tokens=16,
+            )
         elif name == "paper":
             base = cls(
-                policy="gpt2", iterations=100, groups_per_iter=128, group_size=8, num_envs=32,
-                ppo_epochs=1, minibatch_size=256, clip_ratio=0.2, kl_coef=0.04, lm_lr=1e-5,
-                max_new_tokens=32, eval_every=5,
-            )  # fmt: skip
+                policy="gpt2",
+                iterations=100,
+                groups_per_iter=128,
+                group_size=8,
+                num_envs=32,
+                ppo_epochs=1,
+                minibatch_size=256,
+                clip_ratio=0.2,
+                kl_coef=0.04,
+                lm_lr=1e-5,
+                max_new_tokens=32,
+                eval_every=5,
+            )
         else:
             raise ValueError(f"unknown preset {name!r}: use 'cpu' or 'paper'")
         return base.replace(**overrides)
@@ -88,8 +104,10 @@ class GRPOConfig(Config):
 def group_advantages(returns: torch.Tensor, group_size: int, epsilon: float = 1e-4) -> torch.Tensor:
     """(R − mean) / (std + ε) within consecutive groups of ``group_size`` returns, (n,)."""
     if group_size < 2 or len(returns) % group_size:
-        raise ValueError(f"group_size ({group_size}) must be at least 2 and divide the number "
-                         f"of returns ({len(returns)})")  # fmt: skip
+        raise ValueError(
+            f"group_size ({group_size}) must be at least 2 and divide the number "
+            f"of returns ({len(returns)})"
+        )
     groups = returns.view(-1, group_size)
     mean, std = groups.mean(1, keepdim=True), groups.std(1, keepdim=True)
     return ((groups - mean) / (std + epsilon)).flatten()
@@ -98,8 +116,10 @@ def group_advantages(returns: torch.Tensor, group_size: int, epsilon: float = 1e
 def episode_starts(envs) -> list[dict[str, Any]] | None:
     """The env's list of reset options (``episode_options``), or None if it has none."""
     if not hasattr(envs, "envs"):
-        raise ValueError("GRPO needs a synchronous vector env: each episode starts from its "
-                         "group's reset options")  # fmt: skip
+        raise ValueError(
+            "GRPO needs a synchronous vector env: each episode starts from its "
+            "group's reset options"
+        )
     options = getattr(envs.envs[0].unwrapped, "episode_options", None)
     return options() if options is not None else None
 
@@ -108,8 +128,9 @@ class GRPO:
     """The trainer: the policy, the frozen start policy and the policy's Adam optimizer. No
     critic and no replay buffer."""
 
-    def __init__(self, config: GRPOConfig, policy: PolicyLM, seed: int = 0,
-                 accelerator: Any = None):  # fmt: skip
+    def __init__(
+        self, config: GRPOConfig, policy: PolicyLM, seed: int = 0, accelerator: Any = None
+    ):
         self.config = config
         self.policy = policy
         self.reference = copy.deepcopy(policy).requires_grad_(False).eval()
@@ -139,13 +160,17 @@ class GRPO:
             drawn = rng.integers(len(starts), size=config.groups_per_iter)
             options = [starts[i] for i in drawn for _ in range(config.group_size)]
         agent = PolicyAgent(self.policy, greedy=False, temperature=config.temperature)
-        return collect_trajectories(agent, envs, config.rollouts_per_iter, seed=seed,
-                                    progress=progress, options=options)  # fmt: skip
+        return collect_trajectories(
+            agent, envs, config.rollouts_per_iter, seed=seed, progress=progress, options=options
+        )
 
     def minibatch_loss(
-        self, observations: list[str], actions: list[str], old: torch.Tensor,
+        self,
+        observations: list[str],
+        actions: list[str],
+        old: torch.Tensor,
         advantage: torch.Tensor,
-    ) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """The clipped surrogate and the KL term over the mini-batch's action tokens; ``old``
         (batch, k) π_old's token log-probs aligned with the policy's, ``advantage`` (batch,)."""
         config = self.config
@@ -159,8 +184,11 @@ class GRPO:
         kl_term = (kl * mask).sum() / tokens
         with torch.no_grad():
             clipped = ((ratio - 1).abs() > config.clip_ratio) & mask
-            stats = {"policy_loss": policy_loss.item(), "kl": kl_term.item(),
-                     "clip_fraction": (clipped.sum() / tokens).item()}  # fmt: skip
+            stats = {
+                "policy_loss": policy_loss.item(),
+                "kl": kl_term.item(),
+                "clip_fraction": (clipped.sum() / tokens).item(),
+            }
         return policy_loss + config.kl_coef * kl_term, stats
 
     def iteration(self, envs, iteration: int, seed: int, progress: bool = True) -> dict[str, Any]:
@@ -185,9 +213,11 @@ class GRPO:
             for start in range(0, len(order), config.minibatch_size):
                 rows = order[start : start + config.minibatch_size]
                 loss, step_stats = self.minibatch_loss(
-                    [observations[i] for i in rows], [actions[i] for i in rows],
-                    old[torch.as_tensor(rows)], advantage[torch.as_tensor(rows)],
-                )  # fmt: skip
+                    [observations[i] for i in rows],
+                    [actions[i] for i in rows],
+                    old[torch.as_tensor(rows)],
+                    advantage[torch.as_tensor(rows)],
+                )
                 self.optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.policy.parameters(), config.max_grad_norm)

@@ -42,20 +42,32 @@ POLICY_PRESETS = {
     "gpt2-124m": dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024, vocab_size=50257),
 }
 CRITIC_PRESETS = {
-    "tiny": dict(num_hidden_layers=2, hidden_size=128, num_attention_heads=4,
-                 intermediate_size=256, max_position_embeddings=514,
-                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
-    "roberta-base-size": dict(num_hidden_layers=12, hidden_size=768, num_attention_heads=12,
-                              intermediate_size=3072, max_position_embeddings=514,
-                              vocab_size=50265),
-}  # fmt: skip
+    "tiny": dict(
+        num_hidden_layers=2,
+        hidden_size=128,
+        num_attention_heads=4,
+        intermediate_size=256,
+        max_position_embeddings=514,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    ),
+    "roberta-base-size": dict(
+        num_hidden_layers=12,
+        hidden_size=768,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        max_position_embeddings=514,
+        vocab_size=50265,
+    ),
+}
 
 
 # transformers 5 renamed the KV cache argument of forward from past_key_values to cache
 CACHE_KEYWORD = (
-    "cache" if "cache" in inspect.signature(GPT2LMHeadModel.forward).parameters
+    "cache"
+    if "cache" in inspect.signature(GPT2LMHeadModel.forward).parameters
     else "past_key_values"
-)  # fmt: skip
+)
 
 
 def _tokenizer_for(name: str, presets: dict, local_files_only: bool = False):
@@ -121,9 +133,13 @@ class PolicyLM(nn.Module):
         return {k: v.to(self.device) for k, v in batch.items()}
 
     @torch.no_grad()
-    def generate(self, observations: Sequence[str], greedy: bool = False,
-                 temperature: float = 1.0,
-                 generator: torch.Generator | None = None) -> list[str]:  # fmt: skip
+    def generate(
+        self,
+        observations: Sequence[str],
+        greedy: bool = False,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> list[str]:
         """One utterance per observation: sampled at ``temperature`` (from ``generator``, or
         torch's global random state) or greedy. A plain loop over the KV cache: sampling is
         the exponential race argmax(p / E), E ~ Exp(1), exact and much cheaper on the CPU than
@@ -133,8 +149,8 @@ class PolicyLM(nn.Module):
         for start in range(0, len(order), 32):  # rows of similar length: little padding
             chunk = order[start : start + 32]
             rows = [observations[i] for i in chunk]
-            for i, text in zip(chunk, self._generate(rows, greedy, temperature, generator),
-                               strict=True):  # fmt: skip
+            generated = self._generate(rows, greedy, temperature, generator)
+            for i, text in zip(chunk, generated, strict=True):
                 texts[i] = text
         return texts
 
@@ -143,9 +159,14 @@ class PolicyLM(nn.Module):
         attention = prompts["attention_mask"]
         positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left padding: positions from 0
         cache = {CACHE_KEYWORD: DynamicCache()}  # filled in place by every forward
-        output = self.model(input_ids=prompts["input_ids"], attention_mask=attention,
-                            position_ids=positions, use_cache=True, logits_to_keep=1,
-                            **cache)  # fmt: skip
+        output = self.model(
+            input_ids=prompts["input_ids"],
+            attention_mask=attention,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+            **cache,
+        )
         stops = torch.tensor(self.stop_ids, device=self.device)
         finished = torch.zeros(len(observations), dtype=torch.bool, device=self.device)
         tokens = []
@@ -164,24 +185,30 @@ class PolicyLM(nn.Module):
                 break
             attention = torch.cat([attention, attention.new_ones(len(token), 1)], dim=1)
             positions = positions[:, -1:] + 1
-            output = self.model(input_ids=token[:, None], attention_mask=attention,
-                                position_ids=positions, use_cache=True, **cache)  # fmt: skip
+            output = self.model(
+                input_ids=token[:, None],
+                attention_mask=attention,
+                position_ids=positions,
+                use_cache=True,
+                **cache,
+            )
         texts = self.tokenizer.batch_decode(torch.stack(tokens, 1), skip_special_tokens=True)
         return [text.split("\n", 1)[0].strip() for text in texts]
 
     def _sequences(self, observations: Sequence[str], actions: Sequence[str]):
-        return utterance_sequences(self.tokenizer, observations, actions, self.max_length,
-                                   self.max_new_tokens, self.device)  # fmt: skip
+        return utterance_sequences(
+            self.tokenizer, observations, actions, self.max_length, self.max_new_tokens, self.device
+        )
 
-    def token_log_probs(self, observations: Sequence[str], actions: Sequence[str],
-                        reference: PolicyLM | None = None):  # fmt: skip
+    def token_log_probs(
+        self, observations: Sequence[str], actions: Sequence[str], reference: PolicyLM | None = None
+    ):
         """log π(a_t | s, a_<t) for the last k positions, (batch, k) with k the longest action,
         and the mask of the action's tokens, aligned with it. Actions end every row (left
         padding), so the LM head runs on those positions only, not on the prompt. With a
         ``reference`` policy, also KL(π ‖ π_ref) over the vocabulary at each of those
         positions, (batch, k), exact rather than sampled."""
-        return by_length(lambda o, a: self._token_log_probs(o, a, reference),
-                         observations, actions)  # fmt: skip
+        return by_length(lambda o, a: self._token_log_probs(o, a, reference), observations, actions)
 
     def _token_log_probs(self, observations, actions, reference=None):
         input_ids, attention, action_mask = self._sequences(observations, actions)
@@ -190,9 +217,11 @@ class PolicyLM(nn.Module):
 
         def action_log_probs(model) -> torch.Tensor:  # (batch, k, vocabulary)
             logits = model(
-                input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                input_ids=input_ids,
+                attention_mask=attention,
+                position_ids=positions,
                 logits_to_keep=k + 1,
-            ).logits[:, :-1]  # fmt: skip
+            ).logits[:, :-1]
             return torch.log_softmax(logits.float(), dim=-1)
 
         log_probs = action_log_probs(self.model)
@@ -234,8 +263,14 @@ def by_length(function, *columns: Sequence[str], size: int = 16) -> tuple[torch.
     return tuple(merged)
 
 
-def utterance_sequences(tokenizer, observations: Sequence[str], actions: Sequence[str],
-                        max_length: int, max_new_tokens: int, device: torch.device):  # fmt: skip
+def utterance_sequences(
+    tokenizer,
+    observations: Sequence[str],
+    actions: Sequence[str],
+    max_length: int,
+    max_new_tokens: int,
+    device: torch.device,
+):
     """Left-padded (observation + action + newline) ids, the attention mask and a mask of the
     action's tokens (including the newline that ends it); observations are cut on the left so
     that a row fits ``max_length``."""
@@ -266,8 +301,14 @@ class PolicyAgent:
     """A policy as a batched agent of archer_envs (``None`` for finished episodes): greedy for
     evaluation, sampling at ``temperature`` for rollouts."""
 
-    def __init__(self, policy: PolicyLM, greedy: bool = True, temperature: float = 1.0,
-                 name: str = "policy", seed: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        policy: PolicyLM,
+        greedy: bool = True,
+        temperature: float = 1.0,
+        name: str = "policy",
+        seed: int | None = None,
+    ):
         self.policy, self.greedy, self.temperature, self.name = policy, greedy, temperature, name
         # its own generator when seeded: sampled episodes reproducible from the seed, whatever
         # else used torch's global random state
@@ -279,9 +320,12 @@ class PolicyAgent:
         live = [i for i, obs in enumerate(observations) if obs is not None]
         actions: list[str | None] = [None] * len(observations)
         if live:
-            texts = self.policy.generate([observations[i] for i in live], greedy=self.greedy,
-                                         temperature=self.temperature,
-                                         generator=self.generator)  # fmt: skip
+            texts = self.policy.generate(
+                [observations[i] for i in live],
+                greedy=self.greedy,
+                temperature=self.temperature,
+                generator=self.generator,
+            )
             for i, text in zip(live, texts, strict=True):
                 actions[i] = text
         return actions
@@ -295,8 +339,11 @@ class TokenBaseline(nn.Module):
     def __init__(self, policy: PolicyLM, preset: str = "tiny"):
         super().__init__()
         self.policy = [policy]  # a plain list: the policy is not a submodule of the baseline
-        sizes = {**POLICY_PRESETS[preset], "n_positions": policy.max_length,
-                 "vocab_size": policy.model.config.vocab_size}  # fmt: skip
+        sizes = {
+            **POLICY_PRESETS[preset],
+            "n_positions": policy.max_length,
+            "vocab_size": policy.model.config.vocab_size,
+        }
         eos = policy.tokenizer.eos_token_id
         config = GPT2Config(bos_token_id=eos, eos_token_id=eos, **sizes)
         self.body = GPT2Model(config)
@@ -337,9 +384,12 @@ class UtteranceCritic(nn.Module):
 
         def head(inputs: int) -> nn.Module:
             return nn.Sequential(
-                nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                nn.Linear(inputs, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(),
                 nn.Linear(hidden, 1),
-            )  # fmt: skip
+            )
 
         self.q1, self.q2 = head(2 * width), head(2 * width)
         self.v1, self.v2 = head(width), head(width)
@@ -355,9 +405,12 @@ class UtteranceCritic(nn.Module):
 
     def _encode(self, texts: Sequence[str]) -> torch.Tensor:
         batch = self.tokenizer(
-            list(texts), return_tensors="pt", padding=True, truncation=True,
+            list(texts),
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
             max_length=self.max_length,
-        ).to(self.device)  # fmt: skip
+        ).to(self.device)
         states = self.encoder(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
         ).last_hidden_state
@@ -372,8 +425,12 @@ class UtteranceCritic(nn.Module):
         """(Q1, Q2, V1, V2), each (batch,), encoding the observations once."""
         state = self.encode(observations)
         joint = torch.cat([state, self.encode(actions)], dim=-1)
-        return (self.q1(joint).squeeze(-1), self.q2(joint).squeeze(-1),
-                self.v1(state).squeeze(-1), self.v2(state).squeeze(-1))  # fmt: skip
+        return (
+            self.q1(joint).squeeze(-1),
+            self.q2(joint).squeeze(-1),
+            self.v1(state).squeeze(-1),
+            self.v2(state).squeeze(-1),
+        )
 
     def v(self, observations: Sequence[str]):
         """(V1, V2), each (batch,)."""
@@ -423,8 +480,9 @@ class CausalCritic(nn.Module):
 
     def _states(self, input_ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
         positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left padding: positions from 0
-        return self.trunk(input_ids=input_ids, attention_mask=attention,
-                          position_ids=positions).last_hidden_state  # fmt: skip
+        return self.trunk(
+            input_ids=input_ids, attention_mask=attention, position_ids=positions
+        ).last_hidden_state
 
     def q_and_v(self, observations: Sequence[str], actions: Sequence[str]):
         """(Q1, Q2, V1, V2), each (batch,), from one pass over s ⊕ a."""
@@ -432,15 +490,18 @@ class CausalCritic(nn.Module):
 
     def _q_and_v(self, observations: Sequence[str], actions: Sequence[str]):
         input_ids, attention, action_mask = utterance_sequences(
-            self.tokenizer, observations, actions, self.max_length, self.max_new_tokens,
-            self.device,
-        )  # fmt: skip
+            self.tokenizer, observations, actions, self.max_length, self.max_new_tokens, self.device
+        )
         states = self._states(input_ids, attention)
         rows = torch.arange(len(states), device=states.device)
         before = states.shape[1] - 1 - action_mask.sum(-1)  # the observation's last token
         utterance, observation = states[:, -1], states[rows, before]
-        return (self.q1(utterance).squeeze(-1), self.q2(utterance).squeeze(-1),
-                self.v1(observation).squeeze(-1), self.v2(observation).squeeze(-1))  # fmt: skip
+        return (
+            self.q1(utterance).squeeze(-1),
+            self.q2(utterance).squeeze(-1),
+            self.v1(observation).squeeze(-1),
+            self.v2(observation).squeeze(-1),
+        )
 
     def q(self, observations: Sequence[str], actions: Sequence[str]):
         """(Q1, Q2), each (batch,)."""
@@ -453,9 +514,11 @@ class CausalCritic(nn.Module):
     def _v(self, observations: Sequence[str]):
         batch = self.tokenizer(
             [observation or self.tokenizer.eos_token for observation in observations],
-            return_tensors="pt", padding=True, truncation=True,
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
             max_length=self.max_length - self.max_new_tokens - 1,
-        ).to(self.device)  # fmt: skip
+        ).to(self.device)
         state = self._states(batch["input_ids"], batch["attention_mask"])[:, -1]
         return self.v1(state).squeeze(-1), self.v2(state).squeeze(-1)
 

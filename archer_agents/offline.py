@@ -93,16 +93,37 @@ class OfflineArCHerConfig(Config):
         if name == "cpu":
             # As ArCHer's cpu preset: the critic reads s ⊕ a on the BC policy's trunk and warms
             # up on the data before the actor moves; a tiny critic takes a larger rate.
-            base = cls(critic="policy", iterations=16, batch_size=64, critic_steps=20,
-                       critic_warmup_steps=200, actor_steps=5, gamma=0.95, tau=0.1,
-                       critic_lr=3e-4, lm_lr=1e-4)  # fmt: skip
+            base = cls(
+                critic="policy",
+                iterations=16,
+                batch_size=64,
+                critic_steps=20,
+                critic_warmup_steps=200,
+                actor_steps=5,
+                gamma=0.95,
+                tau=0.1,
+                critic_lr=3e-4,
+                lm_lr=1e-4,
+            )
         elif name == "paper":
             # 100 critic and 100 actor updates of 128 transitions per iteration: 1,000
             # iterations are ~8.6 passes over LMRL-Gym's 100k conversations (upstream: 10)
-            base = cls(policy="gpt2", critic="roberta-base", iterations=1000, batch_size=128,
-                       grad_accum_steps=4, critic_steps=100, actor_steps=100, gamma=0.99,
-                       tau=0.05, critic_lr=1e-5, lm_lr=1e-4, max_new_tokens=32, eval_every=10,
-                       save_every=10)  # fmt: skip
+            base = cls(
+                policy="gpt2",
+                critic="roberta-base",
+                iterations=1000,
+                batch_size=128,
+                grad_accum_steps=4,
+                critic_steps=100,
+                actor_steps=100,
+                gamma=0.99,
+                tau=0.05,
+                critic_lr=1e-5,
+                lm_lr=1e-4,
+                max_new_tokens=32,
+                eval_every=10,
+                save_every=10,
+            )
         else:
             raise ValueError(f"unknown preset {name!r}: use 'cpu' or 'paper'")
         return base.replace(**overrides)
@@ -127,21 +148,30 @@ class OfflineArCHer:
     copied to every process, each samples its share of every batch and the gradients are
     averaged, as in ``ArCHer``."""
 
-    def __init__(self, config: OfflineArCHerConfig, policy: PolicyLM,
-                 critic: UtteranceCritic | CausalCritic | None = None,
-                 seed: int = 0, accelerator: Accelerator | None = None):  # fmt: skip
+    def __init__(
+        self,
+        config: OfflineArCHerConfig,
+        policy: PolicyLM,
+        critic: UtteranceCritic | CausalCritic | None = None,
+        seed: int = 0,
+        accelerator: Accelerator | None = None,
+    ):
         if config.critic_loss not in CRITIC_LOSSES or config.actor_loss not in ACTOR_LOSSES:
-            raise ValueError(f"critic_loss must be one of {CRITIC_LOSSES} and actor_loss one of "
-                             f"{ACTOR_LOSSES}, got {config.critic_loss!r} and "
-                             f"{config.actor_loss!r}")  # fmt: skip
+            raise ValueError(
+                f"critic_loss must be one of {CRITIC_LOSSES} and actor_loss one of "
+                f"{ACTOR_LOSSES}, got {config.critic_loss!r} and "
+                f"{config.actor_loss!r}"
+            )
         if not 0.0 < config.expectile < 1.0 or config.bc_coef < 0 or config.max_weight <= 0:
-            raise ValueError(f"expectile must be in (0, 1), bc_coef ≥ 0 and max_weight > 0, "
-                             f"got {config.expectile}, {config.bc_coef} and "
-                             f"{config.max_weight}")  # fmt: skip
+            raise ValueError(
+                f"expectile must be in (0, 1), bc_coef ≥ 0 and max_weight > 0, "
+                f"got {config.expectile}, {config.bc_coef} and "
+                f"{config.max_weight}"
+            )
         self.config = config
         self.policy = policy
-        self.critic = critic if critic is not None else make_critic(config.critic, policy).to(
-            policy.device
+        self.critic = (
+            critic if critic is not None else make_critic(config.critic, policy).to(policy.device)
         )
         if self.critic.target is None:
             self.critic.make_target()
@@ -149,8 +179,10 @@ class OfflineArCHer:
         self.processes = accelerator.num_processes if accelerator is not None else 1
         self.rank = accelerator.process_index if accelerator is not None else 0
         if config.batch_size % self.processes:
-            raise ValueError(f"batch_size ({config.batch_size}) must be a multiple of the number "
-                             f"of processes ({self.processes})")  # fmt: skip
+            raise ValueError(
+                f"batch_size ({config.batch_size}) must be a multiple of the number "
+                f"of processes ({self.processes})"
+            )
         if self.processes > 1:
             for module in self.modules().values():
                 for tensor in module.state_dict().values():
@@ -185,8 +217,12 @@ class OfflineArCHer:
         q_loss = F.mse_loss(q1, q_target1) + F.mse_loss(q2, q_target2)
         tau = self.config.expectile if self.config.critic_loss == "iql" else 0.5
         v_loss = expectile_loss(v_target1 - v1, tau) + expectile_loss(v_target2 - v2, tau)
-        stats = {"q_loss": q_loss.item(), "v_loss": v_loss.item(), "q": q1.mean().item(),
-                 "v": v1.mean().item()}  # fmt: skip
+        stats = {
+            "q_loss": q_loss.item(),
+            "v_loss": v_loss.item(),
+            "q": q1.mean().item(),
+            "v": v1.mean().item(),
+        }
         return q_loss + v_loss, stats
 
     critic_step = ArCHer.critic_step  # sample, sum the chunks' gradients, clip, step, Polyak
@@ -234,13 +270,18 @@ class OfflineArCHer:
         if transitions == 0:
             raise ValueError("offline ArCHer needs a dataset with at least one transition")
         if transitions > self.buffer.capacity:
-            raise ValueError(f"the dataset holds {transitions} transitions, more than "
-                             f"buffer_size ({self.buffer.capacity}): raise buffer_size")
+            raise ValueError(
+                f"the dataset holds {transitions} transitions, more than "
+                f"buffer_size ({self.buffer.capacity}): raise buffer_size"
+            )
         self.buffer.add_trajectories(trajectories)
         self.critic.train()
-        for _ in tqdm(range(self.config.critic_warmup_steps), leave=False,
-                      desc="critic warm-up on the dataset",
-                      disable=not (progress and self.rank == 0)):  # fmt: skip
+        for _ in tqdm(
+            range(self.config.critic_warmup_steps),
+            leave=False,
+            desc="critic warm-up on the dataset",
+            disable=not (progress and self.rank == 0),
+        ):
             self.critic_step()
 
     def iteration(self, envs, iteration: int, seed: int, progress: bool = True) -> dict[str, Any]:
@@ -254,8 +295,8 @@ class OfflineArCHer:
         self.critic.train()
         critic_stats = [self.critic_step() for _ in range(self.config.critic_steps)]
         if critic_stats:
-            metrics.update({k: float(np.mean([s[k] for s in critic_stats]))
-                            for k in critic_stats[0]})  # fmt: skip
+            means = {k: float(np.mean([s[k] for s in critic_stats])) for k in critic_stats[0]}
+            metrics.update(means)
         if iteration >= self.config.warmup_iters and self.config.actor_steps > 0:
             self.policy.train()
             actor_stats = [self.actor_step() for _ in range(self.config.actor_steps)]

@@ -78,25 +78,50 @@ class PPOConfig(Config):
             # (β 0.05, lm_lr 1e-4, four epochs: KL 1.5 nats per utterance and a sampled return
             # back down to −6 by iteration 16; docs/ppo-grpo-cpu.md).
             base = cls(
-                iterations=16, rollouts_per_iter=64, ppo_epochs=2, minibatch_size=64,
-                gamma=1.0, lam=0.95, cliprange_value=5.0, kl_coef=0.2, value_trunk_grad=False,
-                value_init=-6.0, value_warmup_iters=2, lm_lr=5e-5, value_lr=3e-3,
+                iterations=16,
+                rollouts_per_iter=64,
+                ppo_epochs=2,
+                minibatch_size=64,
+                gamma=1.0,
+                lam=0.95,
+                cliprange_value=5.0,
+                kl_coef=0.2,
+                value_trunk_grad=False,
+                value_init=-6.0,
+                value_warmup_iters=2,
+                lm_lr=5e-5,
+                value_lr=3e-3,
                 max_new_tokens=16,
-            )  # fmt: skip
+            )
         elif name == "paper":
             base = cls(
-                policy="gpt2", iterations=100, rollouts_per_iter=1024, num_envs=32,
-                ppo_epochs=1, minibatch_size=256, gamma=1.0, lam=0.95, cliprange=0.2,
-                cliprange_value=0.2, value_loss_coef=1.0, kl_coef=0.001, value_trunk_grad=True,
-                value_init=-4.1, lm_lr=1e-5, value_lr=1e-5, max_new_tokens=32, eval_every=5,
-            )  # fmt: skip
+                policy="gpt2",
+                iterations=100,
+                rollouts_per_iter=1024,
+                num_envs=32,
+                ppo_epochs=1,
+                minibatch_size=256,
+                gamma=1.0,
+                lam=0.95,
+                cliprange=0.2,
+                cliprange_value=0.2,
+                value_loss_coef=1.0,
+                kl_coef=0.001,
+                value_trunk_grad=True,
+                value_init=-4.1,
+                lm_lr=1e-5,
+                value_lr=1e-5,
+                max_new_tokens=32,
+                eval_every=5,
+            )
         else:
             raise ValueError(f"unknown preset {name!r}: use 'cpu' or 'paper'")
         return base.replace(**overrides)
 
 
-def token_gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, gamma: float,
-              lam: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def token_gae(
+    rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, gamma: float, lam: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation over a sequence of tokens, all (T,): episodes laid end
     to end, ``dones[t]`` = 1 where token t is its episode's last (nothing is bootstrapped
     past it). Returns (advantages, returns = advantages + values)."""
@@ -131,8 +156,13 @@ class ValueHead(nn.Module):
         return self.linear(hidden.float()).squeeze(-1)
 
 
-def token_log_probs_and_values(policy: PolicyLM, head: ValueHead, observations: list[str],
-                               actions: list[str], trunk_grad: bool = True):  # fmt: skip
+def token_log_probs_and_values(
+    policy: PolicyLM,
+    head: ValueHead,
+    observations: list[str],
+    actions: list[str],
+    trunk_grad: bool = True,
+):
     """log π(a_t | s, a_<t), the action mask and V(s, a_<t), each (batch, k) as
     ``PolicyLM.token_log_probs``, from one forward pass; the value reads the hidden state that
     predicts token t (detached from the trunk unless ``trunk_grad``)."""
@@ -141,9 +171,13 @@ def token_log_probs_and_values(policy: PolicyLM, head: ValueHead, observations: 
         input_ids, attention, action_mask = policy._sequences(observations, actions)
         k = action_span(action_mask)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left padding: positions from 0
-        output = policy.model(input_ids=input_ids, attention_mask=attention,
-                              position_ids=positions, logits_to_keep=k + 1,
-                              output_hidden_states=True)  # fmt: skip
+        output = policy.model(
+            input_ids=input_ids,
+            attention_mask=attention,
+            position_ids=positions,
+            logits_to_keep=k + 1,
+            output_hidden_states=True,
+        )
         log_probs = torch.log_softmax(output.logits[:, :-1].float(), dim=-1)
         token = log_probs.gather(-1, input_ids[:, -k:, None]).squeeze(-1)
         hidden = output.hidden_states[-1][:, -k - 1 : -1]
@@ -156,8 +190,7 @@ class PPO:
     """The trainer: the policy, its value head, the frozen start policy, one Adam optimizer
     (the policy at ``lm_lr``, the head at ``value_lr``). No replay buffer: on-policy."""
 
-    def __init__(self, config: PPOConfig, policy: PolicyLM, seed: int = 0,
-                 accelerator: Any = None):  # fmt: skip
+    def __init__(self, config: PPOConfig, policy: PolicyLM, seed: int = 0, accelerator: Any = None):
         self.config = config
         self.policy = policy
         self.value_head = ValueHead(policy.model.config.hidden_size, config.value_init).to(
@@ -169,10 +202,11 @@ class PPO:
         self.rank = accelerator.process_index if accelerator is not None else 0
         if self.processes > 1:
             raise ValueError("PPO runs in one process (accelerate launch with one process)")
-        self.optimizer = torch.optim.Adam([
+        parameter_groups = [
             {"params": policy.parameters(), "lr": config.lm_lr},
             {"params": self.value_head.parameters(), "lr": config.value_lr},
-        ])  # fmt: skip
+        ]
+        self.optimizer = torch.optim.Adam(parameter_groups)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"policy": self.policy, "value_head": self.value_head, "reference": self.reference}
@@ -199,43 +233,57 @@ class PPO:
         dones = torch.zeros_like(rewards)
         turns = torch.tensor([len(r["transitions"]) for r in trajectories]).cumsum(0) - 1
         dones[ends[turns.to(ends.device)]] = 1.0
-        advantages, returns = token_gae(rewards.cpu(), values_flat.cpu(), dones.cpu(),
-                                        self.config.gamma, self.config.lam)  # fmt: skip
+        advantages, returns = token_gae(
+            rewards.cpu(), values_flat.cpu(), dones.cpu(), self.config.gamma, self.config.lam
+        )
         advantages, returns = advantages.to(rewards.device), returns.to(rewards.device)
         kl = (old_flat - start[mask]).sum() / len(pairs)
         if self.config.whiten_advantages:
             advantages = whiten(advantages)
         offsets = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)[:-1]])
-        return {"observations": observations, "actions": actions, "offsets": offsets,
-                "lengths": lengths, "old": old_flat, "values": values_flat,
-                "advantages": advantages, "returns": returns, "kl": kl.item()}  # fmt: skip
+        return {
+            "observations": observations,
+            "actions": actions,
+            "offsets": offsets,
+            "lengths": lengths,
+            "old": old_flat,
+            "values": values_flat,
+            "advantages": advantages,
+            "returns": returns,
+            "kl": kl.item(),
+        }
 
-    def minibatch_loss(self, data: dict[str, Any], rows: np.ndarray,
-                       actor: bool) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    def minibatch_loss(
+        self, data: dict[str, Any], rows: np.ndarray, actor: bool
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """The clipped policy loss (if ``actor``) plus the clipped value loss on ``rows``."""
         config = self.config
+        observations = [data["observations"][i] for i in rows]
+        actions = [data["actions"][i] for i in rows]
         token, mask, values = token_log_probs_and_values(
-            self.policy, self.value_head, [data["observations"][i] for i in rows],
-            [data["actions"][i] for i in rows], config.value_trunk_grad,
-        )  # fmt: skip
-        index = torch.cat([torch.arange(data["offsets"][i], data["offsets"][i] + data["lengths"][i])
-                           for i in rows]).to(token.device)  # fmt: skip
+            self.policy, self.value_head, observations, actions, config.value_trunk_grad
+        )
+        offsets, lengths = data["offsets"], data["lengths"]
+        spans = [torch.arange(offsets[i], offsets[i] + lengths[i]) for i in rows]
+        index = torch.cat(spans).to(token.device)
         new, value = token[mask], values[mask]
         old, advantage = data["old"][index], data["advantages"][index]
         old_value, target = data["values"][index], data["returns"][index]
         ratio = torch.exp(new - old)
-        policy_loss = torch.max(-advantage * ratio,
-                                -advantage * ratio.clamp(1 - config.cliprange,
-                                                         1 + config.cliprange)).mean()  # fmt: skip
-        clipped = old_value + (value - old_value).clamp(-config.cliprange_value,
-                                                        config.cliprange_value)  # fmt: skip
+        clipped_ratio = ratio.clamp(1 - config.cliprange, 1 + config.cliprange)
+        policy_loss = torch.max(-advantage * ratio, -advantage * clipped_ratio).mean()
+        value_change = (value - old_value).clamp(-config.cliprange_value, config.cliprange_value)
+        clipped = old_value + value_change
         value_loss = 0.5 * torch.max((value - target) ** 2, (clipped - target) ** 2).mean()
         loss = config.value_loss_coef * value_loss + (policy_loss if actor else 0.0)
         with torch.no_grad():
             clipped = (ratio - 1).abs() > config.cliprange
-            stats = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
-                     "approx_kl": (old - new).mean().item(),
-                     "clip_fraction": clipped.float().mean().item()}  # fmt: skip
+            stats = {
+                "policy_loss": policy_loss.item(),
+                "value_loss": value_loss.item(),
+                "approx_kl": (old - new).mean().item(),
+                "clip_fraction": clipped.float().mean().item(),
+            }
         return loss, stats
 
     def iteration(self, envs, iteration: int, seed: int, progress: bool = True) -> dict[str, Any]:
@@ -246,8 +294,9 @@ class PPO:
         config = self.config
         self.policy.eval()
         agent = PolicyAgent(self.policy, greedy=False, temperature=config.temperature)
-        trajectories = collect_trajectories(agent, envs, config.rollouts_per_iter, seed=seed,
-                                            progress=progress)  # fmt: skip
+        trajectories = collect_trajectories(
+            agent, envs, config.rollouts_per_iter, seed=seed, progress=progress
+        )
         data = self.rollout_targets(trajectories)
         actor = iteration >= config.value_warmup_iters
         rng = np.random.default_rng(seed)

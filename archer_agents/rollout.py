@@ -13,8 +13,9 @@ from archer_envs.agents import as_agent
 
 def make_vector_env(env_id: str, num_envs: int, **env_kwargs: Any) -> gym.vector.VectorEnv:
     """The env's vector entry point: the sub-envs share one oracle, queries answered in batch."""
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
-                        **env_kwargs)  # fmt: skip
+    return gym.make_vec(
+        env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs
+    )
 
 
 def collect_trajectories(
@@ -42,8 +43,10 @@ def collect_trajectories(
     agent = as_agent(agent)
     env_id = envs.spec.id if envs.spec is not None else None
     if options is not None and (len(options) != num_trajectories or not hasattr(envs, "envs")):
-        raise ValueError(f"options must hold one reset option per episode ({num_trajectories}, "
-                         f"got {len(options)}) and envs be a synchronous vector env")  # fmt: skip
+        raise ValueError(
+            f"options must hold one reset option per episode ({num_trajectories}, "
+            f"got {len(options)}) and envs be a synchronous vector env"
+        )
     observations, _ = envs.reset(seed=seed)
     observations = list(observations)
     count = envs.num_envs
@@ -63,8 +66,10 @@ def collect_trajectories(
         start(i, i)
     with tqdm(total=num_trajectories, desc="rollouts", disable=not progress, leave=False) as bar:
         while len(infos_at_end) < num_trajectories:
-            live = [None if needs_reset[i] or playing[i] is None else obs
-                    for i, obs in enumerate(observations)]  # fmt: skip
+            live = [
+                None if needs_reset[i] or playing[i] is None else obs
+                for i, obs in enumerate(observations)
+            ]
             actions = agent.act(live)
             actions = ["" if a is None else a for a in actions]
             next_observations, rewards, terminated, truncated, infos = envs.step(actions)
@@ -79,23 +84,32 @@ def collect_trajectories(
                     continue
                 if playing[i] is None:
                     continue
-                records[playing[i]].append({
-                    "observation": observations_before[i], "action": actions[i],
-                    "reward": float(rewards[i]), "next_observation": next_observations[i],
-                    "terminated": bool(terminated[i]), "truncated": bool(truncated[i]),
-                })  # fmt: skip
+                transition = {
+                    "observation": observations_before[i],
+                    "action": actions[i],
+                    "reward": float(rewards[i]),
+                    "next_observation": next_observations[i],
+                    "terminated": bool(terminated[i]),
+                    "truncated": bool(truncated[i]),
+                }
+                records[playing[i]].append(transition)
                 if terminated[i] or truncated[i]:
                     infos_at_end[playing[i]] = _final_info(infos, i)
                     needs_reset[i], playing[i] = True, None
                     bar.update(1)
-    return [_record(env_id, records[k], infos_at_end[k], None if options is None else options[k])
-            for k in range(num_trajectories)]  # fmt: skip
+    return [
+        _record(env_id, records[k], infos_at_end[k], None if options is None else options[k])
+        for k in range(num_trajectories)
+    ]
 
 
 def _final_info(infos, i) -> dict[str, Any]:
     """Sub-env i's info from a vector env's infos (each key's values and a "_key" mask)."""
-    return {key: infos[key][i] for key in infos
-            if not key.startswith("_") and infos.get(f"_{key}", [True] * (i + 1))[i]}  # fmt: skip
+    return {
+        key: infos[key][i]
+        for key in infos
+        if not key.startswith("_") and infos.get(f"_{key}", [True] * (i + 1))[i]
+    }
 
 
 def _record(env_id, transitions, info, options=None) -> dict[str, Any]:

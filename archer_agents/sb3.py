@@ -78,24 +78,42 @@ class SB3PPOConfig:
         if name == "cpu":
             base = cls(menu_env=env_id)
         elif name == "paper":
-            base = cls(menu_env=env_id, iterations=61, steps_per_iter=16_384, n_steps=2048,
-                       batch_size=64, learning_rate=3e-4, ent_coef=0.0, eval_every=10,
-                       save_every=10, gamma=PAPER_GAMMA.get(env_id, 0.95))  # fmt: skip
+            base = cls(
+                menu_env=env_id,
+                iterations=61,
+                steps_per_iter=16_384,
+                n_steps=2048,
+                batch_size=64,
+                learning_rate=3e-4,
+                ent_coef=0.0,
+                eval_every=10,
+                save_every=10,
+                gamma=PAPER_GAMMA.get(env_id, 0.95),
+            )
         else:
             raise ValueError(f"unknown preset {name!r}: use 'cpu' or 'paper'")
         return _replace(base, overrides)
 
     def sb3_kwargs(self) -> dict[str, Any]:
-        return {"n_steps": self.n_steps, "batch_size": self.batch_size, "n_epochs": self.n_epochs,
-                "learning_rate": self.learning_rate, "gamma": self.gamma,
-                "gae_lambda": self.gae_lambda, "clip_range": self.clip_range,
-                "ent_coef": self.ent_coef, "vf_coef": self.vf_coef,
-                "max_grad_norm": self.max_grad_norm}  # fmt: skip
+        return {
+            "n_steps": self.n_steps,
+            "batch_size": self.batch_size,
+            "n_epochs": self.n_epochs,
+            "learning_rate": self.learning_rate,
+            "gamma": self.gamma,
+            "gae_lambda": self.gae_lambda,
+            "clip_range": self.clip_range,
+            "ent_coef": self.ent_coef,
+            "vf_coef": self.vf_coef,
+            "max_grad_norm": self.max_grad_norm,
+        }
 
     def check(self) -> None:
         if self.steps_per_iter % (self.n_steps * self.num_envs):
-            raise ValueError(f"steps_per_iter ({self.steps_per_iter}) must be a multiple of "
-                             f"n_steps · num_envs ({self.n_steps} · {self.num_envs})")  # fmt: skip
+            raise ValueError(
+                f"steps_per_iter ({self.steps_per_iter}) must be a multiple of "
+                f"n_steps · num_envs ({self.n_steps} · {self.num_envs})"
+            )
 
 
 @dataclass
@@ -135,36 +153,56 @@ class SB3DQNConfig:
         if name == "cpu":
             base = cls(menu_env=env_id)
         elif name == "paper":
-            base = cls(menu_env=env_id, iterations=61, steps_per_iter=16_384, num_envs=1,
-                       learning_rate=1e-4, buffer_size=1_000_000, learning_starts=100,
-                       batch_size=32, target_update_interval=10_000,
-                       exploration_fraction=0.1, eval_every=10, save_every=10,
-                       gamma=PAPER_GAMMA.get(env_id, 0.95))  # fmt: skip
+            base = cls(
+                menu_env=env_id,
+                iterations=61,
+                steps_per_iter=16_384,
+                num_envs=1,
+                learning_rate=1e-4,
+                buffer_size=1_000_000,
+                learning_starts=100,
+                batch_size=32,
+                target_update_interval=10_000,
+                exploration_fraction=0.1,
+                eval_every=10,
+                save_every=10,
+                gamma=PAPER_GAMMA.get(env_id, 0.95),
+            )
         else:
             raise ValueError(f"unknown preset {name!r}: use 'cpu' or 'paper'")
         return _replace(base, overrides)
 
     def sb3_kwargs(self) -> dict[str, Any]:
-        return {"learning_rate": self.learning_rate, "buffer_size": self.buffer_size,
-                "learning_starts": self.learning_starts, "batch_size": self.batch_size,
-                "tau": self.tau, "gamma": self.gamma, "train_freq": self.train_freq,
-                "gradient_steps": self.gradient_steps,
-                "target_update_interval": self.target_update_interval,
-                "exploration_fraction": self.exploration_fraction,
-                "exploration_initial_eps": self.exploration_initial_eps,
-                "exploration_final_eps": self.exploration_final_eps,
-                "max_grad_norm": self.max_grad_norm}  # fmt: skip
+        return {
+            "learning_rate": self.learning_rate,
+            "buffer_size": self.buffer_size,
+            "learning_starts": self.learning_starts,
+            "batch_size": self.batch_size,
+            "tau": self.tau,
+            "gamma": self.gamma,
+            "train_freq": self.train_freq,
+            "gradient_steps": self.gradient_steps,
+            "target_update_interval": self.target_update_interval,
+            "exploration_fraction": self.exploration_fraction,
+            "exploration_initial_eps": self.exploration_initial_eps,
+            "exploration_final_eps": self.exploration_final_eps,
+            "max_grad_norm": self.max_grad_norm,
+        }
 
     def check(self) -> None:
         if self.steps_per_iter % self.num_envs:
-            raise ValueError(f"steps_per_iter ({self.steps_per_iter}) must be a multiple of "
-                             f"num_envs ({self.num_envs})")  # fmt: skip
+            raise ValueError(
+                f"steps_per_iter ({self.steps_per_iter}) must be a multiple of "
+                f"num_envs ({self.num_envs})"
+            )
 
 
 def _replace(config, overrides: dict[str, Any]):
     if overrides.get("menu_env", config.menu_env) != config.menu_env:
-        raise ValueError(f"menu_env is the run's env ({config.menu_env}): set it with --env, "
-                         f"not --set menu_env={overrides['menu_env']}")  # fmt: skip
+        raise ValueError(
+            f"menu_env is the run's env ({config.menu_env}): set it with --env, "
+            f"not --set menu_env={overrides['menu_env']}"
+        )
     config = replace_config(config, overrides)
     config.check()
     return config
@@ -187,19 +225,27 @@ class EpisodeRecorder(BaseCallback):
         steps = zip(self.locals["infos"], self.locals["rewards"], self.locals["dones"], strict=True)
         for i, (info, reward, done) in enumerate(steps):
             truncated = bool(info.get("TimeLimit.truncated", False))
-            self.transitions[i].append({
-                "observation": self.texts[i], "action": info["utterance"],
-                "reward": float(reward), "next_observation": info["text_observation"],
-                "terminated": bool(done) and not truncated, "truncated": truncated,
-            })  # fmt: skip
+            transition = {
+                "observation": self.texts[i],
+                "action": info["utterance"],
+                "reward": float(reward),
+                "next_observation": info["text_observation"],
+                "terminated": bool(done) and not truncated,
+                "truncated": truncated,
+            }
+            self.transitions[i].append(transition)
             self.texts[i] = info["text_observation"]
             if done:
-                self.episodes.append({
-                    "env_id": self.env_id, "seed": None, "options": None,
-                    "target": info.get("target"), "transitions": self.transitions[i],
+                episode = {
+                    "env_id": self.env_id,
+                    "seed": None,
+                    "options": None,
+                    "target": info.get("target"),
+                    "transitions": self.transitions[i],
                     "return": sum(t["reward"] for t in self.transitions[i]),
                     "success": bool(info.get("success", False)),
-                })  # fmt: skip
+                }
+                self.episodes.append(episode)
                 self.transitions[i] = []
                 self.texts[i] = self.training_env.reset_infos[i]["text_observation"]
         return True
@@ -210,8 +256,9 @@ class SB3:
     ``num_envs`` copies of ``CandidateActions(env)``; ``modules()`` and ``optimizers()`` are
     its policy network and Adam, with archer-train's unused language model as ``policy``."""
 
-    def __init__(self, config: SB3PPOConfig | SB3DQNConfig, policy: PolicyLM, seed: int = 0,
-                 accelerator=None):  # fmt: skip
+    def __init__(
+        self, config: SB3PPOConfig | SB3DQNConfig, policy: PolicyLM, seed: int = 0, accelerator=None
+    ):
         if accelerator is not None and accelerator.num_processes > 1:
             raise ValueError("the SB3 baselines run in one process")
         config.check()
@@ -219,18 +266,27 @@ class SB3:
         self.processes, self.rank = 1, 0
         menu = menu_for(gym.make(config.menu_env))
         self.env = CandidateActions(gym.make(config.menu_env), menu)  # reads transcripts
-        envs = DummyVecEnv([lambda: CandidateActions(gym.make(config.menu_env), menu)
-                            for _ in range(config.num_envs)])  # fmt: skip
+
+        def make_env() -> CandidateActions:
+            return CandidateActions(gym.make(config.menu_env), menu)
+
+        envs = DummyVecEnv([make_env] * config.num_envs)
         # small MLPs: the CPU is faster than a GPU (SB3's advice), and the same everywhere
         self.model = config.algorithm(
-            "MlpPolicy", envs, policy_kwargs={"net_arch": list(config.net_arch)}, seed=seed,
-            device="cpu", **config.sb3_kwargs(),
-        )  # fmt: skip
+            "MlpPolicy",
+            envs,
+            policy_kwargs={"net_arch": list(config.net_arch)},
+            seed=seed,
+            device="cpu",
+            **config.sb3_kwargs(),
+        )
         self.total_steps = config.iterations * config.steps_per_iter
         if isinstance(self.model, DQN):  # ε over the whole run, not over each learn() call
-            schedule = LinearSchedule(config.exploration_initial_eps,
-                                      config.exploration_final_eps,
-                                      config.exploration_fraction)  # fmt: skip
+            schedule = LinearSchedule(
+                config.exploration_initial_eps,
+                config.exploration_final_eps,
+                config.exploration_fraction,
+            )
             self.model.exploration_schedule = lambda _: schedule(
                 1.0 - self.model.num_timesteps / self.total_steps
             )
@@ -247,8 +303,10 @@ class SB3:
         ``seed``. ``envs`` (archer-train's text envs) must be of the config's env; the steps
         are taken on the trainer's own wrapped copies."""
         if envs is not None and envs.spec is not None and envs.spec.id != self.config.menu_env:
-            raise ValueError(f"this SB3 trainer's menu is {self.config.menu_env}'s, not "
-                             f"{envs.spec.id}'s: set menu_env to the run's --env")  # fmt: skip
+            raise ValueError(
+                f"this SB3 trainer's menu is {self.config.menu_env}'s, not "
+                f"{envs.spec.id}'s: set menu_env to the run's --env"
+            )
         model = self.model
         # where the run stands (also after a resume): SB3's step counters drive its schedules
         model.num_timesteps = iteration * self.config.steps_per_iter
@@ -257,8 +315,12 @@ class SB3:
         model.set_random_seed(seed % 2**32)  # numpy's seeds are 32-bit
         model._last_obs = None  # learn() starts fresh episodes, from the envs' new seeds
         self.recorder.episodes = []
-        model.learn(self.config.steps_per_iter, callback=self.recorder,
-                    reset_num_timesteps=False, progress_bar=False)  # fmt: skip
+        model.learn(
+            self.config.steps_per_iter,
+            callback=self.recorder,
+            reset_num_timesteps=False,
+            progress_bar=False,
+        )
         episodes = self.recorder.episodes
         metrics: dict[str, Any] = {"iteration": iteration, "env_steps": model.num_timesteps}
         if episodes:
@@ -266,9 +328,12 @@ class SB3:
             metrics["rollout_success"] = float(np.mean([e["success"] for e in episodes]))
         # SB3's training statistics of the iteration's last update (its update counter is not
         # checkpointed: left out, so that a resumed run logs what the whole run logged)
-        metrics.update({key.removeprefix("train/"): float(value)
-                        for key, value in model.logger.name_to_value.items()
-                        if key.startswith("train/") and key != "train/n_updates"})  # fmt: skip
+        statistics = {
+            key.removeprefix("train/"): float(value)
+            for key, value in model.logger.name_to_value.items()
+            if key.startswith("train/") and key != "train/n_updates"
+        }
+        metrics.update(statistics)
         metrics["trajectories"] = episodes
         return metrics
 
@@ -294,8 +359,7 @@ class MenuAgent:
             return actions
         policy = self.model.policy
         policy.set_training_mode(False)
-        batch, _ = policy.obs_to_tensor(np.stack([self.env.encode(observations[i])
-                                                  for i in live]))  # fmt: skip
+        batch, _ = policy.obs_to_tensor(np.stack([self.env.encode(observations[i]) for i in live]))
         if isinstance(self.model, DQN):
             chosen = policy.q_net(batch).argmax(-1)
             if not self.greedy:
@@ -304,8 +368,10 @@ class MenuAgent:
                 chosen = torch.where(explore, drawn, chosen)
         else:
             probs = policy.get_distribution(batch).distribution.probs
-            chosen = (probs.argmax(-1) if self.greedy
-                      else torch.multinomial(probs, 1, generator=self.generator)[:, 0])  # fmt: skip
+            if self.greedy:
+                chosen = probs.argmax(-1)
+            else:
+                chosen = torch.multinomial(probs, 1, generator=self.generator)[:, 0]
         for i, action in zip(live, chosen.tolist(), strict=True):
             actions[i] = self.env.menu[action]
         return actions

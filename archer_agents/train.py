@@ -76,18 +76,28 @@ def mixed_precision(device: torch.device):
     return contextlib.nullcontext()
 
 
-def evaluate_agent(make_agent: Callable[[bool, int], Any], env_id: str, seed: int,
-                   samples: int = 10) -> dict:  # fmt: skip
+def evaluate_agent(
+    make_agent: Callable[[bool, int], Any], env_id: str, seed: int, samples: int = 10
+) -> dict:
     """On the env's fixed episode list (every object once): greedy decoding, and the sampling
     policy that the algorithms optimise (temperature 1, ``samples`` episodes per entry of the
     list). ``make_agent(greedy, seed)`` builds the agent of either kind."""
     fixed = evaluate(make_agent(True, seed), env_id, seed=seed, num_envs=16, progress=False)
     options = [record["options"] for record in fixed.records]
-    sampled = evaluate(make_agent(False, seed), env_id, episodes=options * samples,
-                       seed=seed, num_envs=32, progress=False)  # fmt: skip
-    return {"eval_return": fixed.mean_return, "eval_success": fixed.success_rate,
-            "eval_sampled_return": sampled.mean_return,
-            "eval_sampled_success": sampled.success_rate}  # fmt: skip
+    sampled = evaluate(
+        make_agent(False, seed),
+        env_id,
+        episodes=options * samples,
+        seed=seed,
+        num_envs=32,
+        progress=False,
+    )
+    return {
+        "eval_return": fixed.mean_return,
+        "eval_success": fixed.success_rate,
+        "eval_sampled_return": sampled.mean_return,
+        "eval_sampled_success": sampled.success_rate,
+    }
 
 
 def policy_agents(policy: PolicyLM) -> Callable[[bool, int], PolicyAgent]:
@@ -113,11 +123,14 @@ def load_policy(path: str | Path, device: str = "cpu") -> PolicyLM:
     checkpoint.verify_checkpoint(found, ["policy.safetensors"])
     meta = checkpoint.load_meta(found, {"policy": str, "max_new_tokens": int})
     if meta["max_new_tokens"] < 1:
-        raise ValueError(f"checkpoint file {found / 'state.json'}: max_new_tokens must be at "
-                         f"least 1, got {meta['max_new_tokens']}")  # fmt: skip
+        raise ValueError(
+            f"checkpoint file {found / 'state.json'}: max_new_tokens must be at "
+            f"least 1, got {meta['max_new_tokens']}"
+        )
     try:
-        policy = PolicyLM(meta["policy"], max_new_tokens=meta["max_new_tokens"],
-                          local_files_only=True)  # fmt: skip
+        policy = PolicyLM(
+            meta["policy"], max_new_tokens=meta["max_new_tokens"], local_files_only=True
+        )
     except (OSError, ValueError) as error:
         raise ValueError(
             f"checkpoint file {found / 'state.json'}: policy {meta['policy']!r} is neither a "
@@ -198,10 +211,15 @@ class Run:
                 row = json.loads(line) if line else None
             except json.JSONDecodeError as error:
                 raise ValueError(f"{self.metrics_path}:{number}: not JSON: {error}") from None
-            if line and not (isinstance(row, dict) and type(row.get("iteration")) is int
-                             and type(row.get("trajectories")) is int):  # fmt: skip
-                raise ValueError(f"{self.metrics_path}:{number}: not a metrics row (an object "
-                                 "with integer iteration and trajectories)")  # fmt: skip
+            if line and not (
+                isinstance(row, dict)
+                and type(row.get("iteration")) is int
+                and type(row.get("trajectories")) is int
+            ):
+                raise ValueError(
+                    f"{self.metrics_path}:{number}: not a metrics row (an object "
+                    "with integer iteration and trajectories)"
+                )
             if line and (until_iteration is None or row["iteration"] < until_iteration):
                 rows.append(row)
         return rows
@@ -230,15 +248,25 @@ class Run:
         offline = all(r["trajectories"] == 0 for r in evaluated)
         x = [r["iteration"] + 1 if offline else r["trajectories"] for r in evaluated]
         axis.plot(x, [r["eval_return"] for r in evaluated], marker="o", label="greedy")
-        axis.plot(x, [r["eval_sampled_return"] for r in evaluated], marker="s",
-                  label="sampled (temperature 1)")  # fmt: skip
+        axis.plot(
+            x,
+            [r["eval_sampled_return"] for r in evaluated],
+            marker="s",
+            label="sampled (temperature 1)",
+        )
         rollouts = [r for r in self.metrics() if "rollout_return" in r]  # none if offline
         if rollouts:
-            axis.plot([r["trajectories"] for r in rollouts],
-                      [r["rollout_return"] for r in rollouts], alpha=0.4,
-                      label="training rollouts")  # fmt: skip
-        axis.set_xlabel("iterations (offline: no trajectories collected)" if offline
-                        else "trajectories collected")  # fmt: skip
+            axis.plot(
+                [r["trajectories"] for r in rollouts],
+                [r["rollout_return"] for r in rollouts],
+                alpha=0.4,
+                label="training rollouts",
+            )
+        axis.set_xlabel(
+            "iterations (offline: no trajectories collected)"
+            if offline
+            else "trajectories collected"
+        )
         axis.set_ylabel("mean return")
         axis.set_title(title)
         axis.grid(alpha=0.3)
@@ -248,16 +276,29 @@ class Run:
         plt.close(figure)
 
 
-def train_bc_run(env_id: str, out: str, seed: int = 0, dataset: str | None = None,
-                 config: BCConfig | None = None, policy_name: str = "tiny",
-                 device: str = "auto", progress: bool = True,
-                 eval_every: int | None = None) -> dict[str, Any]:  # fmt: skip
+def train_bc_run(
+    env_id: str,
+    out: str,
+    seed: int = 0,
+    dataset: str | None = None,
+    config: BCConfig | None = None,
+    policy_name: str = "tiny",
+    device: str = "auto",
+    progress: bool = True,
+    eval_every: int | None = None,
+) -> dict[str, Any]:
     """BC on a trajectory dataset (``bc_data(env_id)`` generated if none is given); the result
     is a run directory with one checkpoint. With ``eval_every``, the policy is evaluated every
     that many epochs too (metrics.jsonl: the convergence curve); the last row is the final."""
     config = config or BCConfig()
-    config_row = {"algo": "bc", "env": env_id, "seed": seed, "dataset": dataset,
-                  "policy": policy_name, **dataclasses.asdict(config)}  # fmt: skip
+    config_row = {
+        "algo": "bc",
+        "env": env_id,
+        "seed": seed,
+        "dataset": dataset,
+        "policy": policy_name,
+        **dataclasses.asdict(config),
+    }
     run = Run(out, config_row, resume=False).create()
     if dataset is None:
         dataset = str(run.dir / "dataset.jsonl")
@@ -267,18 +308,30 @@ def train_bc_run(env_id: str, out: str, seed: int = 0, dataset: str | None = Non
 
     def log_epoch(epoch: int) -> None:
         if eval_every and epoch % eval_every == 0 and epoch < config.epochs:
-            run.log({"iteration": 0, "epoch": epoch, "trajectories": 0,
-                     **evaluate_agent(policy_agents(policy), env_id, seed)})  # fmt: skip
+            scores = evaluate_agent(policy_agents(policy), env_id, seed)
+            run.log({"iteration": 0, "epoch": epoch, "trajectories": 0, **scores})
 
-    losses = train_bc(policy, utterance_pairs(read_trajectories(dataset)), config, seed,
-                      progress, on_epoch=log_epoch)  # fmt: skip
-    row = {"iteration": 0, "epoch": config.epochs, "trajectories": 0, "bc_loss": losses[-1],
-           **evaluate_agent(policy_agents(policy), env_id, seed)}  # fmt: skip
+    losses = train_bc(
+        policy,
+        utterance_pairs(read_trajectories(dataset)),
+        config,
+        seed,
+        progress,
+        on_epoch=log_epoch,
+    )
+    row = {
+        "iteration": 0,
+        "epoch": config.epochs,
+        "trajectories": 0,
+        "bc_loss": losses[-1],
+        **evaluate_agent(policy_agents(policy), env_id, seed),
+    }
     run.log(row)
     checkpoint.save_checkpoint(
-        run.dir / "checkpoints" / "iter-000000", {"policy": policy.state_dict()},
+        run.dir / "checkpoints" / "iter-000000",
+        {"policy": policy.state_dict()},
         {"policy": policy_name, "max_new_tokens": policy.max_new_tokens, "iteration": 0},
-    )  # fmt: skip
+    )
     return row
 
 
@@ -321,10 +374,18 @@ def make_config(algo: str, preset: str, env_id: str, **overrides: Any):
     return ALGORITHMS[algo].config.preset(preset, env_id, **overrides)
 
 
-def train_run(env_id: str, out: str, config: Any, algo: str = "archer", seed: int = 0,
-              init: str | None = None, resume: bool = False, device: str = "auto",
-              progress: bool = True,
-              buffer_data: Sequence[str] = ()) -> list[dict[str, Any]]:  # fmt: skip
+def train_run(
+    env_id: str,
+    out: str,
+    config: Any,
+    algo: str = "archer",
+    seed: int = 0,
+    init: str | None = None,
+    resume: bool = False,
+    device: str = "auto",
+    progress: bool = True,
+    buffer_data: Sequence[str] = (),
+) -> list[dict[str, Any]]:
     """``config.iterations`` iterations of ``algo`` (a key of ``ALGORITHMS``), checkpointing
     every ``save_every``. ``init`` is the run or checkpoint directory whose policy to start
     from (e.g. BC's); ``buffer_data`` (trajectory JSONL files) goes to the trainer's ``seed``
@@ -337,8 +398,14 @@ def train_run(env_id: str, out: str, config: Any, algo: str = "archer", seed: in
     if accelerator.num_processes > 1:
         torch_device = accelerator.device
     main = accelerator.is_main_process
-    config_row = {"algo": algo, "env": env_id, "seed": seed, "init": init,
-                  "buffer_data": list(buffer_data), **dataclasses.asdict(config)}  # fmt: skip
+    config_row = {
+        "algo": algo,
+        "env": env_id,
+        "seed": seed,
+        "init": init,
+        "buffer_data": list(buffer_data),
+        **dataclasses.asdict(config),
+    }
     run = Run(out, config_row, resume=resume)  # every process checks, before anyone writes
     found = checkpoint.latest_checkpoint(run.dir) if resume else None
     if resume and found is None:
@@ -378,31 +445,38 @@ def train_run(env_id: str, out: str, config: Any, algo: str = "archer", seed: in
     seconds = rows[-1].get("train_seconds", 0.0) if rows else seeding
     envs = make_vector_env(env_id, config.num_envs) if algorithm.online else None
     progress = progress and main
-    bar = tqdm(range(start, config.iterations), desc=f"{algo} on {env_id}",
-               disable=not progress, initial=start, total=config.iterations)  # fmt: skip
+    bar = tqdm(
+        range(start, config.iterations),
+        desc=f"{algo} on {env_id}",
+        disable=not progress,
+        initial=start,
+        total=config.iterations,
+    )
     for iteration in bar:
         started = time.perf_counter()
         with mixed_precision(torch_device):
-            metrics = trainer.iteration(envs, iteration, seed=seed * 1_000_003 + iteration,
-                                        progress=progress)  # fmt: skip
+            metrics = trainer.iteration(
+                envs, iteration, seed=seed * 1_000_003 + iteration, progress=progress
+            )
         seconds += time.perf_counter() - started
         collected = metrics.pop("trajectories")
         trajectories += len(collected)
         # cumulative over the run (a resumed run continues the counts; the seeding and warm-up
         # are timed, evaluation is not); SB3 counts its own env steps (every step taken)
-        env_steps = metrics.get("env_steps", env_steps + sum(len(t["transitions"])
-                                                             for t in collected))
-        metrics.update(trajectories=trajectories, env_steps=env_steps,
-                       train_seconds=round(seconds, 2))
+        env_steps = metrics.get(
+            "env_steps", env_steps + sum(len(t["transitions"]) for t in collected)
+        )
+        metrics.update(
+            trajectories=trajectories, env_steps=env_steps, train_seconds=round(seconds, 2)
+        )
         last = iteration + 1 == config.iterations
         if main and ((iteration + 1) % config.eval_every == 0 or last):
             with mixed_precision(torch_device):
                 metrics.update(evaluate_agent(run_agent(algorithm, trainer), env_id, seed))
         if main:
             run.log(metrics)
-        bar.set_postfix({k: f"{metrics[k]:.2f}" for k in ("rollout_return", "eval_return",
-                                                           "eval_sampled_return")
-                         if k in metrics})  # fmt: skip
+        shown = ("rollout_return", "eval_return", "eval_sampled_return")
+        bar.set_postfix({k: f"{metrics[k]:.2f}" for k in shown if k in metrics})
         if (iteration + 1) % config.save_every == 0 or last:
             save(trainer, run.dir / "checkpoints" / f"iter-{iteration + 1:06d}", iteration + 1)
         rows.append(metrics)
@@ -428,14 +502,20 @@ def save(trainer: Any, directory: Path, iteration: int) -> None:
     if trainer.rank == 0:
         config = trainer.config
         tensors = {name: module.state_dict() for name, module in trainer.modules().items()}
-        tensors["rng"] = {f"{kind}_{rank}": state[kind] for rank, state in enumerate(everyone)
-                          for kind in ("torch", "cuda") if kind in state}  # fmt: skip
+        tensors["rng"] = {
+            f"{kind}_{rank}": state[kind]
+            for rank, state in enumerate(everyone)
+            for kind in ("torch", "cuda")
+            if kind in state
+        }
         meta: dict[str, Any] = {
-            "policy": config.policy, "max_new_tokens": config.max_new_tokens,
-            "iteration": iteration, "processes": trainer.processes,
+            "policy": config.policy,
+            "max_new_tokens": config.max_new_tokens,
+            "iteration": iteration,
+            "processes": trainer.processes,
             "buffer_rng": [state["buffer"] for state in everyone if "buffer" in state],
             "optimizers": {},
-        }  # fmt: skip
+        }
         for name, optimizer in trainer.optimizers().items():
             moments, state = checkpoint.optimizer_to_files(optimizer)
             tensors[f"optimizer_{name}"], meta["optimizers"][name] = moments, state
@@ -453,48 +533,65 @@ def restore(trainer: Any, directory: Path) -> int:
     buffer = getattr(trainer, "buffer", None)
     tensor_files = [*modules, *(f"optimizer_{name}" for name in optimizers), "rng"]
     checkpoint.verify_checkpoint(
-        directory, [*(f"{name}.safetensors" for name in tensor_files),
-                    *(["buffer.jsonl"] if buffer is not None else [])],
-    )  # fmt: skip
-    meta = checkpoint.load_meta(directory, {"iteration": int, "processes": int,
-                                            "buffer_rng": list, "optimizers": dict})  # fmt: skip
+        directory,
+        [
+            *(f"{name}.safetensors" for name in tensor_files),
+            *(["buffer.jsonl"] if buffer is not None else []),
+        ],
+    )
+    meta = checkpoint.load_meta(
+        directory, {"iteration": int, "processes": int, "buffer_rng": list, "optimizers": dict}
+    )
     state_file = directory / "state.json"
     if meta["processes"] != trainer.processes:
         raise ValueError(
             f"{directory} was written by {meta['processes']} process(es): resume it with as many,"
             f" not {trainer.processes}"
-        )  # fmt: skip
+        )
     if not 1 <= meta["iteration"] <= trainer.config.iterations:
-        raise ValueError(f"checkpoint file {state_file}: iteration must be in [1, "
-                         f"{trainer.config.iterations}], got {meta['iteration']}")  # fmt: skip
+        raise ValueError(
+            f"checkpoint file {state_file}: iteration must be in [1, "
+            f"{trainer.config.iterations}], got {meta['iteration']}"
+        )
     buffers = trainer.processes if buffer is not None else 0
     if len(meta["buffer_rng"]) != buffers or sorted(meta["optimizers"]) != sorted(optimizers):
-        raise ValueError(f"checkpoint file {state_file}: buffer_rng must hold {buffers} "
-                         f"generator state(s) (one per process with a buffer) and optimizers "
-                         f"the states of {sorted(optimizers)}")  # fmt: skip
-    weights = {name: checkpoint.load_tensors(directory, name, module.state_dict())
-               for name, module in modules.items()}  # fmt: skip
-    moments = {name: checkpoint.load_tensors(directory, f"optimizer_{name}")
-               for name in optimizers}  # fmt: skip
+        raise ValueError(
+            f"checkpoint file {state_file}: buffer_rng must hold {buffers} "
+            f"generator state(s) (one per process with a buffer) and optimizers "
+            f"the states of {sorted(optimizers)}"
+        )
+    weights = {
+        name: checkpoint.load_tensors(directory, name, module.state_dict())
+        for name, module in modules.items()
+    }
+    moments = {name: checkpoint.load_tensors(directory, f"optimizer_{name}") for name in optimizers}
     generators = checkpoint.load_tensors(directory, "rng")
     torch_state = generators.get(f"torch_{trainer.rank}")
     if torch_state is None or torch_state.shape != torch.get_rng_state().shape:
-        raise ValueError(f"checkpoint file {directory / 'rng.safetensors'}: no torch_"
-                         f"{trainer.rank} generator state of the expected size")  # fmt: skip
+        raise ValueError(
+            f"checkpoint file {directory / 'rng.safetensors'}: no torch_"
+            f"{trainer.rank} generator state of the expected size"
+        )
     if buffer is not None:
         buffer = type(buffer)(buffer.capacity)
         buffer.load(directory / "buffer.jsonl")
         try:
             buffer.rng.bit_generator.state = meta["buffer_rng"][trainer.rank]
         except (TypeError, ValueError, KeyError) as error:
-            raise ValueError(f"checkpoint file {state_file}: buffer_rng[{trainer.rank}] is not a"
-                             f" generator state: {error}") from None  # fmt: skip
+            raise ValueError(
+                f"checkpoint file {state_file}: buffer_rng[{trainer.rank}] is not a"
+                f" generator state: {error}"
+            ) from None
     # everything is read and checked but the optimizer states (checked as they load): load it
     for name, module in modules.items():
         module.load_state_dict(weights[name])
     for name, optimizer in optimizers.items():
-        checkpoint.optimizer_from_files(optimizer, moments[name], meta["optimizers"][name],
-                                        directory / f"optimizer_{name}.safetensors")  # fmt: skip
+        checkpoint.optimizer_from_files(
+            optimizer,
+            moments[name],
+            meta["optimizers"][name],
+            directory / f"optimizer_{name}.safetensors",
+        )
     if buffer is not None:
         trainer.buffer = buffer
     torch.set_rng_state(torch_state)
@@ -519,40 +616,68 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
 def config_keys(env_id: str = "archer/TwentyQuestionsSubset-v0") -> str:
     """Every algorithm's config keys with the values ``--preset cpu`` gives them, for
     ``--help``."""
-    configs = {"bc": BCConfig(), **{name: a.config.preset("cpu", env_id)
-                                   for name, a in ALGORITHMS.items()}}  # fmt: skip
+    configs = {
+        "bc": BCConfig(),
+        **{name: a.config.preset("cpu", env_id) for name, a in ALGORITHMS.items()},
+    }
     lines = ["config keys (--set KEY=VALUE), with their values under --preset cpu:"]
     for name, config in configs.items():
         values = " ".join(f"{key}={value}" for key, value in dataclasses.asdict(config).items())
-        lines.append(textwrap.fill(values, width=96, initial_indent=f"  {name}: ",
-                                   subsequent_indent="      ", break_on_hyphens=False))  # fmt: skip
+        lines.append(
+            textwrap.fill(
+                values,
+                width=96,
+                initial_indent=f"  {name}: ",
+                subsequent_indent="      ",
+                break_on_hyphens=False,
+            )
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="archer-train", description=__doc__.split("\n")[0], epilog=config_keys(),
+        prog="archer-train",
+        description=__doc__.split("\n")[0],
+        epilog=config_keys(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     parser.add_argument("--env", required=True, choices=sorted(archer_envs.ENVIRONMENTS))
     parser.add_argument("--algo", required=True, choices=["bc", *ALGORITHMS])
-    parser.add_argument("--preset", default="cpu", choices=["cpu", "paper"],
-                        help="the algorithm's settings: cpu (tiny models, minutes here) or the "
-                        "paper's (not for --algo bc)")  # fmt: skip
+    parser.add_argument(
+        "--preset",
+        default="cpu",
+        choices=["cpu", "paper"],
+        help="the algorithm's settings: cpu (tiny models, minutes here) or the "
+        "paper's (not for --algo bc)",
+    )
     parser.add_argument("--init", help="run or checkpoint directory whose policy to start from")
-    parser.add_argument("--dataset", help="trajectory JSONL to learn from: BC's (default: "
-                        "generate one) and the offline algorithms'")  # fmt: skip
-    parser.add_argument("--buffer-data", nargs="*", default=[], metavar="JSONL",
-                        help="trajectory files that seed an online algorithm before its "
-                        "first iteration (ArCHer: the replay buffer), e.g. "
-                        "runs/bc/dataset.jsonl")  # fmt: skip
+    parser.add_argument(
+        "--dataset",
+        help="trajectory JSONL to learn from: BC's (default: "
+        "generate one) and the offline algorithms'",
+    )
+    parser.add_argument(
+        "--buffer-data",
+        nargs="*",
+        default=[],
+        metavar="JSONL",
+        help="trajectory files that seed an online algorithm before its "
+        "first iteration (ArCHer: the replay buffer), e.g. "
+        "runs/bc/dataset.jsonl",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue a run from its checkpoint")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="override config keys (listed below), e.g. --set iterations=10 "
-                        "lm_lr=3e-5 (ArCHer) or --set epochs=50 (BC)")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config keys (listed below), e.g. --set iterations=10 "
+        "lm_lr=3e-5 (ArCHer) or --set epochs=50 (BC)",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     overrides = parse_overrides(args.set)
@@ -561,15 +686,32 @@ def main(argv: list[str] | None = None) -> int:
         if args.algo == "bc":
             if args.resume or args.init or args.buffer_data:
                 raise ValueError("--resume, --init and --buffer-data do not apply to --algo bc")
-            row = train_bc_run(args.env, args.out, args.seed, args.dataset, config,
-                               device=args.device, progress=not args.quiet)  # fmt: skip
+            row = train_bc_run(
+                args.env,
+                args.out,
+                args.seed,
+                args.dataset,
+                config,
+                device=args.device,
+                progress=not args.quiet,
+            )
             print(json.dumps(row))
             return 0
         data = [args.dataset, *args.buffer_data] if args.dataset else args.buffer_data
         if not ALGORITHMS[args.algo].online and not data and not args.resume:
             raise ValueError(f"--algo {args.algo} learns offline: give it --dataset JSONL")
-        rows = train_run(args.env, args.out, config, args.algo, args.seed, args.init,
-                         args.resume, args.device, not args.quiet, data)  # fmt: skip
+        rows = train_run(
+            args.env,
+            args.out,
+            config,
+            args.algo,
+            args.seed,
+            args.init,
+            args.resume,
+            args.device,
+            not args.quiet,
+            data,
+        )
         final = {k: rows[-1][k] for k in rows[-1] if not isinstance(rows[-1][k], list)}
         print(json.dumps(final))
     except (ValueError, TypeError) as error:

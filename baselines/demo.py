@@ -71,8 +71,7 @@ def run_seed(
     bc_done = time.perf_counter()
     # the critic's buffer also gets cheap scripted episodes that hold mistakes (early and wrong
     # guesses, random questions) with what they cost: the wasteful questioners make none
-    generate_bc_dataset(ENV_ID, out / "scripted.jsonl", **SCRIPTED_DATA, seed=seed,
-                        progress=False)  # fmt: skip
+    generate_bc_dataset(ENV_ID, out / "scripted.jsonl", **SCRIPTED_DATA, seed=seed, progress=False)
     train_run(
         ENV_ID,
         str(out / "archer"),

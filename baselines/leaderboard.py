@@ -78,8 +78,7 @@ SUITES: dict[str, dict[str, int]] = {
         "archer/WebShop-v0": 1,  # 500 test goals: 500
     },
 }
-ENTRY_KEYS = {"description", "envs", "seed", "agent", "agent_kwargs", "train", "trained",
-              "suites"}  # fmt: skip
+ENTRY_KEYS = {"description", "envs", "seed", "agent", "agent_kwargs", "train", "trained", "suites"}
 TRAIN_KEYS = {"algo", "preset", "init", "set", "dataset", "buffer_data"}
 
 
@@ -102,8 +101,13 @@ class Entry:
 
     def spec(self) -> dict[str, Any]:
         """What its results depend on (a changed entry cannot reuse old episodes)."""
-        return {"agent": self.agent, "agent_kwargs": self.agent_kwargs, "train": self.train,
-                "trained": self.trained, "seed": self.seed}  # fmt: skip
+        return {
+            "agent": self.agent,
+            "agent_kwargs": self.agent_kwargs,
+            "train": self.train,
+            "trained": self.trained,
+            "seed": self.seed,
+        }
 
 
 def load_entry(path: Path) -> Entry:
@@ -116,8 +120,7 @@ def load_entry(path: Path) -> Entry:
         raise LeaderboardError(f"entry {path}: must be a JSON object")
     unknown = sorted(set(data) - ENTRY_KEYS)
     if unknown:
-        raise LeaderboardError(f"entry {path}: unknown keys {unknown}; known: "
-                               f"{sorted(ENTRY_KEYS)}")  # fmt: skip
+        raise LeaderboardError(f"entry {path}: unknown keys {unknown}; known: {sorted(ENTRY_KEYS)}")
     ways = [key for key in ("agent", "train", "trained") if data.get(key) is not None]
     if len(ways) != 1:
         raise LeaderboardError(
@@ -133,19 +136,27 @@ def load_entry(path: Path) -> Entry:
             raise LeaderboardError(f"entry {path}: 'train' must be an object with 'algo'")
         bad = sorted(set(train) - TRAIN_KEYS)
         if bad:
-            raise LeaderboardError(f"entry {path}: unknown train keys {bad}; known: "
-                                   f"{sorted(TRAIN_KEYS)}")  # fmt: skip
+            raise LeaderboardError(
+                f"entry {path}: unknown train keys {bad}; known: {sorted(TRAIN_KEYS)}"
+            )
     kwargs = data.get("agent_kwargs", {})
     if not isinstance(kwargs, dict):
         raise LeaderboardError(f"entry {path}: 'agent_kwargs' must be an object")
     seed = data.get("seed", 0)
     if type(seed) is not int:
         raise LeaderboardError(f"entry {path}: 'seed' must be an integer")
-    return Entry(name=path.stem, file=_relative(path), envs=tuple(envs),
-                 description=str(data.get("description", "")), seed=seed,
-                 agent=data.get("agent"), agent_kwargs=kwargs, train=train,
-                 trained=data.get("trained"),
-                 suites=tuple(data.get("suites", ["cpu"])))  # fmt: skip
+    return Entry(
+        name=path.stem,
+        file=_relative(path),
+        envs=tuple(envs),
+        description=str(data.get("description", "")),
+        seed=seed,
+        agent=data.get("agent"),
+        agent_kwargs=kwargs,
+        train=train,
+        trained=data.get("trained"),
+        suites=tuple(data.get("suites", ["cpu"])),
+    )
 
 
 def load_entries(entries_dir: Path, selected: Sequence[str] = ()) -> dict[str, Entry]:
@@ -180,8 +191,9 @@ def _dependencies(entries: dict[str, Entry], names: Sequence[str]) -> list[str]:
                 needed.append(data.get("run"))
         for other in filter(None, needed):
             if other not in entries:
-                raise LeaderboardError(f"entry {entry.file} needs entry {other!r}, which does "
-                                       "not exist")  # fmt: skip
+                raise LeaderboardError(
+                    f"entry {entry.file} needs entry {other!r}, which does not exist"
+                )
             found += [other, *_dependencies(entries, [other])]
     return found
 
@@ -213,8 +225,9 @@ def _relative(path: Path) -> str:
 # --- training -----------------------------------------------------------------------------------
 
 
-def ensure_trained(name: str, env_id: str, entries: dict[str, Entry], runs: Path,
-                   progress: bool) -> dict[str, Any]:  # fmt: skip
+def ensure_trained(
+    name: str, env_id: str, entries: dict[str, Entry], runs: Path, progress: bool
+) -> dict[str, Any]:
     """Train entry ``name`` on ``env_id`` (and what it starts from) unless its run folder holds
     the finished run; returns its training record (``training.json`` in the run folder)."""
     entry = entries[name]
@@ -227,8 +240,10 @@ def ensure_trained(name: str, env_id: str, entries: dict[str, Entry], runs: Path
     if record_path.is_file():
         return json.loads(record_path.read_text())
     if run_dir.exists():
-        raise LeaderboardError(f"{run_dir} holds an unfinished training run (no training.json): "
-                               "delete it to train again")  # fmt: skip
+        raise LeaderboardError(
+            f"{run_dir} holds an unfinished training run (no training.json): "
+            "delete it to train again"
+        )
     from archer_agents.train import make_config, train_bc_run, train_run
 
     train = entry.train
@@ -247,35 +262,58 @@ def ensure_trained(name: str, env_id: str, entries: dict[str, Entry], runs: Path
     config = make_config(algo, preset, env_id, **overrides)
     started = time.perf_counter()
     if algo == "bc":
-        train_bc_run(env_id, str(run_dir), seed=entry.seed, dataset=dataset, config=config,
-                     device="cpu", progress=progress)  # fmt: skip
+        train_bc_run(
+            env_id,
+            str(run_dir),
+            seed=entry.seed,
+            dataset=dataset,
+            config=config,
+            device="cpu",
+            progress=progress,
+        )
         if dataset is None:
             data_files[str(run_dir / "dataset.jsonl")] = _count_lines(run_dir / "dataset.jsonl")
         online = 0
     else:
         data = [dataset, *buffer] if dataset else buffer
-        rows = train_run(env_id, str(run_dir), config, algo, seed=entry.seed,
-                         init=init_record["run"] if init_record else None, device="cpu",
-                         progress=progress, buffer_data=data)  # fmt: skip
+        rows = train_run(
+            env_id,
+            str(run_dir),
+            config,
+            algo,
+            seed=entry.seed,
+            init=init_record["run"] if init_record else None,
+            device="cpu",
+            progress=progress,
+            buffer_data=data,
+        )
         online = rows[-1]["trajectories"] if rows else 0
     seconds = round(time.perf_counter() - started, 1)
     before = init_record or {"online_trajectories_total": 0, "seconds_total": 0.0}
     online_total = online + before["online_trajectories_total"]
     record = {
-        "entry": name, "algo": algo, "preset": preset, "set": overrides, "init": init,
-        "seed": entry.seed, "run": str(run_dir), "seconds": seconds,
+        "entry": name,
+        "algo": algo,
+        "preset": preset,
+        "set": overrides,
+        "init": init,
+        "seed": entry.seed,
+        "run": str(run_dir),
+        "seconds": seconds,
         "seconds_total": round(seconds + before["seconds_total"], 1),
-        "online_trajectories": online, "online_trajectories_total": online_total,
+        "online_trajectories": online,
+        "online_trajectories_total": online_total,
         "data_files": data_files,
         "samples": online_total + sum(data_files.values()),
         "config": dataclasses.asdict(config),
-    }  # fmt: skip
+    }
     record_path.write_text(json.dumps(record, indent=1) + "\n")
     return record
 
 
-def resolve_data(data: Any, env_id: str, entries: dict[str, Entry], runs: Path, entry: Entry,
-                 progress: bool) -> str:  # fmt: skip
+def resolve_data(
+    data: Any, env_id: str, entries: dict[str, Entry], runs: Path, entry: Entry, progress: bool
+) -> str:
     """A training data file: ``{"run": entry, "file": name}`` (a file of another entry's run,
     trained first) or ``{"agent": ..., "epsilon": ..., "episodes": ...}`` (scripted data,
     generated once with the entry's seed)."""
@@ -349,21 +387,35 @@ def read_episodes(path: Path, planned: int) -> dict[int, dict[str, Any]]:
 def episode_line(index: int, record: dict[str, Any], seconds: float) -> dict[str, Any]:
     """One episode, compact: the actions, rewards and raw replies; the observations follow from
     the env given its seed, options and these actions (``replay``)."""
-    line = {"index": index, "seed": record["seed"], "options": record["options"],
-            "target": record.get("target"), "return": record["return"],
-            "success": record["success"], "turns": len(record["transitions"]),
-            "seconds": round(seconds, 4),
-            "actions": [t["action"] for t in record["transitions"]],
-            "rewards": [t["reward"] for t in record["transitions"]]}  # fmt: skip
+    line = {
+        "index": index,
+        "seed": record["seed"],
+        "options": record["options"],
+        "target": record.get("target"),
+        "return": record["return"],
+        "success": record["success"],
+        "turns": len(record["transitions"]),
+        "seconds": round(seconds, 4),
+        "actions": [t["action"] for t in record["transitions"]],
+        "rewards": [t["reward"] for t in record["transitions"]],
+    }
     raw = {str(k): t["raw_reply"] for k, t in enumerate(record["transitions"]) if "raw_reply" in t}
     if raw:
         line["raw_replies"] = raw
     return line
 
 
-def run_entry(entry: Entry, env_id: str, suite: str, entries: dict[str, Entry], results: Path,
-              runs: Path, limit: int | None = None, num_envs: int = 16,
-              progress: bool = True) -> dict[str, Any]:  # fmt: skip
+def run_entry(
+    entry: Entry,
+    env_id: str,
+    suite: str,
+    entries: dict[str, Entry],
+    results: Path,
+    runs: Path,
+    limit: int | None = None,
+    num_envs: int = 16,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Play the entry's unfinished chunks of ``env_id``'s test episodes (up to the chunks that
     hold the first ``limit``); write its episodes and summary; return the summary."""
     folder = results / slug(env_id) / entry.name
@@ -374,13 +426,16 @@ def run_entry(entry: Entry, env_id: str, suite: str, entries: dict[str, Entry], 
         old = json.loads(summary_path.read_text()).get("identity")
         if old != identity:
             changed = sorted(k for k in identity if (old or {}).get(k) != identity[k])
-            raise LeaderboardError(f"{_relative(folder)} holds results of another version of "
-                                   f"entry {entry.name!r} (changed: {', '.join(changed)}): "
-                                   "delete the folder to run it again")  # fmt: skip
+            raise LeaderboardError(
+                f"{_relative(folder)} holds results of another version of "
+                f"entry {entry.name!r} (changed: {', '.join(changed)}): "
+                "delete the folder to run it again"
+            )
     episodes_path = folder / "episodes.jsonl"
     done = read_episodes(episodes_path, len(plan))
-    training = ensure_trained(entry.name, env_id, entries, runs, progress) if (
-        entry.train or entry.trained) else None  # fmt: skip
+    training = None
+    if entry.train or entry.trained:
+        training = ensure_trained(entry.name, env_id, entries, runs, progress)
     end = len(plan) if limit is None else min(len(plan), math.ceil(limit / CHUNK) * CHUNK)
     todo = [s for s in range(0, end, CHUNK) if s not in done]
     decoding = None
@@ -388,9 +443,15 @@ def run_entry(entry: Entry, env_id: str, suite: str, entries: dict[str, Entry], 
         stop = min(start + CHUNK, len(plan))
         began = time.perf_counter()
         agent = make_agent(entry, env_id, entry.seed * 1_000_003 + start, entries, runs)
-        result = evaluate(agent, env_id, episodes=plan[start:stop], seed=start,
-                          num_envs=min(num_envs, stop - start), agent_name=entry.name,
-                          progress=False)  # fmt: skip
+        result = evaluate(
+            agent,
+            env_id,
+            episodes=plan[start:stop],
+            seed=start,
+            num_envs=min(num_envs, stop - start),
+            agent_name=entry.name,
+            progress=False,
+        )
         decoding = result.decoding
         share = (time.perf_counter() - began) / (stop - start)
         lines = [episode_line(start + k, r, share) for k, r in enumerate(result.records)]
@@ -402,25 +463,40 @@ def run_entry(entry: Entry, env_id: str, suite: str, entries: dict[str, Entry], 
         done.update({line["index"]: line for line in lines})
         write_summary(summary_path, entry, env_id, identity, done, decoding, training, oracle)
         if progress:
-            print(f"  {entry.name} on {env_id}: chunk {number}/{len(todo)} "
-                  f"({len(done)}/{len(plan)} episodes)", flush=True)  # fmt: skip
+            print(
+                f"  {entry.name} on {env_id}: chunk {number}/{len(todo)} "
+                f"({len(done)}/{len(plan)} episodes)",
+                flush=True,
+            )
     if not summary_path.is_file():
         raise LeaderboardError(f"{entry.name} on {env_id}: no episode was played")
     return json.loads(summary_path.read_text())
 
 
-def write_summary(path: Path, entry: Entry, env_id: str, identity: dict[str, Any],
-                  episodes: dict[int, dict[str, Any]], decoding: str | None,
-                  training: dict[str, Any] | None, oracle: str) -> None:  # fmt: skip
+def write_summary(
+    path: Path,
+    entry: Entry,
+    env_id: str,
+    identity: dict[str, Any],
+    episodes: dict[int, dict[str, Any]],
+    decoding: str | None,
+    training: dict[str, Any] | None,
+    oracle: str,
+) -> None:
     rows = [episodes[i] for i in sorted(episodes)]
     n = len(rows)
     returns = [r["return"] for r in rows]
     mean = sum(returns) / n
     stderr = math.sqrt(sum((x - mean) ** 2 for x in returns) / (n - 1) / n) if n > 1 else 0.0
     summary = {
-        "entry": entry.name, "env_id": env_id, "description": entry.description,
-        "episodes": n, "planned": identity["planned"], "complete": n == identity["planned"],
-        "mean_return": round(mean, 6), "stderr_return": round(stderr, 6),
+        "entry": entry.name,
+        "env_id": env_id,
+        "description": entry.description,
+        "episodes": n,
+        "planned": identity["planned"],
+        "complete": n == identity["planned"],
+        "mean_return": round(mean, 6),
+        "stderr_return": round(stderr, 6),
         "success_rate": round(sum(r["success"] for r in rows) / n, 6),
         "mean_turns": round(sum(r["turns"] for r in rows) / n, 6),
         "agent": entry.agent or (training or {}).get("run"),
@@ -437,16 +513,25 @@ def write_summary(path: Path, entry: Entry, env_id: str, identity: dict[str, Any
         "command": f"archer-leaderboard run --suite {identity['suite']} --entries {entry.file} "
         f"--envs {env_id}",
         "identity": identity,
-    }  # fmt: skip
+    }
     path.write_text(json.dumps(summary, indent=1) + "\n")
-
 
 
 def _training_summary(training: dict[str, Any] | None) -> dict[str, Any] | None:
     if training is None:
         return None
-    keep = ("entry", "algo", "preset", "set", "init", "seed", "online_trajectories_total",
-            "data_files", "samples", "seconds_total")  # fmt: skip
+    keep = (
+        "entry",
+        "algo",
+        "preset",
+        "set",
+        "init",
+        "seed",
+        "online_trajectories_total",
+        "data_files",
+        "samples",
+        "seconds_total",
+    )
     return {k: training[k] for k in keep}
 
 
@@ -457,14 +542,16 @@ def git_commit() -> str | None:
     try:
 
         def git(*args: str) -> str:
-            return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
-                                  cwd=HERE).stdout.strip()  # fmt: skip
+            return subprocess.run(
+                ["git", *args], capture_output=True, text=True, check=True, cwd=HERE
+            ).stdout.strip()
 
         commit = git("rev-parse", "HEAD")
         code = ["archer_envs", "archer_agents", "baselines/leaderboard.py"]
         root = Path(git("rev-parse", "--show-toplevel"))
-        modified = git("status", "--porcelain", "--untracked-files=no", "--",
-                       *(str(root / c) for c in code))  # fmt: skip
+        modified = git(
+            "status", "--porcelain", "--untracked-files=no", "--", *(str(root / c) for c in code)
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
     return commit + ("-modified" if modified else "")
@@ -476,17 +563,21 @@ def replay(line: dict[str, Any], env_id: str) -> str:
     env = gym.make(env_id)
     observation, info = env.reset(seed=line["seed"], options=line["options"])
     out = [info.get("task", ""), "", observation]
-    for number, (action, reward) in enumerate(zip(line["actions"], line["rewards"],
-                                                  strict=True), 1):  # fmt: skip
+    steps = zip(line["actions"], line["rewards"], strict=True)
+    for number, (action, reward) in enumerate(steps, 1):
         previous = observation
         observation, got, *_ = env.step(action)
         if got != reward:
-            raise LeaderboardError(f"episode {line['index']} step {number}: reward {got} now, "
-                                   f"{reward} recorded: the env has changed")  # fmt: skip
+            raise LeaderboardError(
+                f"episode {line['index']} step {number}: reward {got} now, "
+                f"{reward} recorded: the env has changed"
+            )
         raw = line.get("raw_replies", {}).get(str(number - 1))
         grown = previous and observation.startswith(previous)  # a transcript: its new part
-        out += [f"> {action}" + (f"   (raw reply: {raw!r})" if raw else ""),
-                observation[len(previous) :] if grown else observation]  # fmt: skip
+        out += [
+            f"> {action}" + (f"   (raw reply: {raw!r})" if raw else ""),
+            observation[len(previous) :] if grown else observation,
+        ]
     env.close()
     return "\n".join(out)
 
@@ -507,8 +598,10 @@ def _rows_by_env(summaries: list[dict[str, Any]]) -> dict[str, list[dict[str, An
     grouped: dict[str, list[dict[str, Any]]] = {}
     for s in summaries:
         grouped.setdefault(s["env_id"], []).append(s)
-    return {env: sorted(grouped[env], key=lambda s: (-s["mean_return"], s["entry"]))
-            for env in sorted(grouped, key=_env_order)}  # fmt: skip
+    return {
+        env: sorted(grouped[env], key=lambda s: (-s["mean_return"], s["entry"]))
+        for env in sorted(grouped, key=_env_order)
+    }
 
 
 def _cells(s: dict[str, Any]) -> list[str]:
@@ -517,52 +610,81 @@ def _cells(s: dict[str, Any]) -> list[str]:
     if training:
         budget = f"{training['algo']} ({training['preset']}), {s['training_samples']:,} episodes"
     episodes = f"{s['episodes']}" + ("" if s["complete"] else f" of {s['planned']}")
-    return [s["entry"], s["agent"], s.get("decoding") or "-",
-            f"{s['mean_return']:.2f} ± {s['stderr_return']:.2f}",
-            f"{100 * s['success_rate']:.1f}%", f"{s['mean_turns']:.1f}", budget, episodes,
-            f"{s['eval_seconds']:.0f} s"]  # fmt: skip
+    return [
+        s["entry"],
+        s["agent"],
+        s.get("decoding") or "-",
+        f"{s['mean_return']:.2f} ± {s['stderr_return']:.2f}",
+        f"{100 * s['success_rate']:.1f}%",
+        f"{s['mean_turns']:.1f}",
+        budget,
+        episodes,
+        f"{s['eval_seconds']:.0f} s",
+    ]
 
 
-HEADER = ["entry", "agent", "decoding", "return ± s.e.", "success", "turns", "training",
-          "episodes", "eval time"]  # fmt: skip
+HEADER = [
+    "entry",
+    "agent",
+    "decoding",
+    "return ± s.e.",
+    "success",
+    "turns",
+    "training",
+    "episodes",
+    "eval time",
+]
 
 
 def render_markdown(by_env: dict[str, list[dict[str, Any]]]) -> str:
-    lines = ["# archer-gym leaderboard", "",
-             "Every entry plays each env's fixed test episodes (every object, city or test "
-             "goal of the test split the same number of times; Detective's one start); mean "
-             "return ± standard error. Made by `archer-leaderboard run --suite cpu`; "
-             "`archer-leaderboard render` writes this file from the summaries.", ""]  # fmt: skip
+    lines = [
+        "# archer-gym leaderboard",
+        "",
+        "Every entry plays each env's fixed test episodes (every object, city or test "
+        "goal of the test split the same number of times; Detective's one start); mean "
+        "return ± standard error. Made by `archer-leaderboard run --suite cpu`; "
+        "`archer-leaderboard render` writes this file from the summaries.",
+        "",
+    ]
     for env_id, rows in by_env.items():
-        lines += [f"## {env_id}", "", "| # | " + " | ".join(HEADER) + " |",
-                  "|---" * (len(HEADER) + 1) + "|"]  # fmt: skip
+        lines += [
+            f"## {env_id}",
+            "",
+            "| # | " + " | ".join(HEADER) + " |",
+            "|---" * (len(HEADER) + 1) + "|",
+        ]
         for rank, s in enumerate(rows, 1):
-            lines.append(f"| {rank} | " + " | ".join(c.replace("|", "\\|") for c in _cells(s))
-                         + " |")  # fmt: skip
+            cells = " | ".join(c.replace("|", "\\|") for c in _cells(s))
+            lines.append(f"| {rank} | {cells} |")
         lines += ["", f"![{env_id}]({slug(env_id)}.png)", ""]
     return "\n".join(lines)
 
 
 def render_html(by_env: dict[str, list[dict[str, Any]]]) -> str:
-    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
-             "<title>archer-gym leaderboard</title>",
-             "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}"
-             "th{background:#eee}td:nth-child(n+5){text-align:right}</style>",
-             "</head><body>", "<h1>archer-gym leaderboard</h1>",
-             "<p>Each env's fixed test episodes; mean return ± standard error.</p>"]  # fmt: skip
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>archer-gym leaderboard</title>",
+        "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em}"
+        "th{background:#eee}td:nth-child(n+5){text-align:right}</style>",
+        "</head><body>",
+        "<h1>archer-gym leaderboard</h1>",
+        "<p>Each env's fixed test episodes; mean return ± standard error.</p>",
+    ]
     for env_id, rows in by_env.items():
-        parts += [f"<h2>{html.escape(env_id)}</h2>", "<table>",
-                  "<tr><th>#</th>" + "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
-                  + "</tr>"]  # fmt: skip
+        parts += [
+            f"<h2>{html.escape(env_id)}</h2>",
+            "<table>",
+            "<tr><th>#</th>" + "".join(f"<th>{html.escape(h)}</th>" for h in HEADER) + "</tr>",
+        ]
         for rank, s in enumerate(rows, 1):
             parts.append(
                 f"<tr><td>{rank}</td>"
                 + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(s))
                 + "</tr>"
             )
-        parts += ["</table>", f'<p><img src="{slug(env_id)}.png" alt="{html.escape(env_id)}">'
-                  "</p>"]  # fmt: skip
+        parts += ["</table>", f'<p><img src="{slug(env_id)}.png" alt="{html.escape(env_id)}"></p>']
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -596,8 +718,9 @@ def render(results: Path) -> list[Path]:
     """LEADERBOARD.md, leaderboard.html and a PNG per env, from the summaries in ``results``."""
     by_env = _rows_by_env(read_summaries(results))
     if not by_env:
-        raise LeaderboardError(f"no results in {_relative(results)}: run archer-leaderboard run "
-                               "first")  # fmt: skip
+        raise LeaderboardError(
+            f"no results in {_relative(results)}: run archer-leaderboard run first"
+        )
     written = [results / "LEADERBOARD.md", results / "leaderboard.html"]
     written[0].write_text(render_markdown(by_env))
     written[1].write_text(render_html(by_env))
@@ -618,13 +741,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     for env_id in args.envs or []:
         check_env_id(env_id)
         if env_id not in suite_envs:
-            raise LeaderboardError(f"{env_id} is not in suite {args.suite!r}: "
-                                   f"{', '.join(suite_envs)}")  # fmt: skip
+            raise LeaderboardError(
+                f"{env_id} is not in suite {args.suite!r}: {', '.join(suite_envs)}"
+            )
     entries = load_entries(args.entries_dir, args.entries or ())
     chosen = [n for n in entries if not args.entries or n in set(_names(args.entries))]
-    pairs = [(name, env_id) for name in chosen if args.suite in entries[name].suites
-             for env_id in entries[name].envs
-             if env_id in suite_envs and (not args.envs or env_id in args.envs)]  # fmt: skip
+    pairs = [
+        (name, env_id)
+        for name in chosen
+        if args.suite in entries[name].suites
+        for env_id in entries[name].envs
+        if env_id in suite_envs and (not args.envs or env_id in args.envs)
+    ]
     if not pairs:
         raise LeaderboardError(
             f"nothing to run: no entry of {sorted(chosen)} plays "
@@ -633,11 +761,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name, env_id in pairs:
         if not args.quiet:
             print(f"{name} on {env_id}", flush=True)
-        summary = run_entry(entries[name], env_id, args.suite, entries, args.results, args.runs,
-                            args.limit, args.num_envs, progress=not args.quiet)  # fmt: skip
-        print(f"{name} on {env_id}: return {summary['mean_return']:.2f} ± "
-              f"{summary['stderr_return']:.2f}, success {100 * summary['success_rate']:.1f}% "
-              f"({summary['episodes']}/{summary['planned']} episodes)", flush=True)  # fmt: skip
+        summary = run_entry(
+            entries[name],
+            env_id,
+            args.suite,
+            entries,
+            args.results,
+            args.runs,
+            args.limit,
+            args.num_envs,
+            progress=not args.quiet,
+        )
+        print(
+            f"{name} on {env_id}: return {summary['mean_return']:.2f} ± "
+            f"{summary['stderr_return']:.2f}, success {100 * summary['success_rate']:.1f}% "
+            f"({summary['episodes']}/{summary['planned']} episodes)",
+            flush=True,
+        )
     if not args.no_render:
         for path in render(args.results):
             print(f"wrote {_relative(path)}")
@@ -658,8 +798,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     check_env_id(args.env)
     path = args.results / slug(args.env) / args.entry / "episodes.jsonl"
     if not path.is_file():
-        raise LeaderboardError(f"no results of entry {args.entry!r} on {args.env} "
-                               f"({_relative(path)} does not exist)")  # fmt: skip
+        raise LeaderboardError(
+            f"no results of entry {args.entry!r} on {args.env} ({_relative(path)} does not exist)"
+        )
     lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     found = [line for line in lines if line["index"] == args.episode]
     if not found:

@@ -67,9 +67,14 @@ def plot_convergence(rows: list[dict[str, Any]], chosen: int, path: Path) -> Non
     figure, axis = plt.subplots(figsize=(6.5, 4))
     epochs = [r["epochs"] for r in rows]
     for kind, marker in (("greedy", "o"), ("sampled", "s")):
-        axis.errorbar(epochs, [r[kind]["mean_return"] for r in rows],
-                      yerr=[r[kind]["stderr_return"] for r in rows], marker=marker,
-                      capsize=3, label=kind)  # fmt: skip
+        axis.errorbar(
+            epochs,
+            [r[kind]["mean_return"] for r in rows],
+            yerr=[r[kind]["stderr_return"] for r in rows],
+            marker=marker,
+            capsize=3,
+            label=kind,
+        )
     axis.axvline(chosen, color="gray", linestyle=":", label=f"the start ({chosen} epochs)")
     axis.set_xlabel("BC epochs (over the distinct pairs), learning rate cosine to 0")
     axis.set_ylabel("mean return at the end of BC")
@@ -128,9 +133,10 @@ def main() -> None:
             for k in ("greedy", "sampled")
         ),
     }
+    command = [COMMAND, "--seeds", *map(str, args.seeds)]
+    command += ["--convergence-epochs", *map(str, args.convergence_epochs)]
     summary: dict[str, Any] = {
-        "command": " ".join([COMMAND, "--seeds", *map(str, args.seeds), "--convergence-epochs",
-                             *map(str, args.convergence_epochs)]),
+        "command": " ".join(command),
         "git_commit": git_commit(),
         "env_id": ENV_ID,
         "optimal_return": optimum,
@@ -164,17 +170,26 @@ def main() -> None:
         for epochs in args.convergence_epochs:
             print(f"BC convergence: {epochs} epochs, seed {args.seeds[0]}", flush=True)
             run = args.out / f"bc-{epochs}-epochs"
-            train_bc_run(ENV_ID, str(run), seed=args.seeds[0], device="cpu", progress=False,
-                         dataset=str(first / "bc" / "dataset.jsonl"),
-                         config=dataclasses.replace(BCConfig(), epochs=epochs))  # fmt: skip
+            train_bc_run(
+                ENV_ID,
+                str(run),
+                seed=args.seeds[0],
+                device="cpu",
+                progress=False,
+                dataset=str(first / "bc" / "dataset.jsonl"),
+                config=dataclasses.replace(BCConfig(), epochs=epochs),
+            )
             rows.append({"epochs": epochs, **final_evaluation(run, args.seeds[0])})
         rows.sort(key=lambda r: r["epochs"])
         summary["bc_convergence"] = [
-            {"epochs": r["epochs"], "greedy_return": r["greedy"]["mean_return"],
-             "sampled_return": r["sampled"]["mean_return"],
-             "sampled_success": r["sampled"]["success_rate"]}
+            {
+                "epochs": r["epochs"],
+                "greedy_return": r["greedy"]["mean_return"],
+                "sampled_return": r["sampled"]["mean_return"],
+                "sampled_success": r["sampled"]["success_rate"],
+            }
             for r in rows
-        ]  # fmt: skip
+        ]
         plot_convergence(rows, BCConfig().epochs, args.results / "bc_convergence.png")
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (args.results / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -23,8 +23,9 @@ from archer_agents.train import mixed_precision, pick_device
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--env", default="archer/TwentyQuestions-v0",
-                        choices=sorted(archer_envs.ENVIRONMENTS))  # fmt: skip
+    parser.add_argument(
+        "--env", default="archer/TwentyQuestions-v0", choices=sorted(archer_envs.ENVIRONMENTS)
+    )
     parser.add_argument("--preset", default="cpu", choices=["cpu", "paper"])
     parser.add_argument("--policy", default="tiny")
     parser.add_argument("--critic", default="tiny")
@@ -37,11 +38,15 @@ def main() -> None:
     critic = make_critic(config.critic, policy).to(device)
     trainer = ArCHer(config, policy, critic)
     envs = make_vector_env(args.env, config.num_envs)
-    sizes = {name: sum(p.numel() for p in m.parameters()) / 1e6
-             for name, m in (("actor", policy), ("critic", critic))}  # fmt: skip
-    print(f"{args.env} on {device}: actor {sizes['actor']:.1f}M, critic {sizes['critic']:.1f}M "
-          f"parameters; {config.rollouts_per_iter} rollouts, {config.critic_steps} critic and "
-          f"{config.actor_steps} actor steps of batch {config.batch_size}")  # fmt: skip
+    sizes = {
+        name: sum(p.numel() for p in m.parameters()) / 1e6
+        for name, m in (("actor", policy), ("critic", critic))
+    }
+    print(
+        f"{args.env} on {device}: actor {sizes['actor']:.1f}M, critic {sizes['critic']:.1f}M "
+        f"parameters; {config.rollouts_per_iter} rollouts, {config.critic_steps} critic and "
+        f"{config.actor_steps} actor steps of batch {config.batch_size}"
+    )
     timings = {}
 
     def timed(name, function):
@@ -56,8 +61,9 @@ def main() -> None:
         return result
 
     agent = PolicyAgent(policy, greedy=False)
-    trajectories = timed("rollouts", lambda: collect_trajectories(
-        agent, envs, config.rollouts_per_iter, seed=0))  # fmt: skip
+    trajectories = timed(
+        "rollouts", lambda: collect_trajectories(agent, envs, config.rollouts_per_iter, seed=0)
+    )
     trainer.buffer.add_trajectories(trajectories)
     timed("critic", lambda: [trainer.critic_step() for _ in range(config.critic_steps)])
     timed("actor", lambda: [trainer.actor_step() for _ in range(config.actor_steps)])

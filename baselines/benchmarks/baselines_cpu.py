@@ -39,8 +39,7 @@ COMMAND = "python -m baselines.benchmarks.baselines_cpu"
 def train_start(out: Path, seed: int) -> list[str]:
     """The BC start in ``out/bc`` and the seed data files (BC data, scripted mistakes)."""
     train_bc_run(ENV_ID, str(out / "bc"), seed=seed, device="cpu", progress=False)
-    generate_bc_dataset(ENV_ID, out / "scripted.jsonl", **SCRIPTED_DATA, seed=seed,
-                        progress=False)  # fmt: skip
+    generate_bc_dataset(ENV_ID, out / "scripted.jsonl", **SCRIPTED_DATA, seed=seed, progress=False)
     return [str(out / "bc" / "dataset.jsonl"), str(out / "scripted.jsonl")]
 
 
@@ -49,24 +48,37 @@ def overrides_for(algo: str, overrides: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in overrides.items() if key in names}
 
 
-def run_algorithm(algo: str, out: Path, seed: int, data: list[str],
-                  overrides: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def run_algorithm(
+    algo: str, out: Path, seed: int, data: list[str], overrides: dict[str, Any]
+) -> dict[str, Any]:
     algorithm = ALGORITHMS[algo]
     config = make_config(algo, "cpu", ENV_ID, **overrides_for(algo, overrides))
     takes_data = not algorithm.online or hasattr(algorithm.trainer, "seed")
     started = time.perf_counter()
-    rows = train_run(ENV_ID, str(out / algo), config, algo, seed=seed, init=str(out / "bc"),
-                     device="cpu", progress=False,
-                     buffer_data=data if takes_data else ())  # fmt: skip
+    rows = train_run(
+        ENV_ID,
+        str(out / algo),
+        config,
+        algo,
+        seed=seed,
+        init=str(out / "bc"),
+        device="cpu",
+        progress=False,
+        buffer_data=data if takes_data else (),
+    )
     seconds = time.perf_counter() - started
-    return {"algo": algo, "seed": seed, "trajectories": rows[-1]["trajectories"],
-            "seconds": round(seconds, 1), "seed_data": takes_data,
-            "config": dataclasses.asdict(config),
-            **final_evaluation(out / algo, seed)}  # fmt: skip
+    return {
+        "algo": algo,
+        "seed": seed,
+        "trajectories": rows[-1]["trajectories"],
+        "seconds": round(seconds, 1),
+        "seed_data": takes_data,
+        "config": dataclasses.asdict(config),
+        **final_evaluation(out / algo, seed),
+    }
 
 
-def plot(table: list[dict[str, Any]], start: dict[str, float], optimum: float,
-         path: Path) -> None:  # fmt: skip
+def plot(table: list[dict[str, Any]], start: dict[str, float], optimum: float, path: Path) -> None:
     """Median greedy and sampled return per algorithm, the BC start and the optimum as lines."""
     import matplotlib
 
@@ -76,10 +88,10 @@ def plot(table: list[dict[str, Any]], start: dict[str, float], optimum: float,
     figure, axis = plt.subplots(figsize=(7, 4.2))
     names = [row["algo"] for row in table]
     width = 0.38
-    for offset, kind, color in ((-width / 2, "greedy", "tab:blue"),
-                                (width / 2, "sampled", "tab:orange")):  # fmt: skip
-        axis.bar([i + offset for i in range(len(names))], [row[kind] for row in table], width,
-                 color=color, label=kind)  # fmt: skip
+    bars = ((-width / 2, "greedy", "tab:blue"), (width / 2, "sampled", "tab:orange"))
+    for offset, kind, color in bars:
+        positions = [i + offset for i in range(len(names))]
+        axis.bar(positions, [row[kind] for row in table], width, color=color, label=kind)
         axis.axhline(start[kind], color=color, linestyle=":", label=f"BC start, {kind}")
     axis.axhline(optimum, color="black", linestyle="--", label="optimal agent")
     axis.set_xticks(range(len(names)), names)
@@ -98,8 +110,13 @@ def main() -> None:
     parser.add_argument("--algos", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
     parser.add_argument("--out", type=Path, default=Path("runs/baselines_cpu"))
     parser.add_argument("--results", type=Path, default=Path("baselines/results/baselines_cpu"))
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="override a key of every algorithm that has it")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of every algorithm that has it",
+    )
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
     shutil.rmtree(args.out, ignore_errors=True)
@@ -114,9 +131,9 @@ def main() -> None:
         for algo in args.algos:
             print(f"seed {seed}: {algo}", flush=True)
             runs.append(run_algorithm(algo, out, seed, data, overrides))
-            print(json.dumps({k: runs[-1][k] for k in ("algo", "trajectories", "seconds")}
-                             | {kind: runs[-1][kind]["mean_return"]
-                                for kind in ("greedy", "sampled")}), flush=True)  # fmt: skip
+            shown = {k: runs[-1][k] for k in ("algo", "trajectories", "seconds")}
+            shown |= {kind: runs[-1][kind]["mean_return"] for kind in ("greedy", "sampled")}
+            print(json.dumps(shown), flush=True)
 
     def median(rows: list[dict[str, Any]], kind: str, key: str) -> float:
         return statistics.median(row[kind][key] for row in rows)
@@ -125,29 +142,39 @@ def main() -> None:
     table = []
     for algo in args.algos:
         rows = [run for run in runs if run["algo"] == algo]
-        table.append({
-            "algo": algo, "greedy": median(rows, "greedy", "mean_return"),
+        medians = {
+            "algo": algo,
+            "greedy": median(rows, "greedy", "mean_return"),
             "sampled": median(rows, "sampled", "mean_return"),
             "sampled_success": median(rows, "sampled", "success_rate"),
             "trajectories": statistics.median(row["trajectories"] for row in rows),
             "seconds": statistics.median(row["seconds"] for row in rows),
-        })  # fmt: skip
+        }
+        table.append(medians)
     optimum = optimal_return()
+    command = [COMMAND, "--seeds", *map(str, args.seeds), "--algos", *args.algos]
+    if args.set:
+        command += ["--set", *args.set]
     summary = {
-        "command": " ".join([COMMAND, "--seeds", *map(str, args.seeds), "--algos", *args.algos,
-                             *(["--set", *args.set] if args.set else [])]),
-        "git_commit": git_commit(), "env_id": ENV_ID, "optimal_return": optimum,
+        "command": " ".join(command),
+        "git_commit": git_commit(),
+        "env_id": ENV_ID,
+        "optimal_return": optimum,
         "start": {**start, "sampled_success": median(starts, "sampled", "success_rate")},
-        "median": table, "runs": runs, "seconds": round(time.perf_counter() - started, 1),
-    }  # fmt: skip
+        "median": table,
+        "runs": runs,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     (args.results / "summary.json").write_text(json.dumps(summary, indent=1))
     plot(table, start, optimum, args.results / "baselines.png")
     print(f"{'algorithm':<16} {'greedy':>8} {'sampled':>8} {'success':>8} {'trajs':>6} {'s':>6}")
     print(f"{'BC start':<16} {start['greedy']:>8.2f} {start['sampled']:>8.2f}")
     for row in table:
-        print(f"{row['algo']:<16} {row['greedy']:>8.2f} {row['sampled']:>8.2f} "
-              f"{100 * row['sampled_success']:>7.1f}% {row['trajectories']:>6.0f} "
-              f"{row['seconds']:>6.0f}")  # fmt: skip
+        print(
+            f"{row['algo']:<16} {row['greedy']:>8.2f} {row['sampled']:>8.2f} "
+            f"{100 * row['sampled_success']:>7.1f}% {row['trajectories']:>6.0f} "
+            f"{row['seconds']:>6.0f}"
+        )
     print(f"{'optimal':<16} {optimum:>8.2f}")
 
 

@@ -36,8 +36,10 @@ def auc(positive: np.ndarray, scores: np.ndarray) -> float:
 def held_out_scores(score, observations: list[str], actions: list[str]) -> np.ndarray:
     """``score(observations, actions)`` over the held-out transitions, 100 at a time."""
     with torch.no_grad():
-        parts = [score(observations[i : i + 100], actions[i : i + 100])
-                 for i in range(0, len(observations), 100)]  # fmt: skip
+        parts = [
+            score(observations[i : i + 100], actions[i : i + 100])
+            for i in range(0, len(observations), 100)
+        ]
     return torch.cat(parts).numpy()
 
 
@@ -57,8 +59,9 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     policy = load_policy(args.run)
     envs = make_vector_env(args.env, 32)
-    trajectories = collect_trajectories(PolicyAgent(policy, greedy=False), envs, args.episodes,
-                                        seed=args.seed)  # fmt: skip
+    trajectories = collect_trajectories(
+        PolicyAgent(policy, greedy=False), envs, args.episodes, seed=args.seed
+    )
     envs.close()
     data = [t for record in trajectories for t in record["transitions"]]
     order = rng.permutation(len(data))
@@ -76,14 +79,19 @@ def main() -> None:
     observations = [t["observation"] for t in test]
     actions = [t["action"] for t in test]
     is_guess = np.array([a in guesses for a in actions], dtype=float)
-    fresh = np.array([(a, NO) not in parse_transcript(s)
-                      for s, a in zip(observations, actions, strict=True)])  # fmt: skip
+    fresh = np.array(
+        [(a, NO) not in parse_transcript(s) for s, a in zip(observations, actions, strict=True)]
+    )
     log_probs = held_out_scores(policy.log_probs, observations, actions)
-    print(f"{len(train)} training and {len(test)} held-out transitions, "
-          f"{int(winning.sum())} held-out wins")  # fmt: skip
-    print(f"rules: is a guess {auc(winning, is_guess):.3f}, a guess not answered No "
-          f"{auc(winning, is_guess * (1 + fresh)):.3f}, policy log-probability "
-          f"{auc(winning, log_probs):.3f}")  # fmt: skip
+    print(
+        f"{len(train)} training and {len(test)} held-out transitions, "
+        f"{int(winning.sum())} held-out wins"
+    )
+    print(
+        f"rules: is a guess {auc(winning, is_guess):.3f}, a guess not answered No "
+        f"{auc(winning, is_guess * (1 + fresh)):.3f}, policy log-probability "
+        f"{auc(winning, log_probs):.3f}"
+    )
 
     critic = make_critic(args.critic, policy)  # "policy": a CausalCritic on its trunk
     optimizer = torch.optim.Adam(critic.parameters(), lr=args.lr)
@@ -99,8 +107,10 @@ def main() -> None:
         optimizer.step()
         if step % 100 == 0 or step == args.steps:
             q = held_out_scores(lambda o, a: torch.minimum(*critic.q(o, a)), observations, actions)
-            print(f"step {step:>5}  {time.perf_counter() - started:>5.0f} s  loss "
-                  f"{loss.item():.3f}  critic AUC {auc(winning, q):.3f}")  # fmt: skip
+            print(
+                f"step {step:>5}  {time.perf_counter() - started:>5.0f} s  loss "
+                f"{loss.item():.3f}  critic AUC {auc(winning, q):.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,9 @@ def probe(critic: UtteranceCritic | CausalCritic, env_id: str) -> list[dict[str,
     env.close()
     guesses = [f"Is it a {name.lower()}?" for name in names]
     expert = load_agent("expert", env_id, seed=0)
-    played = evaluate(expert, env_id, episodes=[{"index": i} for i in range(len(names))],
-                      seed=0, progress=False)  # fmt: skip
+    played = evaluate(
+        expert, env_id, episodes=[{"index": i} for i in range(len(names))], seed=0, progress=False
+    )
     rows = []
     for record in played.records:
         state = record["transitions"][-1]["observation"]  # before the winning guess
@@ -52,9 +53,14 @@ def probe(critic: UtteranceCritic | CausalCritic, env_id: str) -> list[dict[str,
             q = torch.minimum(*critic.q([state] * len(guesses), guesses))
             v = torch.minimum(*critic.v([state]))
         right = names.index(record["target"])
-        rows.append({"object": names[right], "q_right": float(q[right]),
-                     "q_others": float((q.sum() - q[right]) / (len(names) - 1)),
-                     "v": float(v), "first": names[int(q.argmax())]})  # fmt: skip
+        row = {
+            "object": names[right],
+            "q_right": float(q[right]),
+            "q_others": float((q.sum() - q[right]) / (len(names) - 1)),
+            "v": float(v),
+            "first": names[int(q.argmax())],
+        }
+        rows.append(row)
     return rows
 
 
@@ -66,8 +72,10 @@ def main() -> None:
     rows = probe(load_critic(args.run), args.env)
     print(f"{'object':<12} {'Q(right)':>9} {'Q(others)':>10} {'V':>6}  critic's first guess")
     for r in rows:
-        print(f"{r['object']:<12} {r['q_right']:>9.2f} {r['q_others']:>10.2f} {r['v']:>6.2f}  "
-              f"{r['first']}")  # fmt: skip
+        print(
+            f"{r['object']:<12} {r['q_right']:>9.2f} {r['q_others']:>10.2f} {r['v']:>6.2f}  "
+            f"{r['first']}"
+        )
     first = sum(r["first"] == r["object"] for r in rows)
     print(f"the critic ranks the right guess first for {first} of {len(rows)} objects")
 

@@ -42,16 +42,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--start", type=Path, help="a BC run directory to start from (and whose "
-                        "dataset.jsonl to learn from) instead of training one")  # fmt: skip
+    parser.add_argument(
+        "--start",
+        type=Path,
+        help="a BC run directory to start from (and whose "
+        "dataset.jsonl to learn from) instead of training one",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/offline_archer_cpu"))
-    parser.add_argument("--results", type=Path,
-                        default=Path("baselines/results/offline_archer_cpu"))  # fmt: skip
+    parser.add_argument(
+        "--results", type=Path, default=Path("baselines/results/offline_archer_cpu")
+    )
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
-    configs = {name: make_config("offline_archer", "cpu", ENV_ID, **{**VARIANTS[name], **overrides})
-               for name in args.variants}  # fmt: skip
+    configs = {
+        name: make_config("offline_archer", "cpu", ENV_ID, **{**VARIANTS[name], **overrides})
+        for name in args.variants
+    }
     args.results.mkdir(parents=True, exist_ok=True)
     start, bc_seconds = args.start, None
     if start is None:
@@ -61,37 +68,58 @@ def main() -> None:
         train_bc_run(ENV_ID, str(start), seed=args.seed, device="cpu", progress=False)
         bc_seconds = round(time.perf_counter() - started, 1)
     dataset = str(start / "dataset.jsonl")
+    command = [COMMAND, "--seed", str(args.seed), "--variants", *args.variants]
+    if args.set:
+        command += ["--set", *args.set]
     summary = {
-        "command": " ".join([COMMAND, "--seed", str(args.seed), "--variants", *args.variants,
-                             *(["--set", *args.set] if args.set else [])]),
-        "git_commit": git_commit(), "env_id": ENV_ID, "seed": args.seed,
+        "command": " ".join(command),
+        "git_commit": git_commit(),
+        "env_id": ENV_ID,
+        "seed": args.seed,
         "optimal_return": optimal_return(args.seed),
         "bc": {**final_evaluation(start, args.seed), "seconds": bc_seconds},
-    }  # fmt: skip
+    }
     for name, config in configs.items():
         out = args.out / name
         shutil.rmtree(out, ignore_errors=True)
         started = time.perf_counter()
-        rows = train_run(ENV_ID, str(out), config, "offline_archer", seed=args.seed,
-                         init=str(start), device="cpu", progress=False,
-                         buffer_data=[dataset])  # fmt: skip
+        rows = train_run(
+            ENV_ID,
+            str(out),
+            config,
+            "offline_archer",
+            seed=args.seed,
+            init=str(start),
+            device="cpu",
+            progress=False,
+            buffer_data=[dataset],
+        )
         summary[name] = {
-            **final_evaluation(out, args.seed), "seconds": round(time.perf_counter() - started, 1),
+            **final_evaluation(out, args.seed),
+            "seconds": round(time.perf_counter() - started, 1),
             "trajectories_collected": rows[-1]["trajectories"],
-            "curve": [{k: r[k] for k in ("iteration", "eval_return", "eval_sampled_return")}
-                      for r in rows if "eval_return" in r],
+            "curve": [
+                {k: r[k] for k in ("iteration", "eval_return", "eval_sampled_return")}
+                for r in rows
+                if "eval_return" in r
+            ],
             "config": dataclasses.asdict(config),
-        }  # fmt: skip
+        }
         (args.results / "summary.json").write_text(json.dumps(summary, indent=1))
-        print(f"{name}: greedy {summary[name]['greedy']['mean_return']:.2f}, sampled "
-              f"{summary[name]['sampled']['mean_return']:.2f}", flush=True)  # fmt: skip
+        print(
+            f"{name}: greedy {summary[name]['greedy']['mean_return']:.2f}, sampled "
+            f"{summary[name]['sampled']['mean_return']:.2f}",
+            flush=True,
+        )
     print(f"{'agent':<18} {'greedy':>8} {'sampled':>8} {'success':>8} {'seconds':>8}")
     for name in ("bc", *configs):
         row = summary[name]
-        print(f"{name:<18} {row['greedy']['mean_return']:>8.2f} "
-              f"{row['sampled']['mean_return']:>8.2f} "
-              f"{100 * row['sampled']['success_rate']:>7.1f}% "
-              f"{row['seconds'] or 0:>8.0f}")  # fmt: skip
+        print(
+            f"{name:<18} {row['greedy']['mean_return']:>8.2f} "
+            f"{row['sampled']['mean_return']:>8.2f} "
+            f"{100 * row['sampled']['success_rate']:>7.1f}% "
+            f"{row['seconds'] or 0:>8.0f}"
+        )
     print(f"{'optimal':<18} {summary['optimal_return']:>8.2f}")
 
 
