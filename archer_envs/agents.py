@@ -148,10 +148,16 @@ class OpenAIChatAgent(ChatHistoryAgent):
         self.decoding = "greedy" if temperature == 0 else f"sampled (temperature {temperature:g})"
         self.raw_replies: list[str | None] = []
         self.chat = ChatClient(
-            model, base_url=base_url, api_key_env=api_key_env, timeout=timeout,
-            max_retries=max_retries, concurrency=concurrency, sampling=self.sampling,
-            role="chat agent", missing_text="",
-        )  # fmt: skip
+            model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            timeout=timeout,
+            max_retries=max_retries,
+            concurrency=concurrency,
+            sampling=self.sampling,
+            role="chat agent",
+            missing_text="",
+        )
         self._histories: list[list[dict[str, str]]] = []
         self._last: list[str] = []
 
@@ -170,16 +176,26 @@ class HFCausalLMAgent(ChatHistoryAgent):
     from torch's global random state (seeded by ``seed`` when the model loads). torch and
     transformers are imported on first use (the ``agents`` extra)."""
 
-    def __init__(self, name_or_path: str, *, device: str = "cpu", max_new_tokens: int = 32,
-                 temperature: float = 0.0, seed: int = 0,
-                 system_prompt: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        name_or_path: str,
+        *,
+        device: str = "cpu",
+        max_new_tokens: int = 32,
+        temperature: float = 0.0,
+        seed: int = 0,
+        system_prompt: str | None = None,
+    ):
         if not name_or_path:
             raise ValueError("hf: needs a model directory or a cached model name (hf:PATH)")
         self.name_or_path = name_or_path
         self.name = f"hf:{name_or_path}"
         self.device, self.seed = device, seed
-        self.sampling = {"max_new_tokens": max_new_tokens, "do_sample": temperature > 0,
-                         **({"temperature": temperature} if temperature > 0 else {})}  # fmt: skip
+        self.sampling = {
+            "max_new_tokens": max_new_tokens,
+            "do_sample": temperature > 0,
+            **({"temperature": temperature} if temperature > 0 else {}),
+        }
         self.system_prompt = system_prompt
         self.decoding = "greedy" if temperature == 0 else f"sampled (temperature {temperature:g})"
         self._model = None
@@ -191,8 +207,9 @@ class HFCausalLMAgent(ChatHistoryAgent):
         """The text the model continues for one episode's ``history``."""
         tokenizer = self._load()[1]
         if tokenizer.chat_template:
-            return tokenizer.apply_chat_template(history, add_generation_prompt=True,
-                                                 tokenize=False)  # fmt: skip
+            return tokenizer.apply_chat_template(
+                history, add_generation_prompt=True, tokenize=False
+            )
         task = history[0]["content"]
         observation = "".join(m["content"] for m in history if m["role"] == "user")
         return f"{task}\n\n{observation}" if task else observation
@@ -202,12 +219,18 @@ class HFCausalLMAgent(ChatHistoryAgent):
 
         model, tokenizer = self._load()
         room = getattr(model.config, "max_position_embeddings", None) or 1024
-        batch = tokenizer([self.prompt(history) for history in histories], padding=True,
-                          truncation=True, return_tensors="pt", add_special_tokens=False,
-                          max_length=max(1, room - self.sampling["max_new_tokens"]))  # fmt: skip
+        batch = tokenizer(
+            [self.prompt(history) for history in histories],
+            padding=True,
+            truncation=True,
+            return_tensors="pt",
+            add_special_tokens=False,
+            max_length=max(1, room - self.sampling["max_new_tokens"]),
+        )
         with torch.inference_mode():
-            output = model.generate(**batch.to(self.device), **self.sampling,
-                                    pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+            output = model.generate(
+                **batch.to(self.device), **self.sampling, pad_token_id=tokenizer.pad_token_id
+            )
         new_tokens = output[:, batch["input_ids"].shape[1] :]
         return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 

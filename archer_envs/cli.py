@@ -184,8 +184,10 @@ def read_summary(path: str) -> dict[str, Any]:
 
 def compare_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
     """One markdown table of evaluation summaries, by env and then by mean return."""
-    lines = ["| env | agent | decoding | return | success | turns | episodes | file |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| env | agent | decoding | return | success | turns | episodes | file |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     ordered = sorted(rows, key=lambda r: (r[1]["env_id"], -r[1]["mean_return"], r[0]))
     for path, row in ordered:
         stderr = row.get("stderr_return")
@@ -208,8 +210,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_dataset(args: argparse.Namespace) -> int:
     if args.from_upstream:
-        summary = convert_upstream(args.from_upstream, args.env, args.out, skip_bad=args.skip_bad,
-                                   progress=not args.quiet)  # fmt: skip
+        summary = convert_upstream(
+            args.from_upstream, args.env, args.out, skip_bad=args.skip_bad, progress=not args.quiet
+        )
         print(
             f"{summary['episodes']} conversations -> {args.out} ({summary['skipped']} skipped): "
             f"mean return {summary['mean_return']:.2f}, success "

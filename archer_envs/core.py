@@ -137,8 +137,9 @@ def check_env_id(env_id: str) -> None:
     known = sorted(name for name in gym.registry if name.startswith("archer/"))
     close = difflib.get_close_matches(env_id, known, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise ValueError(f"unknown environment {env_id!r}{hint}; the archer-gym ids: "
-                     f"{', '.join(known)}")  # fmt: skip
+    raise ValueError(
+        f"unknown environment {env_id!r}{hint}; the archer-gym ids: {', '.join(known)}"
+    )
 
 
 class TextEnv(gym.Env[str, str], abc.ABC):
@@ -159,8 +160,9 @@ class TextEnv(gym.Env[str, str], abc.ABC):
                 f"got {render_mode!r}"
             )
         self.render_mode = render_mode
-        self.observation_space = TextObservations(OBSERVATION_MAX_LENGTH, min_length=0,
-                                                  charset=CHARSET)  # fmt: skip
+        self.observation_space = TextObservations(
+            OBSERVATION_MAX_LENGTH, min_length=0, charset=CHARSET
+        )
         self.action_space = Text(ACTION_MAX_LENGTH, min_length=0, charset=CHARSET)
         self.oracle: Oracle | None = None
         self._observation = ""

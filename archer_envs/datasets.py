@@ -137,17 +137,21 @@ def convert_upstream(
     env = gym.make(env_id)
     if not isinstance(env.unwrapped, QuestionGameEnv):
         env.close()
-        raise ValueError(f"upstream conversations are Twenty Questions and Guess My City games; "
-                         f"{env_id} is neither")  # fmt: skip
+        raise ValueError(
+            f"upstream conversations are Twenty Questions and Guess My City games; "
+            f"{env_id} is neither"
+        )
     converted, skipped, disagrees = [], [], 0
-    for number, record in enumerate(tqdm(records, desc="replaying", leave=False,
-                                         disable=not progress)):  # fmt: skip
+    for number, record in enumerate(
+        tqdm(records, desc="replaying", leave=False, disable=not progress)
+    ):
         try:
             trajectory = _replay(env, record, f"upstream:{source.name}")
         except ValueError as error:
             if not skip_bad:
-                raise ValueError(f"{source}: record {number}: {error} (use --skip-bad to leave "
-                                 "such records out)") from None  # fmt: skip
+                raise ValueError(
+                    f"{source}: record {number}: {error} (use --skip-bad to leave such records out)"
+                ) from None
             skipped.append(f"record {number}: {error}")
             continue
         if isinstance(record.get("correct"), bool) and record["correct"] != trajectory["success"]:
@@ -155,14 +159,20 @@ def convert_upstream(
         converted.append(trajectory)
     env.close()
     if not converted:
-        raise ValueError(f"{source}: no record could be converted"
-                         + (f"; first problem: {skipped[0]}" if skipped else ""))  # fmt: skip
+        raise ValueError(
+            f"{source}: no record could be converted"
+            + (f"; first problem: {skipped[0]}" if skipped else "")
+        )
     write_trajectories(converted, path)
     returns = [t["return"] for t in converted]
-    return {"episodes": len(converted), "skipped": len(skipped), "problems": skipped[:5],
-            "mean_return": sum(returns) / len(returns),
-            "success_rate": sum(t["success"] for t in converted) / len(converted),
-            "upstream_disagrees": disagrees}  # fmt: skip
+    return {
+        "episodes": len(converted),
+        "skipped": len(skipped),
+        "problems": skipped[:5],
+        "mean_return": sum(returns) / len(returns),
+        "success_rate": sum(t["success"] for t in converted) / len(converted),
+        "upstream_disagrees": disagrees,
+    }
 
 
 def _upstream_records(text: str, source: Path) -> list[Any]:
@@ -176,8 +186,9 @@ def _upstream_records(text: str, source: Path) -> list[Any]:
                 try:
                     data.append(json.loads(line))
                 except json.JSONDecodeError as error:
-                    raise ValueError(f"{source}:{number}: neither a JSON file nor JSON lines: "
-                                     f"{error}") from None  # fmt: skip
+                    raise ValueError(
+                        f"{source}:{number}: neither a JSON file nor JSON lines: {error}"
+                    ) from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
@@ -202,8 +213,9 @@ def _replay(env: Any, record: Any, agent: str) -> dict[str, Any]:
         raise ValueError('not a conversation: expected an object with "word" and "lines"')
     lines = record.get("lines", record.get("conversation"))
     if not isinstance(lines, list) or not lines or not all(isinstance(x, str) for x in lines):
-        raise ValueError('"lines" (or "conversation") must be a non-empty list of strings '
-                         '"question? answer"')  # fmt: skip
+        raise ValueError(
+            '"lines" (or "conversation") must be a non-empty list of strings "question? answer"'
+        )
     questions = []
     for turn, line in enumerate(lines):
         question, separator, _ = line.strip().rpartition("? ")
@@ -222,15 +234,28 @@ def _replay(env: Any, record: Any, agent: str) -> dict[str, Any]:
     transitions, info = [], {}
     for question in questions:
         next_observation, reward, terminated, truncated, info = env.step(question)
-        transitions.append({"observation": observation, "action": question, "reward": reward,
-                            "next_observation": next_observation, "terminated": terminated,
-                            "truncated": truncated})  # fmt: skip
+        transitions.append(
+            {
+                "observation": observation,
+                "action": question,
+                "reward": reward,
+                "next_observation": next_observation,
+                "terminated": terminated,
+                "truncated": truncated,
+            }
+        )
         observation = next_observation
         if terminated or truncated:
             break
     else:  # the conversation stopped before our env ended the episode
         transitions[-1]["truncated"] = True
-    return {"env_id": env.spec.id, "seed": None, "options": {"target": env.unwrapped.target},
-            "target": env.unwrapped.target, "agent": agent, "transitions": transitions,
-            "return": sum(t["reward"] for t in transitions),
-            "success": bool(info.get("success", False))}  # fmt: skip
+    return {
+        "env_id": env.spec.id,
+        "seed": None,
+        "options": {"target": env.unwrapped.target},
+        "target": env.unwrapped.target,
+        "agent": agent,
+        "transitions": transitions,
+        "return": sum(t["reward"] for t in transitions),
+        "success": bool(info.get("success", False)),
+    }

@@ -52,8 +52,10 @@ class EvaluationResult:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         episodes = ",\n".join(json.dumps(compact_record(r)) for r in self.records)
-        path.write_text(f'{{"summary": {json.dumps(self.summary(), indent=1)},\n'
-                        f'"episodes": [\n{episodes}\n]}}\n')  # fmt: skip
+        path.write_text(
+            f'{{"summary": {json.dumps(self.summary(), indent=1)},\n'
+            f'"episodes": [\n{episodes}\n]}}\n'
+        )
 
 
 def compact_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -114,8 +116,9 @@ def _apply_edit(previous: str, edit: list[int | str]) -> str:
 
 def expand_record(compact: dict[str, Any]) -> dict[str, Any]:
     """The trajectory record (archer_envs.datasets' format) that ``compact_record`` wrote."""
-    record = {k: v for k, v in compact.items()
-              if k not in ("start", "steps", "terminated", "truncated")}  # fmt: skip
+    record = {
+        k: v for k, v in compact.items() if k not in ("start", "steps", "terminated", "truncated")
+    }
     observation, transitions = compact["start"], []
     for number, step in enumerate(compact["steps"], 1):
         if "more" in step:
@@ -123,10 +126,14 @@ def expand_record(compact: dict[str, Any]) -> dict[str, Any]:
         else:
             following = _apply_edit(observation, step["edit"])
         last = number == len(compact["steps"])
-        transition = {"observation": observation, "action": step["action"],
-                      "reward": step["reward"], "next_observation": following,
-                      "terminated": last and compact["terminated"],
-                      "truncated": last and compact["truncated"]}  # fmt: skip
+        transition = {
+            "observation": observation,
+            "action": step["action"],
+            "reward": step["reward"],
+            "next_observation": following,
+            "terminated": last and compact["terminated"],
+            "truncated": last and compact["truncated"],
+        }
         if "raw_reply" in step:
             transition["raw_reply"] = step["raw_reply"]
         transitions.append(transition)

@@ -109,8 +109,14 @@ class QuestionGameAgent(abc.ABC):
     A game says how it reads a transcript (``turns``), how it words a guess (``guess``) and
     each agent how it picks one action (``act_one``)."""
 
-    def __init__(self, names: list[str], questions: list[str], oracle: Any,
-                 seed: int | None, columns: dict[str, np.ndarray] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        names: list[str],
+        questions: list[str],
+        oracle: Any,
+        seed: int | None,
+        columns: dict[str, np.ndarray] | None = None,
+    ):
         self.names = names
         self.questions = questions
         self.oracle = oracle

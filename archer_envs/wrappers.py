@@ -71,7 +71,7 @@ def menu_for(env: gym.Env) -> list[str]:
         raise ValueError(
             f"CandidateActions wraps Twenty Questions and Guess My City (a fixed list of targets"
             f" and questions), not {type(game).__name__}"
-        )  # fmt: skip
+        )
     by_split: dict[tuple, str] = {}
     for question in expert.questions:
         answers = tuple(split(question))

@@ -71,4 +71,3 @@ def oracle_server():
 @pytest.fixture(scope="session")
 def knowledge():
     return default_knowledge_base()
-

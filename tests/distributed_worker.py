@@ -23,8 +23,13 @@ def main(out: str) -> None:
     rank = accelerator.process_index
     torch.manual_seed(rank)  # different weights on purpose: process 0's must be broadcast
     config = ArCHerConfig(batch_size=8, max_new_tokens=6)
-    trainer = ArCHer(config, PolicyLM("tiny", max_new_tokens=6), UtteranceCritic("tiny"),
-                     seed=0, accelerator=accelerator)  # fmt: skip
+    trainer = ArCHer(
+        config,
+        PolicyLM("tiny", max_new_tokens=6),
+        UtteranceCritic("tiny"),
+        seed=0,
+        accelerator=accelerator,
+    )
     start = digest(trainer.policy), digest(trainer.critic)
     for i in range(32):  # the same transitions in every process's buffer
         observation = "Questions:\n" + "Is it an animal? No.\n" * (i % 4)
@@ -40,11 +45,21 @@ def main(out: str) -> None:
     own = [p.grad.flatten().tolist() for p in layer.parameters()]
     trainer.average_gradients(layer)
     averaged = [p.grad.flatten().tolist() for p in layer.parameters()]
-    seen = gather_object([{
-        "start": start, "end": (digest(trainer.policy), digest(trainer.critic),
-                                digest(trainer.critic.target)),
-        "batch": batch.actions, "own": own, "averaged": averaged,
-    }])  # fmt: skip
+    seen = gather_object(
+        [
+            {
+                "start": start,
+                "end": (
+                    digest(trainer.policy),
+                    digest(trainer.critic),
+                    digest(trainer.critic.target),
+                ),
+                "batch": batch.actions,
+                "own": own,
+                "averaged": averaged,
+            }
+        ]
+    )
     if accelerator.is_main_process:
         with open(out, "w") as handle:
             json.dump(seen, handle)

@@ -130,8 +130,14 @@ def test_wasteful_questioners_are_consistent_wasteful_and_hold_the_better_moves(
             if not is_known:  # the style holds for the whole episode
                 assert (yes == 1) if category_style else (yes == len(candidates) // 2)
     assert 0.15 < early_guesses / 300 < 0.4
-    again = evaluate(load_agent("wasteful", SUBSET, seed=0), SUBSET, episodes=300, seed=0,
-                     num_envs=12, progress=False)  # fmt: skip
+    again = evaluate(
+        load_agent("wasteful", SUBSET, seed=0),
+        SUBSET,
+        episodes=300,
+        seed=0,
+        num_envs=12,
+        progress=False,
+    )
     assert again.records == result.records
     with pytest.raises(ValueError, match="splitter_share"):
         load_agent("wasteful", SUBSET, splitter_share=2.0)
@@ -143,8 +149,13 @@ def test_optimal_action_values_satisfy_bellman_in_the_real_env():
     optimal = load_agent("optimal", SUBSET)
     env = TwentyQuestionsEnv(objects=SUBSET_NAMES)
     history = ["Is it alive?", "Is it a dog?", "Is it made of metal?"]
-    actions = [*optimal.questions[:12], *map(optimal.guess, range(10)), "Is it a pen or a piano?",
-               "Is it alive?", "hello there"]  # fmt: skip
+    actions = [
+        *optimal.questions[:12],
+        *map(optimal.guess, range(10)),
+        "Is it a pen or a piano?",
+        "Is it alive?",
+        "hello there",
+    ]
     chair = SUBSET_NAMES.index("Chair")
     for turns in range(len(history) + 1):  # the transcripts of a game about the chair
         s = "Questions:\n" + "".join(f"{q} {optimal.column(q)[chair]}\n" for q in history[:turns])
@@ -163,9 +174,11 @@ def test_optimal_action_values_satisfy_bellman_in_the_real_env():
         assert optimal.action_value(s, optimal.act_one(s)) == pytest.approx(optimal.state_value(s))
         assert max(values.values()) <= optimal.state_value(s) + 1e-9
     refuted = "Questions:\nIs it a dog? No.\n"
-    assert optimal.action_value(refuted, "Is it a dog?") == pytest.approx(
-        optimal.action_value(refuted, "hello there")
-    ) == pytest.approx(-1 + optimal.state_value(refuted))  # fmt: skip
+    assert (
+        optimal.action_value(refuted, "Is it a dog?")
+        == pytest.approx(optimal.action_value(refuted, "hello there"))
+        == pytest.approx(-1 + optimal.state_value(refuted))
+    )
     assert optimal.state_value("Questions:\n") == pytest.approx(-2.8)
 
 

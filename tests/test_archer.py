@@ -30,8 +30,17 @@ from archer_envs.twenty_questions import TwentyQuestionsEnv
 from tests.conftest import untimed
 
 ENV_ID = "archer/TwentyQuestionsSubset-v0"
-SMALL = dict(iterations=3, rollouts_per_iter=4, num_envs=4, batch_size=8, critic_steps=2,
-             actor_steps=1, warmup_iters=1, max_new_tokens=8, eval_every=3)  # fmt: skip
+SMALL = dict(
+    iterations=3,
+    rollouts_per_iter=4,
+    num_envs=4,
+    batch_size=8,
+    critic_steps=2,
+    actor_steps=1,
+    warmup_iters=1,
+    max_new_tokens=8,
+    eval_every=3,
+)
 
 
 def small_trainer(**overrides) -> ArCHer:
@@ -58,8 +67,11 @@ def fill(trainer: ArCHer, count: int = 16) -> None:
 def test_an_actor_step_leaves_the_critic_and_a_critic_step_the_actor():
     trainer = small_trainer()
     fill(trainer)
-    critic, target, actor = (snapshot(trainer.critic), snapshot(trainer.critic.target),
-                             snapshot(trainer.policy))  # fmt: skip
+    critic, target, actor = (
+        snapshot(trainer.critic),
+        snapshot(trainer.critic.target),
+        snapshot(trainer.policy),
+    )
     trainer.actor_step()
     assert same(snapshot(trainer.critic), critic)
     assert same(snapshot(trainer.critic.target), target)
@@ -94,26 +106,45 @@ class FixedCritic(nn.Module):
 
 def test_targets_and_advantages_equal_a_hand_computation():
     gamma = 0.9
-    target = FixedCritic(q={("s0", "fresh0"): (-2.0, -3.0), ("s1", "fresh1"): (-1.0, -0.5)},
-                         v={"s1": (-1.5, -2.5), "end": (-7.0, -7.0)})  # fmt: skip
+    target = FixedCritic(
+        q={("s0", "fresh0"): (-2.0, -3.0), ("s1", "fresh1"): (-1.0, -0.5)},
+        v={"s1": (-1.5, -2.5), "end": (-7.0, -7.0)},
+    )
     online = FixedCritic(
-        q={("s0", "a0"): (-1.0, -1.2), ("s1", "a1"): (-0.4, -0.6),
-           ("s0", "fresh0"): (-2.2, -1.8), ("s1", "fresh1"): (-0.3, -0.9)},
-        v={"s0": (-2.0, -2.4), "s1": (-1.0, -0.7)}, target=target,
-    )  # fmt: skip
+        q={
+            ("s0", "a0"): (-1.0, -1.2),
+            ("s1", "a1"): (-0.4, -0.6),
+            ("s0", "fresh0"): (-2.2, -1.8),
+            ("s1", "fresh1"): (-0.3, -0.9),
+        },
+        v={"s0": (-2.0, -2.4), "s1": (-1.0, -0.7)},
+        target=target,
+    )
     trainer = ArCHer(ArCHerConfig(gamma=gamma), PolicyLM("tiny", max_new_tokens=4), online)
     trainer.policy.generate = lambda observations, **_: [f"fresh{o[1]}" for o in observations]
-    batch = Batch(["s0", "s1"], ["a0", "a1"], np.array([-1.0, 0.0], np.float32), ["s1", "end"],
-                  np.array([0.0, 1.0], np.float32))  # fmt: skip
+    batch = Batch(
+        ["s0", "s1"],
+        ["a0", "a1"],
+        np.array([-1.0, 0.0], np.float32),
+        ["s1", "end"],
+        np.array([0.0, 1.0], np.float32),
+    )
     # Q targets: r + γ(1 − done)V̄_i(s′) -> head 1: [-1 + .9·-1.5, 0], head 2: [-1 + .9·-2.5, 0]
     q_t1, q_t2 = [-2.35, 0.0], [-3.25, 0.0]
     torch.testing.assert_close(
-        td_target(torch.tensor([-1.0, 0.0]), torch.tensor([0.0, 1.0]),
-                  torch.tensor([-1.5, -7.0]), gamma), torch.tensor(q_t1))  # fmt: skip
+        td_target(
+            torch.tensor([-1.0, 0.0]), torch.tensor([0.0, 1.0]), torch.tensor([-1.5, -7.0]), gamma
+        ),
+        torch.tensor(q_t1),
+    )
     # V targets: Q̄_i(s, a_π): head 1 [-2, -1], head 2 [-3, -0.5]
     mse = lambda x, y: float(np.mean((np.array(x) - np.array(y)) ** 2))  # noqa: E731
-    expected = (mse([-1.0, -0.4], q_t1) + mse([-1.2, -0.6], q_t2)
-                + mse([-2.0, -1.0], [-2.0, -1.0]) + mse([-2.4, -0.7], [-3.0, -0.5]))  # fmt: skip
+    expected = (
+        mse([-1.0, -0.4], q_t1)
+        + mse([-1.2, -0.6], q_t2)
+        + mse([-2.0, -1.0], [-2.0, -1.0])
+        + mse([-2.4, -0.7], [-3.0, -0.5])
+    )
     loss, _ = trainer.critic_loss(batch)
     assert loss.item() == pytest.approx(expected, abs=1e-5)
     # A = min(Q1, Q2)(s, a_π) − min(V1, V2)(s) with the online critic
@@ -170,14 +201,24 @@ def weak_policy(dog_share: float, seed: int = 0) -> PolicyLM:
         for _ in range(40):
             animal = "dog" if rng.random() < dog_share else "cat"
             pairs.append((observation, f"Is it a {animal}?"))
-    train_bc(policy, pairs, BCConfig(epochs=20, lm_lr=3e-3, schedule="constant"), seed=seed,
-             progress=False)
+    train_bc(
+        policy,
+        pairs,
+        BCConfig(epochs=20, lm_lr=3e-3, schedule="constant"),
+        seed=seed,
+        progress=False,
+    )
     return policy
 
 
 def greedy_return(policy: PolicyLM) -> float:
-    result = evaluate(PolicyAgent(policy), ENV_ID, episodes=[{"target": "Dog"}],
-                      env_kwargs={"objects": ["Dog"], "max_turns": 4}, progress=False)  # fmt: skip
+    result = evaluate(
+        PolicyAgent(policy),
+        ENV_ID,
+        episodes=[{"target": "Dog"}],
+        env_kwargs={"objects": ["Dog"], "max_turns": 4},
+        progress=False,
+    )
     return result.mean_return
 
 
@@ -208,8 +249,16 @@ def test_archer_improves_a_deliberately_weak_policy():
     policy = weak_policy(dog_share=0.25)
     assert greedy_return(policy) == -4.0  # greedy asks about the cat every turn
     torch.manual_seed(0)
-    config = ArCHerConfig(iterations=8, rollouts_per_iter=16, batch_size=32, critic_steps=10,
-                          actor_steps=3, warmup_iters=2, gamma=0.9, lm_lr=1e-3)  # fmt: skip
+    config = ArCHerConfig(
+        iterations=8,
+        rollouts_per_iter=16,
+        batch_size=32,
+        critic_steps=10,
+        actor_steps=3,
+        warmup_iters=2,
+        gamma=0.9,
+        lm_lr=1e-3,
+    )
     trainer = ArCHer(config, policy, UtteranceCritic("tiny"), seed=0)
     envs = one_object_envs(8)
     returns = []
@@ -227,19 +276,37 @@ def test_two_seeded_runs_are_identical(tmp_path):
     assert untimed(first) == untimed(second)
     # counts and wall time are cumulative: every trajectory takes at least one step
     for earlier, later in itertools.pairwise(first):
-        assert later["env_steps"] - earlier["env_steps"] >= (later["trajectories"]
-                                                             - earlier["trajectories"]) > 0
+        assert (
+            later["env_steps"] - earlier["env_steps"]
+            >= (later["trajectories"] - earlier["trajectories"])
+            > 0
+        )
         assert later["train_seconds"] > earlier["train_seconds"] > 0
-    weights = [load_file(checkpoint.latest_checkpoint(p) / "policy.safetensors")
-               for p in (tmp_path / "a", tmp_path / "b")]  # fmt: skip
+    weights = [
+        load_file(checkpoint.latest_checkpoint(p) / "policy.safetensors")
+        for p in (tmp_path / "a", tmp_path / "b")
+    ]
     assert same(*weights)
     assert (tmp_path / "a" / "curve.png").stat().st_size > 1000
 
 
 def cli_args(out: Path) -> list[str]:
     sets = [f"{k}={json.dumps(v)}" for k, v in {**SMALL, "iterations": 4}.items()]
-    return ["--env", ENV_ID, "--algo", "archer", "--seed", "1", "--out", str(out), "--quiet",
-            "--device", "cpu", "--set", *sets]  # fmt: skip
+    return [
+        "--env",
+        ENV_ID,
+        "--algo",
+        "archer",
+        "--seed",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+        "--device",
+        "cpu",
+        "--set",
+        *sets,
+    ]
 
 
 def test_a_killed_run_resumes_to_the_same_final_state(tmp_path):
@@ -259,12 +326,17 @@ def test_a_killed_run_resumes_to_the_same_final_state(tmp_path):
     process.wait()
     assert checkpoint.latest_checkpoint(killed).name != "iter-000004"
     assert main([*cli_args(killed), "--resume"]) == 0
-    final = [load_file(checkpoint.latest_checkpoint(p) / name)
-             for p in (tmp_path / "whole", killed) for name in ("policy.safetensors",)]  # fmt: skip
+    final = [
+        load_file(checkpoint.latest_checkpoint(p) / name)
+        for p in (tmp_path / "whole", killed)
+        for name in ("policy.safetensors",)
+    ]
     assert same(*final)
     for name in ("critic", "critic_target", "optimizer_actor"):
-        a, b = (load_file(checkpoint.latest_checkpoint(p) / f"{name}.safetensors")
-                for p in (tmp_path / "whole", killed))  # fmt: skip
+        a, b = (
+            load_file(checkpoint.latest_checkpoint(p) / f"{name}.safetensors")
+            for p in (tmp_path / "whole", killed)
+        )
         assert same(a, b)
     rows = [json.loads(x) for x in (killed / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [0, 1, 2, 3]
@@ -273,10 +345,26 @@ def test_a_killed_run_resumes_to_the_same_final_state(tmp_path):
     # a trained checkpoint is an agent for evaluate() and archer-envs eval
     result = evaluate(load_trained_agent(str(killed)), ENV_ID, episodes=2, progress=False)
     assert result.episodes == 2
-    cli = subprocess.run([sys.executable, "-m", "archer_envs.cli", "eval", "--env", ENV_ID,
-                          "--agent", str(killed), "--episodes", "2", "--quiet",
-                          "--out", str(tmp_path / "eval.json")],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "archer_envs.cli",
+            "eval",
+            "--env",
+            ENV_ID,
+            "--agent",
+            str(killed),
+            "--episodes",
+            "2",
+            "--quiet",
+            "--out",
+            str(tmp_path / "eval.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert cli.returncode == 0, cli.stderr
     assert "return" in cli.stdout
 
@@ -293,8 +381,11 @@ def test_checkpoints_round_trip_and_corruption_is_reported(tmp_path):
     other = small_trainer()
     torch.manual_seed(123)
     assert restore(other, tmp_path / "iter-000001") == 1
-    for a, b in ((trainer.policy, other.policy), (trainer.critic, other.critic),
-                 (trainer.critic.target, other.critic.target)):  # fmt: skip
+    for a, b in (
+        (trainer.policy, other.policy),
+        (trainer.critic, other.critic),
+        (trainer.critic.target, other.critic.target),
+    ):
         assert same(snapshot(a), snapshot(b))
     assert other.buffer.transitions == trainer.buffer.transitions
     assert torch.equal(torch.get_rng_state(), rng_state)
@@ -325,12 +416,14 @@ def test_behaviour_cloning_merges_repeated_pairs_into_weights():
     pairs = [("Questions:\n", "Is it a dog?")] * 3 + [("Questions:\n", "Is it big?")]
     with torch.no_grad():
         repeated = bc_loss(policy, [o for o, _ in pairs], [a for _, a in pairs])
-        merged = bc_loss(policy, ["Questions:\n"] * 2, ["Is it a dog?", "Is it big?"],
-                         torch.tensor([3.0, 1.0]))  # fmt: skip
+        merged = bc_loss(
+            policy, ["Questions:\n"] * 2, ["Is it a dog?", "Is it big?"], torch.tensor([3.0, 1.0])
+        )
     assert merged.item() == pytest.approx(repeated.item(), abs=1e-5)
     seen = []
-    losses = train_bc(policy, pairs, BCConfig(epochs=3, batch_size=2), progress=False,
-                      on_epoch=seen.append)  # fmt: skip
+    losses = train_bc(
+        policy, pairs, BCConfig(epochs=3, batch_size=2), progress=False, on_epoch=seen.append
+    )
     assert seen == [1, 2, 3] and len(losses) == 3  # two distinct pairs: one step per epoch
 
 
@@ -341,10 +434,15 @@ def test_behaviour_cloning_decays_its_learning_rate_to_zero_on_the_cosine_schedu
         torch.manual_seed(0)
         policy = PolicyLM("tiny", max_new_tokens=8)
         snapshots = [torch.nn.utils.parameters_to_vector(policy.parameters()).detach().clone()]
-        train_bc(policy, pairs, BCConfig(epochs=8, batch_size=2, schedule=schedule),
-                 progress=False,
-                 on_epoch=lambda _: snapshots.append(torch.nn.utils.parameters_to_vector(
-                     policy.parameters()).detach().clone()))  # fmt: skip
+        train_bc(
+            policy,
+            pairs,
+            BCConfig(epochs=8, batch_size=2, schedule=schedule),
+            progress=False,
+            on_epoch=lambda _: snapshots.append(
+                torch.nn.utils.parameters_to_vector(policy.parameters()).detach().clone()
+            ),
+        )
         return [(b - a).norm().item() for a, b in itertools.pairwise(snapshots)]
 
     cosine, constant = update_sizes("cosine"), update_sizes("constant")
@@ -395,14 +493,17 @@ def test_the_kl_term_is_zero_at_the_start_and_the_exact_kl_after():
 def test_buffer_data_seeds_the_buffer_and_warms_the_critic_up(tmp_path):
     data = tmp_path / "scripted.jsonl"
     write_trajectories(
-        collect_trajectories(lambda obs: "Is it a pen?", make_vector_env(ENV_ID, 2), 3, seed=0,
-                             progress=False),
+        collect_trajectories(
+            lambda obs: "Is it a pen?", make_vector_env(ENV_ID, 2), 3, seed=0, progress=False
+        ),
         data,
-    )  # fmt: skip
-    config = ArCHerConfig.preset("cpu", ENV_ID, **{**SMALL, "iterations": 1,
-                                                   "critic_warmup_steps": 2})  # fmt: skip
-    train_run(ENV_ID, tmp_path / "run", config, "archer", seed=0, progress=False,
-                     buffer_data=[str(data)])  # fmt: skip
+    )
+    config = ArCHerConfig.preset(
+        "cpu", ENV_ID, **{**SMALL, "iterations": 1, "critic_warmup_steps": 2}
+    )
+    train_run(
+        ENV_ID, tmp_path / "run", config, "archer", seed=0, progress=False, buffer_data=[str(data)]
+    )
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["buffer_data"] == [str(data)] and saved["critic"] == "policy"
     buffer = (checkpoint.latest_checkpoint(tmp_path / "run") / "buffer.jsonl").read_text()

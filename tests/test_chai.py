@@ -13,8 +13,16 @@ from archer_agents.train import load_trained_agent, train_run
 from archer_envs.evaluation import evaluate
 from tests.test_filtered_bc import DOG, DOG_ID, ENV_ID, weak_policy, weights
 
-SMALL = dict(iterations=1, rollouts_per_iter=4, num_envs=4, batch_size=8, critic_steps=2,
-             critic_warmup_steps=0, max_new_tokens=4, eval_every=1)  # fmt: skip
+SMALL = dict(
+    iterations=1,
+    rollouts_per_iter=4,
+    num_envs=4,
+    batch_size=8,
+    critic_steps=2,
+    critic_warmup_steps=0,
+    max_new_tokens=4,
+    eval_every=1,
+)
 
 
 class TextCritic(nn.Module):
@@ -32,8 +40,10 @@ class TextCritic(nn.Module):
 
     def q(self, observations, actions):
         self.seen.append((list(observations), list(actions)))
-        return (torch.tensor([float(len(a)) for a in actions]) + self.zero,
-                torch.tensor([1.5 * len(set(a)) for a in actions]) + self.zero)  # fmt: skip
+        return (
+            torch.tensor([float(len(a)) for a in actions]) + self.zero,
+            torch.tensor([1.5 * len(set(a)) for a in actions]) + self.zero,
+        )
 
 
 def argmax_of_seen(critic: TextCritic, k: int) -> list[str]:
@@ -68,8 +78,10 @@ def test_best_of_k_says_the_critics_argmax_among_its_k_samples():
     agent = BestOfKAgent(policy, critic, k=3, greedy=False, seed=7)
     first = agent.act([None, "Questions:\n", None])
     assert first[0] is None and first[2] is None and first[1] == argmax_of_seen(critic, 3)[0]
-    assert BestOfKAgent(policy, critic, k=3, greedy=False, seed=7).act([None, "Questions:\n",
-                                                                        None]) == first  # fmt: skip
+    assert (
+        BestOfKAgent(policy, critic, k=3, greedy=False, seed=7).act([None, "Questions:\n", None])
+        == first
+    )
 
 
 def test_chai_acts_and_values_by_best_of_k_under_its_target_critic():
@@ -85,8 +97,9 @@ def test_chai_acts_and_values_by_best_of_k_under_its_target_critic():
 
 
 def agent_returns(agent) -> float:
-    return evaluate(agent, ENV_ID, episodes=32, num_envs=16, env_kwargs=DOG,
-                    progress=False).mean_return  # fmt: skip
+    return evaluate(
+        agent, ENV_ID, episodes=32, num_envs=16, env_kwargs=DOG, progress=False
+    ).mean_return
 
 
 def test_chai_improves_a_weak_start_with_its_actor_frozen():
@@ -94,9 +107,17 @@ def test_chai_improves_a_weak_start_with_its_actor_frozen():
     start = weights(policy)
     start_sampled = agent_returns(PolicyAgent(policy, greedy=False, seed=0))  # about -2.9
     torch.manual_seed(0)
-    config = CHAIConfig.preset("cpu", ENV_ID, rollouts_per_iter=16, num_envs=16, batch_size=16,
-                               critic_steps=5, critic_lr=1e-3, gamma=0.9,
-                               max_new_tokens=8)  # fmt: skip
+    config = CHAIConfig.preset(
+        "cpu",
+        ENV_ID,
+        rollouts_per_iter=16,
+        num_envs=16,
+        batch_size=16,
+        critic_steps=5,
+        critic_lr=1e-3,
+        gamma=0.9,
+        max_new_tokens=8,
+    )
     trainer = CHAI(config, policy, seed=0)
     envs = make_vector_env(ENV_ID, 16, **DOG)
     rows = [trainer.iteration(envs, i, seed=i, progress=False) for i in range(3)]
@@ -111,8 +132,9 @@ def test_chai_improves_a_weak_start_with_its_actor_frozen():
 def test_two_seeded_chai_trainers_match():
     def run():
         torch.manual_seed(0)
-        trainer = CHAI(CHAIConfig.preset("cpu", ENV_ID, **SMALL),
-                       PolicyLM("tiny", max_new_tokens=4), seed=3)  # fmt: skip
+        trainer = CHAI(
+            CHAIConfig.preset("cpu", ENV_ID, **SMALL), PolicyLM("tiny", max_new_tokens=4), seed=3
+        )
         envs = make_vector_env(ENV_ID, 4, **DOG)
         rows = [trainer.iteration(envs, i, seed=10 + i, progress=False) for i in range(2)]
         return rows, weights(trainer.critic)
@@ -121,7 +143,8 @@ def test_two_seeded_chai_trainers_match():
     drop = lambda rs: [{k: v for k, v in r.items() if k != "trajectories"} for r in rs]  # noqa: E731
     assert drop(rows) == drop(again)
     assert [t["transitions"] for r in rows for t in r["trajectories"]] == [
-        t["transitions"] for r in again for t in r["trajectories"]]  # fmt: skip
+        t["transitions"] for r in again for t in r["trajectories"]
+    ]
     assert all(torch.equal(critic[k], critic_again[k]) for k in critic)
 
 
@@ -133,8 +156,10 @@ def test_a_chai_run_folder_loads_as_its_best_of_k_agent(tmp_path):
     assert (found / "optimizer_critic.safetensors").is_file()
     assert not (found / "optimizer_actor.safetensors").exists()
     # its checkpoint restores (the critic's optimizer alone): resuming the finished run
-    assert train_run(DOG_ID, tmp_path / "chai", config, "chai", seed=0, resume=True,
-                     progress=False) == rows  # fmt: skip
+    assert (
+        train_run(DOG_ID, tmp_path / "chai", config, "chai", seed=0, resume=True, progress=False)
+        == rows
+    )
     agent = load_trained_agent(str(tmp_path / "chai"))
     assert isinstance(agent, BestOfKAgent) and agent.k == 5 and agent.greedy
     saved = load_file(found / "critic_target.safetensors")

@@ -31,8 +31,11 @@ def ask(cache, prompts=PROMPTS[:3], backend=None):
 
 def folder_bytes(folder):
     """Every file of a folder but sqlite's transient -wal/-shm files, with its bytes."""
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())
-            if not p.name.endswith(("-wal", "-shm"))}  # fmt: skip
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(folder.iterdir())
+        if not p.name.endswith(("-wal", "-shm"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +102,11 @@ def test_a_database_of_another_shape_is_refused_and_left_alone(tmp_path, mode):
         db.execute("CREATE TABLE replies (key TEXT, answer TEXT, score REAL)")
     db.close()
     before = folder_bytes(tmp_path)
-    with pytest.raises(CacheError, match=rf"{path} is not an oracle cache \(columns "
-                       r"\['key', 'answer', 'score'\]"):  # fmt: skip
+    with pytest.raises(
+        CacheError,
+        match=rf"{path} is not an oracle cache \(columns "
+        r"\['key', 'answer', 'score'\]",
+    ):
         ask(ReplyCache(path, mode))
     assert folder_bytes(tmp_path) == before
 
@@ -123,9 +129,10 @@ EDITS = {
     "bad JSON": lambda sha: '{"text": "answer to',
     "null": lambda sha: "null",
     "a list": lambda sha: json.dumps(["answer to question 0?"]),
-    "out-of-range checksum": lambda sha: json.dumps({"text": "answer to question 0?",
-                                                     "sha256": "f" * 64}),
-}  # fmt: skip
+    "out-of-range checksum": lambda sha: json.dumps(
+        {"text": "answer to question 0?", "sha256": "f" * 64}
+    ),
+}
 
 
 @pytest.mark.parametrize("mode", ["read-write", "replay-only"])
@@ -135,8 +142,10 @@ def test_a_row_edited_by_hand_is_a_clear_error_and_never_sent(recorded, edit, mo
     before = folder_bytes(recorded.parent)
     backend = Backend()
     cache = ReplyCache(recorded, mode)
-    message = (rf"oracle cache {recorded}: the row [0-9a-f]{{64}} is damaged or was edited "
-               r"\(its value is .*delete the row or the file")  # fmt: skip
+    message = (
+        rf"oracle cache {recorded}: the row [0-9a-f]{{64}} is damaged or was edited "
+        r"\(its value is .*delete the row or the file"
+    )
     with pytest.raises(CacheError, match=message) as raised:
         ask(cache, backend=backend)
     assert not isinstance(raised.value, CacheMiss) and backend.sent == []

@@ -29,23 +29,47 @@ ENV_ID = "archer/TwentyQuestionsSubset-v0"
 DOG = {"objects": ["Dog"], "max_turns": 4}  # the subset's env, one object, four questions
 DOG_ID = "archer-tests/TwentyQuestionsDog-v0"  # the same as an id, for whole runs: their
 if DOG_ID not in gym.registry:  # evaluation plays every object of the env (here one)
-    gym.register(DOG_ID, entry_point="archer_envs.twenty_questions:TwentyQuestionsEnv",
-                 vector_entry_point=gym.spec("archer/TwentyQuestions-v0").vector_entry_point,
-                 kwargs=DOG)  # fmt: skip
-SMALL = dict(iterations=3, rollouts_per_iter=4, num_envs=4, batch_size=4, actor_steps=2,
-             max_new_tokens=4, eval_every=3)  # fmt: skip
+    gym.register(
+        DOG_ID,
+        entry_point="archer_envs.twenty_questions:TwentyQuestionsEnv",
+        vector_entry_point=gym.spec("archer/TwentyQuestions-v0").vector_entry_point,
+        kwargs=DOG,
+    )
+SMALL = dict(
+    iterations=3,
+    rollouts_per_iter=4,
+    num_envs=4,
+    batch_size=4,
+    actor_steps=2,
+    max_new_tokens=4,
+    eval_every=3,
+)
 
 
 def record(value: float) -> dict:
-    return {"env_id": ENV_ID, "seed": None, "options": None, "target": "Dog", "return": value,
-            "success": value > -4, "transitions": [
-                {"observation": "Questions:\n", "action": f"{value}", "reward": value,
-                 "next_observation": "", "terminated": True, "truncated": False}]}  # fmt: skip
+    return {
+        "env_id": ENV_ID,
+        "seed": None,
+        "options": None,
+        "target": "Dog",
+        "return": value,
+        "success": value > -4,
+        "transitions": [
+            {
+                "observation": "Questions:\n",
+                "action": f"{value}",
+                "reward": value,
+                "next_observation": "",
+                "terminated": True,
+                "truncated": False,
+            }
+        ],
+    }
 
 
 def test_the_top_decile_is_the_best_tenth_rounded_up_ties_to_the_newest():
-    returns = [-5, -2, -9, -2, -1, -7, -2, -3, -8, -4, -6, -5, -9, -1.5, -2, -3, -4, -20, -11,
-               -10, -12, -2, -13, -14, -15]  # fmt: skip
+    first_ten = [-5, -2, -9, -2, -1, -7, -2, -3, -8, -4]
+    returns = [*first_ten, -6, -5, -9, -1.5, -2, -3, -4, -20, -11, -10, -12, -2, -13, -14, -15]
     pool = [record(r) for r in returns]
     kept = top_decile(pool)
     # 25 trajectories: ⌈2.5⌉ = 3; -1 and -1.5, then the newest of the five -2s (index 21)
@@ -77,9 +101,14 @@ def weak_policy(dog_share: float = 0.25, seed: int = 0) -> PolicyLM:
     torch.manual_seed(seed)
     policy = PolicyLM("tiny", max_new_tokens=8)
     rng = np.random.default_rng(seed)
-    pairs = [("Questions:\n" + "Is it a cat? No.\n" * turn,
-              f"Is it a {'dog' if rng.random() < dog_share else 'cat'}?")
-             for turn in range(4) for _ in range(40)]  # fmt: skip
+    pairs = [
+        (
+            "Questions:\n" + "Is it a cat? No.\n" * turn,
+            f"Is it a {'dog' if rng.random() < dog_share else 'cat'}?",
+        )
+        for turn in range(4)
+        for _ in range(40)
+    ]
     train_bc(policy, pairs, BCConfig(epochs=20, schedule="constant"), seed=seed, progress=False)
     return policy
 
@@ -87,8 +116,14 @@ def weak_policy(dog_share: float = 0.25, seed: int = 0) -> PolicyLM:
 def dog_returns(policy: PolicyLM) -> tuple[float, float]:
     """Greedy return, and the mean return of 64 sampled episodes, on the one-object game."""
     greedy = evaluate(PolicyAgent(policy), ENV_ID, episodes=1, env_kwargs=DOG, progress=False)
-    sampled = evaluate(PolicyAgent(policy, greedy=False, seed=0), ENV_ID, episodes=64,
-                       num_envs=16, env_kwargs=DOG, progress=False)  # fmt: skip
+    sampled = evaluate(
+        PolicyAgent(policy, greedy=False, seed=0),
+        ENV_ID,
+        episodes=64,
+        num_envs=16,
+        env_kwargs=DOG,
+        progress=False,
+    )
     return greedy.mean_return, sampled.mean_return
 
 
@@ -97,8 +132,15 @@ def test_filtered_bc_improves_a_weak_start():
     start_greedy, start_sampled = dog_returns(policy)
     assert start_greedy == -4.0  # greedy asks about the cat every turn
     torch.manual_seed(0)
-    config = FilteredBCConfig.preset("cpu", ENV_ID, rollouts_per_iter=16, num_envs=16,
-                                     actor_steps=10, lm_lr=1e-3, max_new_tokens=8)  # fmt: skip
+    config = FilteredBCConfig.preset(
+        "cpu",
+        ENV_ID,
+        rollouts_per_iter=16,
+        num_envs=16,
+        actor_steps=10,
+        lm_lr=1e-3,
+        max_new_tokens=8,
+    )
     trainer = FilteredBC(config, policy, seed=0)
     envs = make_vector_env(ENV_ID, 16, **DOG)
     rows = [trainer.iteration(envs, i, seed=i, progress=False) for i in range(4)]
@@ -137,8 +179,9 @@ def test_a_killed_run_resumes_with_its_pool_and_its_folder_loads_as_an_agent(tmp
     # killed after its second checkpoint: the run resumes to the same end, pool and all
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     shutil.rmtree(tmp_path / "b" / "checkpoints" / "iter-000003")
-    resumed = train_run(DOG_ID, tmp_path / "b", config, "filtered_bc", seed=1, resume=True,
-                        progress=False)  # fmt: skip
+    resumed = train_run(
+        DOG_ID, tmp_path / "b", config, "filtered_bc", seed=1, resume=True, progress=False
+    )
     assert untimed(resumed) == untimed(whole)  # the metrics before the kill read back
     again = checkpoint.latest_checkpoint(tmp_path / "b")
     for name in ("policy.safetensors", "optimizer_actor.safetensors", "buffer.jsonl"):

@@ -21,8 +21,16 @@ from tests.test_archer import greedy_return, one_object_envs, same, weak_policy
 from tests.test_ppo import guesser  # noqa: F401  (a fixture)
 
 ENV_ID = "archer/TwentyQuestionsSubset-v0"
-SMALL = dict(iterations=2, groups_per_iter=2, group_size=2, num_envs=4, ppo_epochs=1,
-             minibatch_size=16, max_new_tokens=8, eval_every=2)  # fmt: skip
+SMALL = dict(
+    iterations=2,
+    groups_per_iter=2,
+    group_size=2,
+    num_envs=4,
+    ppo_epochs=1,
+    minibatch_size=16,
+    max_new_tokens=8,
+    eval_every=2,
+)
 
 
 def test_group_advantages_equal_a_hand_computation():
@@ -41,15 +49,17 @@ def test_group_advantages_equal_a_hand_computation():
 def test_a_group_shares_its_start_and_options_reach_every_episode():
     envs = make_vector_env(ENV_ID, 3)
     options = [{"target": name} for name in ("Dog", "Dog", "Pen", "Pen", "Piano")]
-    records = collect_trajectories(lambda obs: "Is it a pen?", envs, 5, seed=0,
-                                   progress=False, options=options)  # fmt: skip
+    records = collect_trajectories(
+        lambda obs: "Is it a pen?", envs, 5, seed=0, progress=False, options=options
+    )
     assert [r["target"] for r in records] == ["Dog", "Dog", "Pen", "Pen", "Piano"]
     assert [r["options"] for r in records] == options
     assert [r["return"] for r in records] == [-20.0, -20.0, 0.0, 0.0, -20.0]
     with pytest.raises(ValueError, match="one reset option per episode"):
         collect_trajectories(lambda obs: "Is it a pen?", envs, 4, options=options)
-    trainer = GRPO(GRPOConfig(groups_per_iter=3, group_size=2, max_new_tokens=4),
-                   weak_policy(dog_share=0.5))  # fmt: skip
+    trainer = GRPO(
+        GRPOConfig(groups_per_iter=3, group_size=2, max_new_tokens=4), weak_policy(dog_share=0.5)
+    )
     targets = [r["target"] for r in trainer.collect(envs, seed=0, progress=False)]
     assert targets[0::2] == targets[1::2]  # consecutive pairs: one group, one target
 
@@ -58,8 +68,16 @@ def test_grpo_improves_a_deliberately_weak_policy():
     policy = weak_policy(dog_share=0.25)
     assert greedy_return(policy) == -4.0  # greedy asks about the cat every turn
     torch.manual_seed(0)
-    config = GRPOConfig(iterations=6, groups_per_iter=2, group_size=8, ppo_epochs=4,
-                        minibatch_size=32, kl_coef=0.0, lm_lr=1e-3, max_new_tokens=8)  # fmt: skip
+    config = GRPOConfig(
+        iterations=6,
+        groups_per_iter=2,
+        group_size=8,
+        ppo_epochs=4,
+        minibatch_size=32,
+        kl_coef=0.0,
+        lm_lr=1e-3,
+        max_new_tokens=8,
+    )
     trainer = GRPO(config, policy, seed=0)
     envs = one_object_envs(8)
     returns = []
@@ -71,16 +89,21 @@ def test_grpo_improves_a_deliberately_weak_policy():
 
 
 def test_two_seeded_runs_are_identical():
-    config = GRPOConfig(groups_per_iter=2, group_size=4, ppo_epochs=2, minibatch_size=8,
-                        max_new_tokens=8)  # fmt: skip
+    config = GRPOConfig(
+        groups_per_iter=2, group_size=4, ppo_epochs=2, minibatch_size=8, max_new_tokens=8
+    )
     runs = []
     for _ in range(2):
         trainer = GRPO(config, weak_policy(dog_share=0.5), seed=0)
         torch.manual_seed(1)
         envs = one_object_envs(4)
         rows = [trainer.iteration(envs, i, seed=i, progress=False) for i in range(2)]
-        runs.append(([{k: v for k, v in r.items() if k != "trajectories"} for r in rows],
-                     {k: v.clone() for k, v in trainer.policy.state_dict().items()}))  # fmt: skip
+        runs.append(
+            (
+                [{k: v for k, v in r.items() if k != "trajectories"} for r in rows],
+                {k: v.clone() for k, v in trainer.policy.state_dict().items()},
+            )
+        )
     assert runs[0][0] == runs[1][0]
     assert same(runs[0][1], runs[1][1])
 
@@ -93,18 +116,30 @@ def test_a_run_resumes_to_the_same_final_state_and_loads_as_an_agent(tmp_path, g
     shutil.rmtree(tmp_path / "b" / "checkpoints" / "iter-000002")
     metrics = tmp_path / "b" / "metrics.jsonl"
     metrics.write_text(metrics.read_text().splitlines()[0] + "\n")
-    train_run(ENV_ID, str(tmp_path / "b"), config, "grpo", seed=3, init=guesser, resume=True,
-              progress=False)  # fmt: skip
+    train_run(
+        ENV_ID,
+        str(tmp_path / "b"),
+        config,
+        "grpo",
+        seed=3,
+        init=guesser,
+        resume=True,
+        progress=False,
+    )
     start = load_file(checkpoint.latest_checkpoint(guesser) / "policy.safetensors")
-    assert not same(load_file(checkpoint.latest_checkpoint(tmp_path / "a") / "policy.safetensors"),
-                    start)  # the policy learned something: its equality below means something
+    assert not same(
+        load_file(checkpoint.latest_checkpoint(tmp_path / "a") / "policy.safetensors"), start
+    )  # the policy learned something: its equality below means something
     for name in ("policy", "optimizer_actor"):
-        a, b = (load_file(checkpoint.latest_checkpoint(p) / f"{name}.safetensors")
-                for p in (tmp_path / "a", tmp_path / "b"))  # fmt: skip
+        a, b = (
+            load_file(checkpoint.latest_checkpoint(p) / f"{name}.safetensors")
+            for p in (tmp_path / "a", tmp_path / "b")
+        )
         assert same(a, b), name
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
-    assert untimed(rows) == untimed([json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl")
-                                     .read_text().splitlines()])  # fmt: skip
+    assert untimed(rows) == untimed(
+        [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    )
     result = evaluate(load_trained_agent(str(tmp_path / "a")), ENV_ID, episodes=2, progress=False)
     assert result.episodes == 2
 

@@ -56,13 +56,26 @@ Giza, Changchun, Havana, Nagoya, Belo Horizonte, Paris, Tashkent, Fortaleza, Suk
 Guayaquil, Qingdao, Izmir, Cirebon, Taiyuan, Brasilia, Bucharest, Faisalabad, Quezon City, Medan,
 Houston, Abidjan, Mashhad, Medellin, Kanpur, Budapest, Caracas"""
 SAME_CITY = [
-    ("Bombay", "Mumbai"), ("Calcutta", "Kolkata"), ("Madras", "Chennai"), ("Pusan", "Busan"),
-    ("Inchon", "Incheon"), ("Taegu", "Daegu"), ("Kiev", "Kyiv"), ("Pyong Yang", "Pyongyang"),
-    ("Xian", "Xi'an"), ("Haerbin", "Harbin"), ("St Petersburg", "Saint Petersburg"),
-    ("St Petersburg", "St. Petersburg"), ("New York", "NYC"), ("Bucharest", "Bucuresti"),
-    ("Sao Paulo", "São Paulo"), ("Bogota", "Bogotá"), ("Kinshasa", "Kinshaha"),
-    ("Havana", "Havanna"), ("Ho Chi Minh City", "Saigon"),
-]  # fmt: skip
+    ("Bombay", "Mumbai"),
+    ("Calcutta", "Kolkata"),
+    ("Madras", "Chennai"),
+    ("Pusan", "Busan"),
+    ("Inchon", "Incheon"),
+    ("Taegu", "Daegu"),
+    ("Kiev", "Kyiv"),
+    ("Pyong Yang", "Pyongyang"),
+    ("Xian", "Xi'an"),
+    ("Haerbin", "Harbin"),
+    ("St Petersburg", "Saint Petersburg"),
+    ("St Petersburg", "St. Petersburg"),
+    ("New York", "NYC"),
+    ("Bucharest", "Bucuresti"),
+    ("Sao Paulo", "São Paulo"),
+    ("Bogota", "Bogotá"),
+    ("Kinshasa", "Kinshaha"),
+    ("Havana", "Havanna"),
+    ("Ho Chi Minh City", "Saigon"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -126,9 +139,16 @@ def test_all_100_cities_of_the_paper_with_their_aliases(cities):
 def test_the_facts_never_name_their_city(cities):
     for city in cities:
         texts = [
-            *city.landmarks, *city.famous_for, *city.industries, *city.dishes, city.history,
-            city.cuisine, city.climate_description, city.summer, city.winter,
-        ]  # fmt: skip
+            *city.landmarks,
+            *city.famous_for,
+            *city.industries,
+            *city.dishes,
+            city.history,
+            city.cuisine,
+            city.climate_description,
+            city.summer,
+            city.winter,
+        ]
         for text in texts:
             assert not gives_away(text, city), (city.name, text)
 
@@ -188,23 +208,34 @@ def test_naming_several_cities_is_not_a_guess():
 def test_nicknames_and_other_relations_to_a_city_are_not_guesses(cities):
     env = gym.make(ENV_ID).unwrapped
     # not those with a name inside, as "Dilwalon ki Dilli" (Dilli is Delhi)
-    nicknamed = [(city.name, nickname) for city in cities for nickname in city.nicknames
-                 if not env.guesses.named(nickname)]  # fmt: skip
+    nicknamed = [
+        (city.name, nickname)
+        for city in cities
+        for nickname in city.nicknames
+        if not env.guesses.named(nickname)
+    ]
     assert ("New York", "Big Apple") in nicknamed and len(nicknamed) > 100
     for target, nickname in nicknamed:
         for question in (f"Do you live in the {nickname}?", f"Is it {nickname}?"):
             env.reset(options={"target": target})
             _, reward, terminated, _, info = env.step(question)
             assert (reward, terminated, info["success"]) == (-1.0, False, False), question
-    for question in ("Is it near Tokyo?", "Is it in the same country as Tokyo?",
-                     "Is Tokyo bigger than your city?", "Is it far from Tokyo?"):  # fmt: skip
+    for question in (
+        "Is it near Tokyo?",
+        "Is it in the same country as Tokyo?",
+        "Is Tokyo bigger than your city?",
+        "Is it far from Tokyo?",
+    ):
         env.reset(options={"target": "Tokyo"})
         _, reward, terminated, _, info = env.step(question)
         assert (reward, terminated, info["success"]) == (-1.0, False, False), question
     env.reset(options={"target": "New York"})
     assert env.step("Do you live in the Big Apple?")[4]["answer"] == "Yes."  # truthful, a turn
-    for question in ("Is it New York, the Big Apple?", "Is your city called New York?",
-                     "Do you live in NYC?"):  # fmt: skip
+    for question in (
+        "Is it New York, the Big Apple?",
+        "Is your city called New York?",
+        "Do you live in NYC?",
+    ):
         env.reset(options={"target": "New York"})
         assert env.step(question)[1:3] == (0.0, True), question
 
@@ -271,15 +302,28 @@ def test_oracle_accuracy_on_hand_written_questions(oracle):
 
 
 OPEN_QUESTIONS = [
-    "What language do people speak there?", "What is the weather like in winter?",
-    "What's the weather like in summer?", "What is your city famous for?",
-    "What's the food like?", "What currency do they use?", "What religion do most people follow?",
-    "Which continent is it on?", "Where is it?", "Which country is it in?",
-    "What are the main sights?", "What industries are there?", "Is it on the sea or a river?",
-    "How many people live there?", "How high above sea level is it?", "What time zone is it in?",
-    "Which countries border your country?", "What sports are popular?",
-    "Tell me about its history.", "What's the climate like?", "When is the rainy season?",
-]  # fmt: skip
+    "What language do people speak there?",
+    "What is the weather like in winter?",
+    "What's the weather like in summer?",
+    "What is your city famous for?",
+    "What's the food like?",
+    "What currency do they use?",
+    "What religion do most people follow?",
+    "Which continent is it on?",
+    "Where is it?",
+    "Which country is it in?",
+    "What are the main sights?",
+    "What industries are there?",
+    "Is it on the sea or a river?",
+    "How many people live there?",
+    "How high above sea level is it?",
+    "What time zone is it in?",
+    "Which countries border your country?",
+    "What sports are popular?",
+    "Tell me about its history.",
+    "What's the climate like?",
+    "When is the rainy season?",
+]
 
 
 def test_open_answers_name_neither_the_city_nor_its_country(oracle, cities):
@@ -302,20 +346,43 @@ def test_open_answers_name_neither_the_city_nor_its_country(oracle, cities):
 
 
 EVERY_KIND = [
-    "Is your city located in Europe?", "Are you in the southern hemisphere?",
-    "Is the city landlocked?", "Is Spanish the official language?", "Is it a megacity?",
-    "Is the population over 15 million?", "Does it have fewer than 5 million inhabitants?",
-    "Is the currency the euro?", "Is it the capital of a state?", "Is it in the tropics?",
-    "Is it in Latin America?", "Is it in the Middle East?", "Is it above 2000 meters?",
-    "Is it in a desert?", "Is Islam the main religion?", "Is football popular there?",
-    "Is it famous for its film industry?", "Does your country border Russia?",
-    "Is it UTC+1?", "Is it ahead of GMT?", "Is it on the Nile?", "Are there mountains nearby?",
-    "Is it in Africa or South America?", "Is it not in Asia?", "Is the food spicy?",
-    "Is it in the same country as Osaka?", "Is it in the same time zone as Lima?",
-    "Is it near Tokyo?", "Do they eat sushi there?", "Is it hot and humid all year?",
-    "Does it have a mediterranean climate?", "Is it on the Pacific?", "Is it a port city?",
-    "Does it have a monsoon?", "Is it the capital of Maharashtra?", "Is it Korean?",
-]  # fmt: skip
+    "Is your city located in Europe?",
+    "Are you in the southern hemisphere?",
+    "Is the city landlocked?",
+    "Is Spanish the official language?",
+    "Is it a megacity?",
+    "Is the population over 15 million?",
+    "Does it have fewer than 5 million inhabitants?",
+    "Is the currency the euro?",
+    "Is it the capital of a state?",
+    "Is it in the tropics?",
+    "Is it in Latin America?",
+    "Is it in the Middle East?",
+    "Is it above 2000 meters?",
+    "Is it in a desert?",
+    "Is Islam the main religion?",
+    "Is football popular there?",
+    "Is it famous for its film industry?",
+    "Does your country border Russia?",
+    "Is it UTC+1?",
+    "Is it ahead of GMT?",
+    "Is it on the Nile?",
+    "Are there mountains nearby?",
+    "Is it in Africa or South America?",
+    "Is it not in Asia?",
+    "Is the food spicy?",
+    "Is it in the same country as Osaka?",
+    "Is it in the same time zone as Lima?",
+    "Is it near Tokyo?",
+    "Do they eat sushi there?",
+    "Is it hot and humid all year?",
+    "Does it have a mediterranean climate?",
+    "Is it on the Pacific?",
+    "Is it a port city?",
+    "Does it have a monsoon?",
+    "Is it the capital of Maharashtra?",
+    "Is it Korean?",
+]
 
 
 def test_every_kind_of_question_for_every_city(oracle, cities):
@@ -368,10 +435,18 @@ def test_questions_about_the_name_are_refused(oracle):
 def test_reveals_finds_names_written_in_any_way():
     names = ["Sao Paulo", "São Paulo", "Sampa"]
     for text in [
-        "I live in SAO PAULO.", "s a o p a u l o", "S-A-O-P-A-U-L-O", "são paulo", "Sao-Paulo",
-        "oluap oas", "O-L-U-A-P O-A-S", base64.b64encode(b"Sao Paulo").decode(), "Sampa!",
-        "the Sao Pauloites", "SaoPaulo",
-    ]:  # fmt: skip
+        "I live in SAO PAULO.",
+        "s a o p a u l o",
+        "S-A-O-P-A-U-L-O",
+        "são paulo",
+        "Sao-Paulo",
+        "oluap oas",
+        "O-L-U-A-P O-A-S",
+        base64.b64encode(b"Sao Paulo").decode(),
+        "Sampa!",
+        "the Sao Pauloites",
+        "SaoPaulo",
+    ]:
         assert reveals(text, names), text
     for text in ["So, a pause.", "It's in South America.", "a sample of samba"]:
         assert not reveals(text, names), text
@@ -510,12 +585,22 @@ def test_injection_suite_against_a_leaky_local_model(tmp_path):
         tokenizer_object=words, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
     )
     config = transformers.BartConfig(
-        vocab_size=words.get_vocab_size(), d_model=16, encoder_layers=1, decoder_layers=1,
-        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
-        decoder_ffn_dim=32, max_position_embeddings=512, pad_token_id=0, eos_token_id=1,
-        bos_token_id=3, decoder_start_token_id=3, forced_bos_token_id=None,
+        vocab_size=words.get_vocab_size(),
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=512,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=3,
+        decoder_start_token_id=3,
+        forced_bos_token_id=None,
         forced_eos_token_id=None,
-    )  # fmt: skip
+    )
     torch.manual_seed(0)
     model = transformers.BartForConditionalGeneration(config)
     model.final_logits_bias[0, words.token_to_id("Tokyo")] = 100.0  # it always says the name
@@ -547,8 +632,10 @@ def test_the_needle_indexes_and_phrase_guards_change_no_reading(cities):
     from archer_envs.oracles.english import TOKEN as _TOKEN
 
     reader = city_kb.CityReader(cities)
-    questions = [json.loads(line)["question"] for line in
-                 (DATA / "guess_my_city_questions.jsonl").read_text().splitlines()]  # fmt: skip
+    questions = [
+        json.loads(line)["question"]
+        for line in (DATA / "guess_my_city_questions.jsonl").read_text().splitlines()
+    ]
     words = sorted({w for q in questions for w in fold(q).split()})
     rng = random.Random(0)
     texts = [reader._clause(q) for q in questions]
@@ -558,10 +645,19 @@ def test_the_needle_indexes_and_phrase_guards_change_no_reading(cities):
         (city_kb._OPEN_INDEX, [p for p, _ in city_kb._OPEN_TOPICS]),
         (reader.region_index, [p for _, p in reader.region_regexes]),
     ]
-    phrases = [reader.country_phrases, reader.demonym_phrases, reader.language_phrases,
-               reader.sea_phrases, reader.river_phrases, reader.dish_phrases,
-               reader.sport_phrases, reader.index.phrases, city_kb._CONTINENT_PHRASES,
-               city_kb._RELIGION_PHRASES, city_kb._CURRENCY_PHRASES]  # fmt: skip
+    phrases = [
+        reader.country_phrases,
+        reader.demonym_phrases,
+        reader.language_phrases,
+        reader.sea_phrases,
+        reader.river_phrases,
+        reader.dish_phrases,
+        reader.sport_phrases,
+        reader.index.phrases,
+        city_kb._CONTINENT_PHRASES,
+        city_kb._RELIGION_PHRASES,
+        city_kb._CURRENCY_PHRASES,
+    ]
     assert all(p.starts for p in phrases)
     skipped = 0
     for text in texts:

@@ -13,8 +13,10 @@ from archer_envs import cli
 from archer_envs.agents import HFCausalLMAgent, load_agent
 
 ENV_ID = "archer/TwentyQuestionsSubset-v0"
-TEMPLATE = ("{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
-            "{% if add_generation_prompt %}<assistant>{% endif %}")  # fmt: skip
+TEMPLATE = (
+    "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<assistant>{% endif %}"
+)
 
 
 def teach(model, tokenizer, prompts: list[str], reply: str, steps: int = 150) -> None:
@@ -23,8 +25,9 @@ def teach(model, tokenizer, prompts: list[str], reply: str, steps: int = 150) ->
     rows = []
     for prompt in prompts:
         context, answer = tokenizer(prompt).input_ids, tokenizer(reply).input_ids
-        rows.append((torch.tensor([context + answer]),
-                     torch.tensor([[-100] * len(context) + answer])))  # fmt: skip
+        rows.append(
+            (torch.tensor([context + answer]), torch.tensor([[-100] * len(context) + answer]))
+        )
     for _ in range(steps):
         optimizer.zero_grad()
         sum(model(input_ids=ids, labels=labels).loss for ids, labels in rows).backward()
@@ -36,9 +39,15 @@ def models(tmp_path_factory):
     """Two directories with the same tiny model: one tokenizer plain, one with a chat template."""
     torch.manual_seed(0)
     tokenizer = load_tokenizer()
-    config = GPT2Config(vocab_size=len(tokenizer), n_layer=1, n_embd=32, n_head=2,
-                        n_positions=256, bos_token_id=tokenizer.eos_token_id,
-                        eos_token_id=tokenizer.eos_token_id)  # fmt: skip
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_layer=1,
+        n_embd=32,
+        n_head=2,
+        n_positions=256,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     model = GPT2LMHeadModel(config)
     plain = tmp_path_factory.mktemp("hf") / "plain"
     chat = plain.parent / "chat"
@@ -46,8 +55,7 @@ def models(tmp_path_factory):
     history = [{"role": "system", "content": task}, {"role": "user", "content": "Questions:\n"}]
     plain_prompt = f"{task}\n\nQuestions:\n"
     tokenizer.chat_template = TEMPLATE
-    chat_prompt = tokenizer.apply_chat_template(history, add_generation_prompt=True,
-                                                tokenize=False)  # fmt: skip
+    chat_prompt = tokenizer.apply_chat_template(history, add_generation_prompt=True, tokenize=False)
     tokenizer.chat_template = None
     teach(model, tokenizer, [plain_prompt, chat_prompt], "Is it a dog?\n")
     model.save_pretrained(plain)
@@ -69,9 +77,25 @@ def test_the_prompt_is_the_chat_template_or_the_task_and_transcript(models):
 def test_an_hf_agent_plays_through_archer_envs_eval(models, which, tmp_path):
     path = models[0] if which == "plain" else models[1]
     results = tmp_path / "eval.json"
-    assert cli.main(["eval", "--env", ENV_ID, "--agent", f"hf:{path}", "--quiet",
-                     "--agent-kwargs", '{"max_new_tokens": 8}', "--env-kwargs",
-                     '{"max_turns": 3}', "--out", str(results)]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "eval",
+                "--env",
+                ENV_ID,
+                "--agent",
+                f"hf:{path}",
+                "--quiet",
+                "--agent-kwargs",
+                '{"max_new_tokens": 8}',
+                "--env-kwargs",
+                '{"max_turns": 3}',
+                "--out",
+                str(results),
+            ]
+        )
+        == 0
+    )
     episodes = json.loads(results.read_text())["episodes"]
     assert len(episodes) == 10  # every object once
     for episode in episodes:
@@ -84,8 +108,23 @@ def test_an_hf_agent_plays_through_archer_envs_eval(models, which, tmp_path):
 
 def test_a_model_that_is_not_on_this_machine_is_one_clear_error(tmp_path, capsys):
     missing = tmp_path / "no-such-model"
-    assert cli.main(["eval", "--env", ENV_ID, "--agent", f"hf:{missing}", "--episodes", "1",
-                     "--quiet", "--out", str(tmp_path / "eval.json")]) == 2  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "eval",
+                "--env",
+                ENV_ID,
+                "--agent",
+                f"hf:{missing}",
+                "--episodes",
+                "1",
+                "--quiet",
+                "--out",
+                str(tmp_path / "eval.json"),
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err
     assert f"hf:{missing} is not a causal LM on this machine" in error
     assert "nothing is downloaded" in error

@@ -128,9 +128,9 @@ def test_the_word_index_of_the_patterns_changes_no_reading():
     every._by_word, every._always = {}, list(range(len(every._matchers)))
     assert len(indexed._always) < len(indexed._matchers) / 5  # the index does prune
     assert set(_expansion_words("(do )?push it( around)?")) == {
-        frozenset(words.split()) for words in
-        ("push it", "do push it", "push it around", "do push it around")
-    }  # fmt: skip
+        frozenset(words.split())
+        for words in ("push it", "do push it", "push it around", "do push it around")
+    }
     assert set(_expansion_words(r"like (a |the )?\w+")) == {  # \w+: unknown text
         frozenset({"like"}),
         frozenset({"like", "a"}),
@@ -154,8 +154,9 @@ def test_needles_are_literal_texts_every_match_holds():
 
     assert Prefiltered(r"\bwon't\b").needles == ("won't",)
     assert Prefiltered(r"\b(?:made|built) (?:of|from) (?:wood|metal)\b").needles == (
-        "built", "made"
-    )  # fmt: skip
+        "built",
+        "made",
+    )
     assert Prefiltered(r"\bcoast\w*|\bbeach(?:es)?\b").needles == ("beach", "coast")
     assert Prefiltered(r"\b(?:it|that)'s\b").needles == ("it's", "that's")
     assert Prefiltered(r"\w+ing").needles == ("ing",)
@@ -181,14 +182,22 @@ def test_prefiltered_regexes_skip_only_texts_they_cannot_match():
     knowledge = KnowledgeBaseOracle().knowledge
     parser = QuestionParser([obj.names for obj in knowledge.objects], knowledge)
     reader = city_kb.CityReader(city_kb.default_cities())
-    questions = [json.loads(line)["question"] for name in
-                 [*QUESTION_SETS, "guess_my_city_questions.jsonl"]
-                 for line in (DATA / name).read_text().splitlines()]  # fmt: skip
+    questions = [
+        json.loads(line)["question"]
+        for name in [*QUESTION_SETS, "guess_my_city_questions.jsonl"]
+        for line in (DATA / name).read_text().splitlines()
+    ]
     for question in questions:
         reader.read(question)  # fills the reader's cache of inline patterns
     regexes = [value for module in (english, kb, city_kb) for value in vars(module).values()]
-    regexes += [row[0] for module in (english, kb, city_kb) for value in vars(module).values()
-                if isinstance(value, list) for row in value if isinstance(row, tuple)]  # fmt: skip
+    regexes += [
+        row[0]
+        for module in (english, kb, city_kb)
+        for value in vars(module).values()
+        if isinstance(value, list)
+        for row in value
+        if isinstance(row, tuple)
+    ]
     regexes += [row[0] for row in parser._matchers] + [r for _, r in reader.region_regexes]
     regexes += [reader.climate_regex, *city_kb._INLINE.values()]
     regexes = [r for r in regexes if isinstance(r, Prefiltered)]
@@ -204,10 +213,12 @@ def test_prefiltered_regexes_skip_only_texts_they_cannot_match():
 
 
 def test_a_negated_filler_phrase_is_answered_not_a_crash(oracle):
-    """"and not is the object ..." negates a lead-in the reader ignores: it stays ignored (it
+    """ "and not is the object ..." negates a lead-in the reader ignores: it stays ignored (it
     raised "unknown logical form ('ignore',)" before)."""
-    questions = ["Do people there speak Portuguese and not is the object a kind of meat?",
-                 "Is it not an animal and not is the object a tool?"]  # fmt: skip
+    questions = [
+        "Do people there speak Portuguese and not is the object a kind of meat?",
+        "Is it not an animal and not is the object a tool?",
+    ]
     for question in questions:
         answer = oracle.answer_one("Banana", question)
         assert answer in ("Yes.", "No.", INVALID)

@@ -59,8 +59,13 @@ def outside(tmp_path, monkeypatch):
     (tmp_path / "mypkg" / "__init__.py").write_text("")
     (tmp_path / "mypkg" / "guess.py").write_text(AGENT_MODULE)
     log = tmp_path / "built.log"
-    entry = {"description": "random guesses", "envs": [SUBSET_ID], "seed": 3,
-             "agent": "mypkg.guess:Guesser", "agent_kwargs": {"log": str(log)}}  # fmt: skip
+    entry = {
+        "description": "random guesses",
+        "envs": [SUBSET_ID],
+        "seed": 3,
+        "agent": "mypkg.guess:Guesser",
+        "agent_kwargs": {"log": str(log)},
+    }
     (tmp_path / "guesser.json").write_text(json.dumps(entry))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
@@ -78,8 +83,9 @@ def episodes_file(results, entry="guesser"):
 
 
 def without_times(text):
-    return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
-            for line in text.splitlines()]  # fmt: skip
+    return [
+        {k: v for k, v in json.loads(line).items() if k != "seconds"} for line in text.splitlines()
+    ]
 
 
 def test_an_interrupted_run_resumes_without_redoing_finished_episodes(outside, capsys):
@@ -136,8 +142,9 @@ def test_render_twice_gives_identical_files(outside):
     assert first == again
     assert set(first) == {"LEADERBOARD.md", "leaderboard.html", "TwentyQuestionsSubset-v0.png"}
     assert first["TwentyQuestionsSubset-v0.png"].startswith(b"\x89PNG")
-    summary = json.loads((results / "TwentyQuestionsSubset-v0" / "guesser" / "summary.json")
-                         .read_text())  # fmt: skip
+    summary = json.loads(
+        (results / "TwentyQuestionsSubset-v0" / "guesser" / "summary.json").read_text()
+    )
     assert summary["episodes"] == 20 and not summary["complete"]  # --limit: one chunk
     row = next(line for line in first["LEADERBOARD.md"].decode().splitlines() if "guesser" in line)
     assert f"{summary['mean_return']:.2f} ± {summary['stderr_return']:.2f}" in row
@@ -156,11 +163,23 @@ EXPERT = GreedyExpert(TwentyQuestionsEnv(objects=list(SUBSET)))
 
 def test_an_openai_compatible_server_goes_through_the_leaderboard(tmp_path):
     with OpenAICompatibleServer(chatty_expert) as server:
-        entry = {"envs": [SUBSET_ID], "agent": "openai:chatty",
-                 "agent_kwargs": {"base_url": server.base_url}}  # fmt: skip
+        entry = {
+            "envs": [SUBSET_ID],
+            "agent": "openai:chatty",
+            "agent_kwargs": {"base_url": server.base_url},
+        }
         (tmp_path / "chatty.json").write_text(json.dumps(entry))
-        assert run("--entries", str(tmp_path / "chatty.json"), "--results",
-                   str(tmp_path / "r"), "--limit", "20") == 0  # fmt: skip
+        assert (
+            run(
+                "--entries",
+                str(tmp_path / "chatty.json"),
+                "--results",
+                str(tmp_path / "r"),
+                "--limit",
+                "20",
+            )
+            == 0
+        )
     summary = json.loads((tmp_path / "r/TwentyQuestionsSubset-v0/chatty/summary.json").read_text())
     expert = evaluate(load_agent("expert", SUBSET_ID), SUBSET_ID, progress=False)
     assert summary["success_rate"] == 1.0 and summary["mean_return"] == expert.mean_return
@@ -174,9 +193,25 @@ def test_an_openai_compatible_server_goes_through_the_leaderboard(tmp_path):
 
 def test_a_module_agent_from_the_current_folder_with_archer_envs_eval(outside, capsys):
     out = outside / "eval.json"
-    assert cli.main(["eval", "--env", SUBSET_ID, "--agent", "mypkg.guess:Guesser",
-                     "--agent-kwargs", json.dumps({"log": "built.log"}), "--repeats", "2",
-                     "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "eval",
+                "--env",
+                SUBSET_ID,
+                "--agent",
+                "mypkg.guess:Guesser",
+                "--agent-kwargs",
+                json.dumps({"log": "built.log"}),
+                "--repeats",
+                "2",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     saved = json.loads(out.read_text())
     assert saved["summary"]["episodes"] == 20  # every object twice
     assert sorted(e["target"] for e in saved["episodes"]) == sorted(list(SUBSET) * 2)
@@ -208,8 +243,12 @@ def test_trained_agents_say_how_they_decode():
     from archer_agents.models import PolicyAgent, PolicyLM
 
     policy = PolicyLM("tiny", max_new_tokens=4)
-    sampled = evaluate(PolicyAgent(policy, greedy=False, seed=0), SUBSET_ID,
-                       episodes=[{"index": 0}], progress=False)  # fmt: skip
+    sampled = evaluate(
+        PolicyAgent(policy, greedy=False, seed=0),
+        SUBSET_ID,
+        episodes=[{"index": 0}],
+        progress=False,
+    )
     assert sampled.decoding == "sampled (temperature 1)"
     assert "[sampled (temperature 1)] on" in str(sampled)
     assert sampled.summary()["decoding"] == "sampled (temperature 1)"
@@ -248,9 +287,19 @@ def test_errors_are_one_line(tmp_path, capsys):
 
 def test_the_console_script_reports_a_bad_entry_in_one_line(tmp_path):
     (tmp_path / "e.json").write_text(json.dumps({"envs": [SUBSET_ID]}))
-    result = subprocess.run([sys.executable, "-m", "baselines.leaderboard", "run", "--entries",
-                             str(tmp_path / "e.json")], capture_output=True, text=True,
-                            timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "baselines.leaderboard",
+            "run",
+            "--entries",
+            str(tmp_path / "e.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "exactly one of 'agent'" in result.stderr
 
@@ -279,14 +328,29 @@ def test_a_trained_entry_trains_once_and_counts_its_samples(tmp_path):
     converged start) trained on first use, its run reused afterwards."""
     entries = tmp_path / "entries"
     entries.mkdir()
-    bc = {"envs": [SUBSET_ID], "seed": 1,
-          "train": {"algo": "bc", "set": {"epochs": 40},
-                    "dataset": {"agent": "expert", "episodes": 30}}}  # fmt: skip
+    bc = {
+        "envs": [SUBSET_ID],
+        "seed": 1,
+        "train": {
+            "algo": "bc",
+            "set": {"epochs": 40},
+            "dataset": {"agent": "expert", "episodes": 30},
+        },
+    }
     (entries / "tiny-bc.json").write_text(json.dumps(bc))
     sampled = {"envs": [SUBSET_ID], "trained": "tiny-bc", "agent_kwargs": {"greedy": False}}
     (entries / "tiny-bc-sampled.json").write_text(json.dumps(sampled))
-    args = ["--entries-dir", str(entries), "--runs", str(tmp_path / "runs"), "--results",
-            str(tmp_path / "r"), "--limit", "20", "--no-render"]  # fmt: skip
+    args = [
+        "--entries-dir",
+        str(entries),
+        "--runs",
+        str(tmp_path / "runs"),
+        "--results",
+        str(tmp_path / "r"),
+        "--limit",
+        "20",
+        "--no-render",
+    ]
     assert run(*args) == 0
     run_dir = tmp_path / "runs" / "tiny-bc" / "TwentyQuestionsSubset-v0"
     record = json.loads((run_dir / "training.json").read_text())
@@ -297,7 +361,8 @@ def test_a_trained_entry_trains_once_and_counts_its_samples(tmp_path):
     assert greedy["decoding"] == "greedy" and other["decoding"] == "sampled (temperature 1)"
     assert greedy["training_samples"] == other["training_samples"] == 30
     assert greedy["agent"] == other["agent"] == str(run_dir.relative_to(tmp_path.parent)) or (
-        greedy["agent"] == other["agent"] == str(run_dir))
+        greedy["agent"] == other["agent"] == str(run_dir)
+    )
     checkpoint = next((run_dir / "checkpoints").iterdir())
     stamp = checkpoint.stat().st_mtime_ns
     shutil.rmtree(folder)  # results gone, the run kept: evaluated again, not trained again

@@ -95,11 +95,15 @@ def test_greedy_generation_equals_transformers_generate(policy):
     with torch.no_grad():
         prompts = policy._prompts(observations)
         output = policy.model.generate(
-            **prompts, max_new_tokens=policy.max_new_tokens, eos_token_id=policy.stop_ids,
-            pad_token_id=policy.tokenizer.pad_token_id, do_sample=False,
-        )  # fmt: skip
-    texts = policy.tokenizer.batch_decode(output[:, prompts["input_ids"].shape[1] :],
-                                          skip_special_tokens=True)  # fmt: skip
+            **prompts,
+            max_new_tokens=policy.max_new_tokens,
+            eos_token_id=policy.stop_ids,
+            pad_token_id=policy.tokenizer.pad_token_id,
+            do_sample=False,
+        )
+    texts = policy.tokenizer.batch_decode(
+        output[:, prompts["input_ids"].shape[1] :], skip_special_tokens=True
+    )
     assert policy.generate(observations, greedy=True) == [t.split("\n")[0].strip() for t in texts]
 
 
@@ -125,8 +129,9 @@ def test_a_seeded_policy_agent_samples_the_same_episodes_whatever_torch_did_befo
     def play(seed: int, noise: int) -> list[list[str]]:
         torch.manual_seed(noise)  # other users of torch's global random state
         agent = PolicyAgent(policy, greedy=False, seed=seed)
-        result = evaluate(agent, "archer/TwentyQuestionsSubset-v0", episodes=6, seed=0,
-                          num_envs=3, progress=False)  # fmt: skip
+        result = evaluate(
+            agent, "archer/TwentyQuestionsSubset-v0", episodes=6, seed=0, num_envs=3, progress=False
+        )
         return [[t["action"] for t in r["transitions"]] for r in result.records]
 
     first = play(seed=5, noise=0)

@@ -30,8 +30,16 @@ from archer_envs.twenty_questions import TwentyQuestionsEnv
 from tests.test_archer import FixedCritic, same, snapshot
 
 ENV_ID = "archer/TwentyQuestionsSubset-v0"
-SMALL = dict(iterations=2, batch_size=8, critic_steps=2, critic_warmup_steps=2, actor_steps=1,
-             max_new_tokens=8, eval_every=2, save_every=1)  # fmt: skip
+SMALL = dict(
+    iterations=2,
+    batch_size=8,
+    critic_steps=2,
+    critic_warmup_steps=2,
+    actor_steps=1,
+    max_new_tokens=8,
+    eval_every=2,
+    save_every=1,
+)
 
 
 def test_the_expectile_loss_matches_its_formula():
@@ -54,14 +62,24 @@ def test_awr_weights_are_exp_beta_advantage_clipped():
 @pytest.mark.parametrize("critic_loss, tau", [("iql", 0.9), ("sarsa", 0.5)])
 def test_the_critic_loss_equals_a_hand_computation(critic_loss, tau):
     gamma = 0.9
-    target = FixedCritic(q={("s0", "a0"): (-2.0, -3.0), ("s1", "a1"): (-1.0, -0.5)},
-                         v={"s1": (-1.5, -2.5), "end": (-7.0, -7.0)})  # fmt: skip
-    online = FixedCritic(q={("s0", "a0"): (-1.0, -1.2), ("s1", "a1"): (-0.4, -0.6)},
-                         v={"s0": (-2.5, -2.4), "s1": (-0.5, -0.7)}, target=target)  # fmt: skip
+    target = FixedCritic(
+        q={("s0", "a0"): (-2.0, -3.0), ("s1", "a1"): (-1.0, -0.5)},
+        v={"s1": (-1.5, -2.5), "end": (-7.0, -7.0)},
+    )
+    online = FixedCritic(
+        q={("s0", "a0"): (-1.0, -1.2), ("s1", "a1"): (-0.4, -0.6)},
+        v={"s0": (-2.5, -2.4), "s1": (-0.5, -0.7)},
+        target=target,
+    )
     config = OfflineArCHerConfig(gamma=gamma, critic_loss=critic_loss)
     trainer = OfflineArCHer(config, PolicyLM("tiny", max_new_tokens=4), online)
-    batch = Batch(["s0", "s1"], ["a0", "a1"], np.array([-1.0, 0.0], np.float32), ["s1", "end"],
-                  np.array([0.0, 1.0], np.float32))  # fmt: skip
+    batch = Batch(
+        ["s0", "s1"],
+        ["a0", "a1"],
+        np.array([-1.0, 0.0], np.float32),
+        ["s1", "end"],
+        np.array([0.0, 1.0], np.float32),
+    )
     # Q_i → r + γ(1 − done)V̄_i(s′): head 1 [-1 + .9·-1.5, 0], head 2 [-1 + .9·-2.5, 0]
     mse = lambda x, y: float(np.mean((np.array(x) - np.array(y)) ** 2))  # noqa: E731
     q_loss = mse([-1.0, -0.4], [-2.35, 0.0]) + mse([-1.2, -0.6], [-3.25, 0.0])
@@ -76,13 +94,15 @@ def test_the_critic_loss_equals_a_hand_computation(critic_loss, tau):
 
 
 def test_the_awr_loss_weights_each_data_utterance_by_its_advantage():
-    critic = FixedCritic(q={("s", "good"): (0.0, 0.5), ("s", "bad"): (-2.0, -1.0)},
-                         v={"s": (-1.0, -0.5)})  # fmt: skip
+    critic = FixedCritic(
+        q={("s", "good"): (0.0, 0.5), ("s", "bad"): (-2.0, -1.0)}, v={"s": (-1.0, -0.5)}
+    )
     critic.target = critic
     policy = PolicyLM("tiny", max_new_tokens=4)
     trainer = OfflineArCHer(OfflineArCHerConfig(beta=1.0), policy, critic)
-    batch = Batch(["s", "s"], ["good", "bad"], np.zeros(2, np.float32), ["s", "s"],
-                  np.zeros(2, np.float32))  # fmt: skip
+    batch = Batch(
+        ["s", "s"], ["good", "bad"], np.zeros(2, np.float32), ["s", "s"], np.zeros(2, np.float32)
+    )
     loss, stats = trainer.actor_loss(batch)
     # A = min(Q1, Q2) − min(V1, V2): good 0 − (−1) = 1, bad −2 − (−1) = −1
     with torch.no_grad():
@@ -100,8 +120,13 @@ def one_object_envs(count: int) -> TextVectorEnv:
 
 
 def greedy_return(policy: PolicyLM) -> float:
-    result = evaluate(PolicyAgent(policy), ENV_ID, episodes=[{"target": "Dog"}],
-                      env_kwargs={"objects": ["Dog"], "max_turns": 4}, progress=False)  # fmt: skip
+    result = evaluate(
+        PolicyAgent(policy),
+        ENV_ID,
+        episodes=[{"target": "Dog"}],
+        env_kwargs={"objects": ["Dog"], "max_turns": 4},
+        progress=False,
+    )
     return result.mean_return
 
 
@@ -117,8 +142,12 @@ def mixed_data() -> list[dict]:
 def bc_policy(data: list[dict]) -> PolicyLM:
     torch.manual_seed(0)
     policy = PolicyLM("tiny", max_new_tokens=8)
-    train_bc(policy, utterance_pairs(data), BCConfig(epochs=20, lm_lr=3e-3, schedule="constant"),
-             progress=False)  # fmt: skip
+    train_bc(
+        policy,
+        utterance_pairs(data),
+        BCConfig(epochs=20, lm_lr=3e-3, schedule="constant"),
+        progress=False,
+    )
     return policy
 
 
@@ -126,9 +155,17 @@ def test_offline_archer_learns_from_the_data_what_bc_on_it_does_not(mixed_data):
     policy = bc_policy(mixed_data)
     assert greedy_return(policy) == -4.0  # BC: asks about the cat every turn, as the data do
     torch.manual_seed(0)
-    config = OfflineArCHerConfig(iterations=10, batch_size=32, critic_steps=10,
-                                 critic_warmup_steps=100, actor_steps=5, gamma=0.9, tau=0.1,
-                                 critic_lr=1e-3, lm_lr=1e-3)  # fmt: skip
+    config = OfflineArCHerConfig(
+        iterations=10,
+        batch_size=32,
+        critic_steps=10,
+        critic_warmup_steps=100,
+        actor_steps=5,
+        gamma=0.9,
+        tau=0.1,
+        critic_lr=1e-3,
+        lm_lr=1e-3,
+    )
     trainer = OfflineArCHer(config, policy, UtteranceCritic("tiny"), seed=0)
     trainer.seed(mixed_data, progress=False)
     for iteration in range(config.iterations):
@@ -137,8 +174,14 @@ def test_offline_archer_learns_from_the_data_what_bc_on_it_does_not(mixed_data):
     assert greedy_return(policy) == 0.0  # IQL + AWR: asks about the dog at once
 
 
-@pytest.mark.parametrize("variant", [dict(critic_loss="sarsa"), dict(actor_loss="reinforce"),
-                                     dict(actor_loss="reinforce", bc_coef=1.0)])  # fmt: skip
+@pytest.mark.parametrize(
+    "variant",
+    [
+        dict(critic_loss="sarsa"),
+        dict(actor_loss="reinforce"),
+        dict(actor_loss="reinforce", bc_coef=1.0),
+    ],
+)
 def test_each_variant_trains_critic_and_actor(mixed_data, variant):
     torch.manual_seed(0)
     policy = PolicyLM("tiny", max_new_tokens=8)
@@ -182,8 +225,9 @@ def test_two_seeded_runs_are_identical(mixed_data):
     def run() -> dict[str, torch.Tensor]:
         torch.manual_seed(5)
         policy = PolicyLM("tiny", max_new_tokens=8)
-        config = OfflineArCHerConfig.preset("cpu", ENV_ID, **SMALL, actor_loss="reinforce",
-                                            bc_coef=0.5)  # fmt: skip
+        config = OfflineArCHerConfig.preset(
+            "cpu", ENV_ID, **SMALL, actor_loss="reinforce", bc_coef=0.5
+        )
         trainer = OfflineArCHer(config, policy, seed=5)
         trainer.seed(mixed_data, progress=False)
         for iteration in range(config.iterations):
@@ -196,17 +240,43 @@ def test_two_seeded_runs_are_identical(mixed_data):
 def test_the_cli_trains_from_a_dataset_and_the_run_loads_as_an_agent(tmp_path, dataset, capsys):
     write_trajectories([], tmp_path / "empty.jsonl")
     sets = [f"{key}={value}" for key, value in SMALL.items()]
-    args = ["--env", ENV_ID, "--algo", "offline_archer", "--device", "cpu", "--quiet",
-            "--set", *sets]  # fmt: skip
-    assert main([*args, "--out", str(tmp_path / "none"),
-                 "--dataset", str(tmp_path / "empty.jsonl")]) == 2  # fmt: skip
+    args = [
+        "--env",
+        ENV_ID,
+        "--algo",
+        "offline_archer",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--set",
+        *sets,
+    ]
+    assert (
+        main([*args, "--out", str(tmp_path / "none"), "--dataset", str(tmp_path / "empty.jsonl")])
+        == 2
+    )
     assert "at least one transition" in capsys.readouterr().err
     run = tmp_path / "offline"
     assert main([*args, "--out", str(run), "--dataset", dataset]) == 0
     agent = load_trained_agent(str(run))
     assert isinstance(agent, PolicyAgent)
-    assert cli.main(["eval", "--env", ENV_ID, "--agent", str(run), "--episodes", "3",
-                     "--out", str(tmp_path / "eval.json"), "--quiet"]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                "eval",
+                "--env",
+                ENV_ID,
+                "--agent",
+                str(run),
+                "--episodes",
+                "3",
+                "--out",
+                str(tmp_path / "eval.json"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "(3 episodes)" in capsys.readouterr().out
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [row["trajectories"] for row in rows] == [0, 0]  # offline: nothing collected
@@ -216,6 +286,9 @@ def test_the_cli_trains_from_a_dataset_and_the_run_loads_as_an_agent(tmp_path, d
     shutil.copytree(run, killed)
     shutil.rmtree(killed / "checkpoints" / "iter-000002")
     assert main([*args, "--out", str(killed), "--dataset", dataset, "--resume"]) == 0
-    weights = [load_file(checkpoint.latest_checkpoint(path) / name)
-               for path in (run, killed) for name in ("policy.safetensors", "critic.safetensors")]
+    weights = [
+        load_file(checkpoint.latest_checkpoint(path) / name)
+        for path in (run, killed)
+        for name in ("policy.safetensors", "critic.safetensors")
+    ]
     assert same(weights[0], weights[2]) and same(weights[1], weights[3])

@@ -21,8 +21,16 @@ from tests.conftest import untimed
 from tests.test_archer import greedy_return, one_object_envs, same, weak_policy
 
 ENV_ID = "archer/TwentyQuestionsSubset-v0"
-SMALL = dict(iterations=2, rollouts_per_iter=4, num_envs=4, ppo_epochs=1, minibatch_size=16,
-             value_warmup_iters=1, max_new_tokens=8, eval_every=2)  # fmt: skip
+SMALL = dict(
+    iterations=2,
+    rollouts_per_iter=4,
+    num_envs=4,
+    ppo_epochs=1,
+    minibatch_size=16,
+    value_warmup_iters=1,
+    max_new_tokens=8,
+    eval_every=2,
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +39,20 @@ def guesser(tmp_path_factory):
     at most 10 turns, so a run's evaluation is cheap): ``--init`` for archer-train."""
     torch.manual_seed(0)
     policy = PolicyLM("tiny", max_new_tokens=8)
-    pairs = [("Questions:\n" + "".join(f"Is it a {o.lower()}? No.\n" for o in SUBSET[:turn]),
-              f"Is it a {SUBSET[turn].lower()}?") for turn in range(len(SUBSET))]  # fmt: skip
+    pairs = [
+        (
+            "Questions:\n" + "".join(f"Is it a {o.lower()}? No.\n" for o in SUBSET[:turn]),
+            f"Is it a {SUBSET[turn].lower()}?",
+        )
+        for turn in range(len(SUBSET))
+    ]
     train_bc(policy, pairs, BCConfig(epochs=100, batch_size=10), progress=False)
     folder = tmp_path_factory.mktemp("guesser")
-    checkpoint.save_checkpoint(folder / "checkpoints" / "iter-000000",
-                               {"policy": policy.state_dict()},
-                               {"policy": "tiny", "max_new_tokens": 8, "iteration": 0})  # fmt: skip
+    checkpoint.save_checkpoint(
+        folder / "checkpoints" / "iter-000000",
+        {"policy": policy.state_dict()},
+        {"policy": "tiny", "max_new_tokens": 8, "iteration": 0},
+    )
     return str(folder)
 
 
@@ -68,14 +83,20 @@ def test_the_reward_arrives_at_each_utterances_last_token_and_episodes_end_their
         return {"observation": observation, "action": action, "reward": reward}
 
     trajectories = [
-        {"transitions": [transition("Questions:\n", "Is it a cat?", -1.0),
-                         transition("Questions:\nIs it a cat? No.\n", "Is it a dog?", 0.0)]},
+        {
+            "transitions": [
+                transition("Questions:\n", "Is it a cat?", -1.0),
+                transition("Questions:\nIs it a cat? No.\n", "Is it a dog?", 0.0),
+            ]
+        },
         {"transitions": [transition("Questions:\n", "Is it big?", -1.0)]},
-    ]  # fmt: skip
+    ]
     data = trainer.rollout_targets(trajectories)
     lengths = data["lengths"].tolist()
-    assert lengths == [len(trainer.policy.tokenizer(a + "\n")["input_ids"])
-                       for a in ("Is it a cat?", "Is it a dog?", "Is it big?")]  # fmt: skip
+    assert lengths == [
+        len(trainer.policy.tokenizer(a + "\n")["input_ids"])
+        for a in ("Is it a cat?", "Is it a dog?", "Is it big?")
+    ]
     # V = 0 and γ = λ = 1: every token's return is what its episode still collects
     expected = [-1.0] * lengths[0] + [0.0] * lengths[1] + [-1.0] * lengths[2]
     torch.testing.assert_close(data["returns"], torch.tensor(expected))
@@ -103,9 +124,19 @@ def test_ppo_improves_a_deliberately_weak_policy():
     policy = weak_policy(dog_share=0.25)
     assert greedy_return(policy) == -4.0  # greedy asks about the cat every turn
     torch.manual_seed(0)
-    config = PPOConfig(iterations=6, rollouts_per_iter=16, num_envs=8, ppo_epochs=4,
-                       minibatch_size=32, kl_coef=0.0, value_trunk_grad=False, value_init=-2.0,
-                       lm_lr=1e-3, value_lr=1e-2, max_new_tokens=8)  # fmt: skip
+    config = PPOConfig(
+        iterations=6,
+        rollouts_per_iter=16,
+        num_envs=8,
+        ppo_epochs=4,
+        minibatch_size=32,
+        kl_coef=0.0,
+        value_trunk_grad=False,
+        value_init=-2.0,
+        lm_lr=1e-3,
+        value_lr=1e-2,
+        max_new_tokens=8,
+    )
     trainer = PPO(config, policy, seed=0)
     envs = one_object_envs(8)
     returns = []
@@ -124,8 +155,12 @@ def test_two_seeded_runs_are_identical():
         torch.manual_seed(1)
         envs = one_object_envs(4)
         rows = [trainer.iteration(envs, i, seed=i, progress=False) for i in range(2)]
-        runs.append(([{k: v for k, v in r.items() if k != "trajectories"} for r in rows],
-                     {k: v.clone() for k, v in trainer.policy.state_dict().items()}))  # fmt: skip
+        runs.append(
+            (
+                [{k: v for k, v in r.items() if k != "trajectories"} for r in rows],
+                {k: v.clone() for k, v in trainer.policy.state_dict().items()},
+            )
+        )
     assert runs[0][0] == runs[1][0]
     assert same(runs[0][1], runs[1][1])
 
@@ -138,18 +173,30 @@ def test_a_run_resumes_to_the_same_final_state_and_loads_as_an_agent(tmp_path, g
     shutil.rmtree(tmp_path / "b" / "checkpoints" / "iter-000002")
     metrics = tmp_path / "b" / "metrics.jsonl"
     metrics.write_text(metrics.read_text().splitlines()[0] + "\n")
-    train_run(ENV_ID, str(tmp_path / "b"), config, "ppo", seed=3, init=guesser, resume=True,
-              progress=False)  # fmt: skip
+    train_run(
+        ENV_ID,
+        str(tmp_path / "b"),
+        config,
+        "ppo",
+        seed=3,
+        init=guesser,
+        resume=True,
+        progress=False,
+    )
     start = load_file(checkpoint.latest_checkpoint(guesser) / "policy.safetensors")
-    assert not same(load_file(checkpoint.latest_checkpoint(tmp_path / "a") / "policy.safetensors"),
-                    start)  # the policy learned something: its equality below means something
+    assert not same(
+        load_file(checkpoint.latest_checkpoint(tmp_path / "a") / "policy.safetensors"), start
+    )  # the policy learned something: its equality below means something
     for name in ("policy", "value_head", "optimizer_ppo"):
-        a, b = (load_file(checkpoint.latest_checkpoint(p) / f"{name}.safetensors")
-                for p in (tmp_path / "a", tmp_path / "b"))  # fmt: skip
+        a, b = (
+            load_file(checkpoint.latest_checkpoint(p) / f"{name}.safetensors")
+            for p in (tmp_path / "a", tmp_path / "b")
+        )
         assert same(a, b), name
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
-    assert untimed(rows) == untimed([json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl")
-                                     .read_text().splitlines()])  # fmt: skip
+    assert untimed(rows) == untimed(
+        [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    )
     result = evaluate(load_trained_agent(str(tmp_path / "a")), ENV_ID, episodes=2, progress=False)
     assert result.episodes == 2
 

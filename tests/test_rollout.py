@@ -17,11 +17,13 @@ def test_rollouts_keep_the_episodes_they_start_not_the_first_to_end():
         env.reset(seed=seed)
         first_targets.append(env.unwrapped.target)
     assert first_targets.count("Dog") < 4
-    records = collect_trajectories(lambda obs: "Is it a dog?", make_vector_env(env_id, 4), 4,
-                                   seed=0, progress=False)  # fmt: skip
+    records = collect_trajectories(
+        lambda obs: "Is it a dog?", make_vector_env(env_id, 4), 4, seed=0, progress=False
+    )
     assert [r["target"] for r in records] == first_targets
-    more = collect_trajectories(lambda obs: "Is it a dog?", make_vector_env(env_id, 4), 9,
-                                seed=0, progress=False)  # fmt: skip
+    more = collect_trajectories(
+        lambda obs: "Is it a dog?", make_vector_env(env_id, 4), 9, seed=0, progress=False
+    )
     assert [r["target"] for r in more[:4]] == first_targets and len(more) == 9
     for record in more:
         steps = record["transitions"]

@@ -23,17 +23,29 @@ from baselines.demo import ENV_ID
 
 
 def point(trajectories, sampled, greedy=None):
-    return {"trajectories": trajectories, "env_steps": 6 * trajectories,
-            "train_seconds": trajectories / 10, "sampled": sampled,
-            "greedy": sampled if greedy is None else greedy}  # fmt: skip
+    return {
+        "trajectories": trajectories,
+        "env_steps": 6 * trajectories,
+        "train_seconds": trajectories / 10,
+        "sampled": sampled,
+        "greedy": sampled if greedy is None else greedy,
+    }
 
 
 def run(algo, seed, returns, overrides=None):
     curve = [point(64 * (i + 1), r) for i, r in enumerate(returns)]
-    final = {kind: {"mean_return": returns[-1], "success_rate": 1.0}
-             for kind in ("sampled", "greedy")}  # fmt: skip
-    return {"algo": algo, "seed": seed, "seed_data": algo == "archer", "curve": curve,
-            "seconds": 1.0, "final": final, "overrides": overrides or {}}  # fmt: skip
+    final = {
+        kind: {"mean_return": returns[-1], "success_rate": 1.0} for kind in ("sampled", "greedy")
+    }
+    return {
+        "algo": algo,
+        "seed": seed,
+        "seed_data": algo == "archer",
+        "curve": curve,
+        "seconds": 1.0,
+        "final": final,
+        "overrides": overrides or {},
+    }
 
 
 def start(seed, value=-7.0):
@@ -65,8 +77,9 @@ def test_analyse_thresholds_crossings_and_ratios(tmp_path):
     starts = [start(0), start(1), start(2)]
     runs = [run("archer", s, [-5.5, -4.0, -3.5]) for s in range(3)]
     runs += [run("ppo", s, [-6.5, -6.0, -5.1 + 0.1 * s]) for s in range(3)]
-    result = analyse(starts, runs, ["archer", "ppo"], optimum=-3.0, budget=192,
-                     fractions=[0.25, 0.5, 0.75])  # fmt: skip
+    result = analyse(
+        starts, runs, ["archer", "ppo"], optimum=-3.0, budget=192, fractions=[0.25, 0.5, 0.75]
+    )
     assert result["thresholds"]["sampled"] == [-6.0, -5.0, -4.0]
     archer, ppo = result["methods"]["archer"], result["methods"]["ppo"]
     assert archer["reached"]["sampled"] == [64, 128, 128]
@@ -92,11 +105,13 @@ def test_every_method_gets_the_same_tuning_budget_of_real_settings():
 
 
 def test_choose_picks_the_best_area_under_the_sampled_curve():
-    runs = [run("ppo", 0, [-6.0, -5.0, -3.0]),  # ends highest, learns late: mean -4.67
-            run("ppo", 0, [-4.0, -4.0, -4.5], {"lm_lr": 1e-4}),  # mean -4.17
-            run("ppo", 0, [-6.0, -6.0, -6.0], {"ppo_epochs": 4}),
-            run("grpo", 0, [-5.0, -5.0, -5.0]),
-            run("grpo", 0, [-5.0, -5.0, -5.0], {"lm_lr": 3e-4})]  # fmt: skip
+    runs = [
+        run("ppo", 0, [-6.0, -5.0, -3.0]),  # ends highest, learns late: mean -4.67
+        run("ppo", 0, [-4.0, -4.0, -4.5], {"lm_lr": 1e-4}),  # mean -4.17
+        run("ppo", 0, [-6.0, -6.0, -6.0], {"ppo_epochs": 4}),
+        run("grpo", 0, [-5.0, -5.0, -5.0]),
+        run("grpo", 0, [-5.0, -5.0, -5.0], {"lm_lr": 3e-4}),
+    ]
     chosen = choose(runs)
     assert chosen["ppo"]["overrides"] == {"lm_lr": 1e-4}
     assert [r["score"] for r in chosen["ppo"]["runs"]] == [-4.667, -4.167, -6.0]

@@ -69,8 +69,7 @@ def test_the_menu_is_the_experts_splitting_questions_then_every_guess():
 def test_the_observation_is_each_menu_questions_answer_and_the_turn():
     env = CandidateActions(gym.make(ENV_ID))
     alive, dog = env.menu.index("Is it alive?"), env.menu.index("Is it a dog?")
-    transcript = ("Questions:\nIs it alive? Yes.\nWhat is it? Invalid Question.\n"
-                  "Is it a dog? No.\n")  # fmt: skip
+    transcript = "Questions:\nIs it alive? Yes.\nWhat is it? Invalid Question.\nIs it a dog? No.\n"
     expected = np.zeros(64, dtype=np.int64)
     expected[alive], expected[dog], expected[-1] = YES, NO, 3
     assert np.array_equal(env.encode(transcript), expected)
@@ -120,8 +119,10 @@ def test_a_run_folder_plays_the_text_env_through_archer_envs_eval(ppo_run, tmp_p
     assert any(name.startswith("action_net") for name in weights)
     assert not list(out.rglob("*.zip")) and not list(out.rglob("*.pkl"))
     results = tmp_path / "eval.json"
-    assert cli.main(["eval", "--env", ENV_ID, "--agent", str(out), "--quiet",
-                     "--out", str(results)]) == 0  # fmt: skip
+    assert (
+        cli.main(["eval", "--env", ENV_ID, "--agent", str(out), "--quiet", "--out", str(results)])
+        == 0
+    )
     summary = json.loads(results.read_text())["summary"]
     assert summary["mean_return"] == pytest.approx(rows[-1]["eval_return"])  # greedy, every object
     agent = load_trained_agent(str(out))
@@ -132,10 +133,19 @@ def test_a_run_folder_plays_the_text_env_through_archer_envs_eval(ppo_run, tmp_p
 def seeded_run(out, algo, resume=False, **overrides):
     """A two-iteration run of ``algo`` (1,024 env steps each) at seed 3: its metrics rows and
     its final weights."""
-    config = make_config(algo, "cpu", ENV_ID, iterations=2, steps_per_iter=1024, eval_every=2,
-                         save_every=1, **overrides)  # fmt: skip
-    rows = train_run(ENV_ID, str(out), config, algo, seed=3, resume=resume, device="cpu",
-                     progress=False)  # fmt: skip
+    config = make_config(
+        algo,
+        "cpu",
+        ENV_ID,
+        iterations=2,
+        steps_per_iter=1024,
+        eval_every=2,
+        save_every=1,
+        **overrides,
+    )
+    rows = train_run(
+        ENV_ID, str(out), config, algo, seed=3, resume=resume, device="cpu", progress=False
+    )
     return rows, load_file(out / "checkpoints" / "iter-000002" / "sb3_policy.safetensors")
 
 

@@ -24,8 +24,21 @@ def test_help_lists_every_algorithm_and_its_config_keys(capsys):
 
 
 def test_an_unknown_config_key_is_one_clear_line_naming_the_known_ones(tmp_path, capsys):
-    assert main(["--env", ENV_ID, "--algo", "bc", "--out", str(tmp_path / "bc"),
-                 "--set", "iterations=3"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "--env",
+                ENV_ID,
+                "--algo",
+                "bc",
+                "--out",
+                str(tmp_path / "bc"),
+                "--set",
+                "iterations=3",
+            ]
+        )
+        == 2
+    )
     error = capsys.readouterr().err
     assert "unknown BC config keys ['iterations']" in error and "epochs" in error
     assert not (tmp_path / "bc").exists()  # nothing written
@@ -62,8 +75,13 @@ def test_bc_generates_its_default_data_on_every_env(env_id, tmp_path):
     from archer_agents.train import bc_data
     from archer_envs.datasets import generate_bc_dataset, read_trajectories
 
-    summary = generate_bc_dataset(env_id, tmp_path / "data.jsonl", **{**bc_data(env_id),
-                                  "episodes": 2}, num_envs=2, progress=False)  # fmt: skip
+    summary = generate_bc_dataset(
+        env_id,
+        tmp_path / "data.jsonl",
+        **{**bc_data(env_id), "episodes": 2},
+        num_envs=2,
+        progress=False,
+    )
     trajectories = list(read_trajectories(tmp_path / "data.jsonl"))
     assert len(trajectories) == 2 and summary["episodes"] == 2
     assert all(t["transitions"] for t in trajectories)

@@ -39,18 +39,31 @@ def play(env_id: str, agent_name: str, seed: int) -> dict:
     observation, info = env.reset(seed=seed)
     if hasattr(agent, "reset"):
         agent.reset([info["task"]])
-    record = {"env_id": env_id, "agent": agent_name, "seed": seed,
-              "start": observation, "info": info, "steps": []}  # fmt: skip
+    record = {
+        "env_id": env_id,
+        "agent": agent_name,
+        "seed": seed,
+        "start": observation,
+        "info": info,
+        "steps": [],
+    }
     terminated = truncated = False
     while not (terminated or truncated):
         (action,) = agent.act([observation])
         following, reward, terminated, truncated, info = env.step(action)
         grew = following.startswith(observation)
-        record["steps"].append({
-            "action": action,
-            "more" if grew else "observation": following[len(observation):] if grew else following,
-            "reward": reward, "terminated": terminated, "truncated": truncated, "info": info,
-        })  # fmt: skip
+        record["steps"].append(
+            {
+                "action": action,
+                "more" if grew else "observation": following[len(observation) :]
+                if grew
+                else following,
+                "reward": reward,
+                "terminated": terminated,
+                "truncated": truncated,
+                "info": info,
+            }
+        )
         observation = following
     env.close()
     return json.loads(json.dumps(record))  # tuples as lists, as read back from the file
@@ -62,8 +75,12 @@ def recorded() -> dict[tuple[str, str, int], dict]:
     return {(r["env_id"], r["agent"], r["seed"]): r for r in records}
 
 
-CASES = [(env_id, agent, seed) for env_id in ENV_IDS for agent in AGENTS[env_id]
-         for seed in SEEDS[env_id]]  # fmt: skip
+CASES = [
+    (env_id, agent, seed)
+    for env_id in ENV_IDS
+    for agent in AGENTS[env_id]
+    for seed in SEEDS[env_id]
+]
 
 
 def test_every_scripted_agent_is_recorded():

@@ -19,26 +19,39 @@ def write_json(path, records) -> str:
 
 
 def convert(tmp_path, records, env_id=SUBSET, **options):
-    summary = convert_upstream(write_json(tmp_path / "upstream.json", records), env_id,
-                               tmp_path / "out.jsonl", progress=False, **options)  # fmt: skip
+    summary = convert_upstream(
+        write_json(tmp_path / "upstream.json", records),
+        env_id,
+        tmp_path / "out.jsonl",
+        progress=False,
+        **options,
+    )
     return summary, list(read_trajectories(tmp_path / "out.jsonl"))
 
 
 def test_rewards_answers_and_ends_are_our_envs(tmp_path):
     records = [
         # upstream's oracle said "alive? Yes." for the pen: ours says No, and ours is kept
-        {"word": "Pen", "lines": ["Is it alive? Yes.", "Is it used for writing? Yes.",
-                                  "Is it a pen? Yes."], "correct": True},
+        {
+            "word": "Pen",
+            "lines": ["Is it alive? Yes.", "Is it used for writing? Yes.", "Is it a pen? Yes."],
+            "correct": True,
+        },
         # ";"-separated variants; the first question is already a right guess by our rule,
         # so the episode ends there and the line after it is dropped
-        {"word": "Pants;Pant;Pair of pants", "lines": ["Is it a pair of pants? Yes.",
-                                                       "Is it alive? No."], "correct": True},
+        {
+            "word": "Pants;Pant;Pair of pants",
+            "lines": ["Is it a pair of pants? Yes.", "Is it alive? No."],
+            "correct": True,
+        },
         # variants as a list; the conversation stops before the game ends: truncated
-        {"word": ["Scissors", "Pair of scissors"], "lines": ["Is it sharp? Yes.",
-                                                             "Is it a knife? No."]},
+        {
+            "word": ["Scissors", "Pair of scissors"],
+            "lines": ["Is it sharp? Yes.", "Is it a knife? No."],
+        },
         # 25 questions: our env ends the episode after its 20
         {"word": "Dog", "lines": ["Is it made of metal? No."] * 25, "correct": False},
-    ]  # fmt: skip
+    ]
     summary, trajectories = convert(tmp_path, records)
     pen, pants, scissors, dog = trajectories
     assert [t["reward"] for t in pen["transitions"]] == [-1.0, -1.0, 0.0]
@@ -60,8 +73,10 @@ def test_rewards_answers_and_ends_are_our_envs(tmp_path):
 
 
 def test_upstream_verdicts_that_differ_from_ours_are_counted(tmp_path):
-    records = [{"word": "Pen", "lines": ["Is it a pen? Yes."], "correct": False},
-               {"word": "Dog", "lines": ["Is it a dog or a cat? Yes."], "correct": True}]
+    records = [
+        {"word": "Pen", "lines": ["Is it a pen? Yes."], "correct": False},
+        {"word": "Dog", "lines": ["Is it a dog or a cat? Yes."], "correct": True},
+    ]
     summary, trajectories = convert(tmp_path, records)
     assert [t["success"] for t in trajectories] == [True, False]  # naming two is no guess
     assert summary["upstream_disagrees"] == 2
@@ -69,10 +84,12 @@ def test_upstream_verdicts_that_differ_from_ours_are_counted(tmp_path):
 
 def test_guess_my_city_records_and_json_lines(tmp_path):
     lines = [
-        {"word": "Seoul, South Korea", "lines": ["Is your city in Asia? Yes, it is.",
-                                                 "Is it Seoul? Yes."]},
+        {
+            "word": "Seoul, South Korea",
+            "lines": ["Is your city in Asia? Yes, it is.", "Is it Seoul? Yes."],
+        },
         {"word": "Seoul,South korea", "conversation": ["Is it Tokyo? No."]},  # LMRL-Gym's
-    ]  # fmt: skip
+    ]
     source = tmp_path / "guess_my_city.jsonl"
     source.write_text("".join(json.dumps(record) + "\n" for record in lines))
     convert_upstream(source, "archer/GuessMyCity-v0", tmp_path / "out.jsonl", progress=False)
@@ -82,14 +99,17 @@ def test_guess_my_city_records_and_json_lines(tmp_path):
     assert tokyo["return"] == -1.0 and tokyo["transitions"][-1]["truncated"]
 
 
-@pytest.mark.parametrize("record, message", [
-    ({"word": "Elephant", "lines": ["Is it alive? Yes."]}, "'Elephant' is not a target of"),
-    ({"word": "Pen", "lines": ["Is it alive"]}, "line 0 is not \"question? answer\""),
-    ({"word": "Pen", "lines": []}, "must be a non-empty list"),
-    ({"lines": ["Is it alive? No."]}, 'expected an object with "word"'),
-    ({"word": 3, "lines": ["Is it alive? No."]}, '"word" must be a name'),
-    ("Is it alive? No.", "not a conversation"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        ({"word": "Elephant", "lines": ["Is it alive? Yes."]}, "'Elephant' is not a target of"),
+        ({"word": "Pen", "lines": ["Is it alive"]}, 'line 0 is not "question? answer"'),
+        ({"word": "Pen", "lines": []}, "must be a non-empty list"),
+        ({"lines": ["Is it alive? No."]}, 'expected an object with "word"'),
+        ({"word": 3, "lines": ["Is it alive? No."]}, '"word" must be a name'),
+        ("Is it alive? No.", "not a conversation"),
+    ],
+)
 def test_a_bad_record_is_one_clear_error_or_skipped(tmp_path, record, message):
     good = {"word": "Pen", "lines": ["Is it a pen? Yes."]}
     with pytest.raises(ValueError, match="record 1: ") as error:
@@ -110,16 +130,31 @@ def test_files_that_are_not_conversations_and_envs_that_are_not_question_games(t
     with pytest.raises(ValueError, match="no record could be converted"):
         convert(tmp_path, [{"word": "Elephant", "lines": ["Is it big? Yes."]}], skip_bad=True)
     with pytest.raises(ValueError, match="archer/Detective-v0 is neither"):
-        convert(tmp_path, [{"word": "Pen", "lines": ["Is it a pen? Yes."]}],
-                env_id="archer/Detective-v0")  # fmt: skip
+        convert(
+            tmp_path,
+            [{"word": "Pen", "lines": ["Is it a pen? Yes."]}],
+            env_id="archer/Detective-v0",
+        )
 
 
 def test_the_cli_converts_and_reports_bad_records(tmp_path, capsys):
-    source = write_json(tmp_path / "twenty_questions.json",
-                        [{"word": "Pen", "lines": ["Is it alive? No.", "Is it a pen? Yes."]},
-                         {"word": "Elephant", "lines": ["Is it alive? Yes."]}])  # fmt: skip
-    args = ["dataset", "--from-upstream", source, "--env", SUBSET, "--out",
-            str(tmp_path / "out.jsonl"), "--quiet"]  # fmt: skip
+    source = write_json(
+        tmp_path / "twenty_questions.json",
+        [
+            {"word": "Pen", "lines": ["Is it alive? No.", "Is it a pen? Yes."]},
+            {"word": "Elephant", "lines": ["Is it alive? Yes."]},
+        ],
+    )
+    args = [
+        "dataset",
+        "--from-upstream",
+        source,
+        "--env",
+        SUBSET,
+        "--out",
+        str(tmp_path / "out.jsonl"),
+        "--quiet",
+    ]
     assert cli.main(args) == 2
     assert "record 1: 'Elephant' is not a target" in capsys.readouterr().err
     assert cli.main([*args, "--skip-bad"]) == 0

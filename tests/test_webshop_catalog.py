@@ -160,8 +160,11 @@ def test_the_careful_shopper_beats_the_rule_baseline_on_hard():
         for transition in record["transitions"]:
             lines, _ = current_page(transition["observation"])
             action = transition["action"]
-            assert not any(action == f"click[{line[1:].split(']')[0]}]" for line in lines
-                           if line.endswith("] (out of stock)"))  # fmt: skip
+            assert not any(
+                action == f"click[{line[1:].split(']')[0]}]"
+                for line in lines
+                if line.endswith("] (out of stock)")
+            )
             if action == "click[< Prev]" and "[Buy Now]" in lines:
                 left += any(f"[{value}] (out of stock)" in lines for value in wanted)
     assert left >= 5

@@ -91,15 +91,22 @@ def test_a_value_out_of_stock_on_the_site(server):
     request(f"{url}/search", {"query": product["Title"]})
     _, _, page = request(f"{url}/click?target={product['asin'].lower()}")
     link = f'{urllib.parse.quote(html.escape(value))}">{html.escape(value)}</a>'
-    assert f'<a class="option out-of-stock" href="{url.removeprefix(server.url)}/click?target=' \
-           f'{link}<span class="stock"> (out of stock)</span>' in page  # fmt: skip
+    assert (
+        f'<a class="option out-of-stock" href="{url.removeprefix(server.url)}/click?target='
+        f'{link}<span class="stock"> (out of stock)</span>' in page
+    )
     status, _, page = request(f"{url}/click?target={urllib.parse.quote(value)}")
     assert status == 200 and html.escape(f"Sorry, {value} ({kind}) is out of stock.") in page
     assert f'class="option selected" href="{url.removeprefix(server.url)}' not in page
     goal = catalog.goal(index)
     chosen = [f"click[{v}]" for v in goal["goal_options"].values()]
-    actions = [f"search[{product['Title']}]", f"click[{goal['asin']}]", f"click[{value}]",
-               *chosen, f"click[{value}]"]  # fmt: skip
+    actions = [
+        f"search[{product['Title']}]",
+        f"click[{goal['asin']}]",
+        f"click[{value}]",
+        *chosen,
+        f"click[{value}]",
+    ]
     local = gym.make(ENV_ID)
     remote = gym.make(ENV_ID, server_url=server.url)
     a = play(local, index, load_agent("rule", ENV_ID), actions)
@@ -245,8 +252,9 @@ def test_a_client_opening_sessions_in_bulk_cannot_push_out_anyone_else():
         status, mine, _ = request(f"{site.url}/start", {"goal_index": 3})
         assert status == 200
         with ThreadPoolExecutor(4) as pool:
-            flood = list(pool.map(lambda i: request(f"{site.url}/start", {"goal_index": i})[0],
-                                  range(200)))  # fmt: skip
+            flood = list(
+                pool.map(lambda i: request(f"{site.url}/start", {"goal_index": i})[0], range(200))
+            )
         assert flood.count(200) == 49 and flood.count(503) == 151
         assert request(mine)[0] == 200
         assert request(f"{mine}/search", {"query": "shoes"})[0] == 200

@@ -11,8 +11,9 @@ from archer_envs.core import OBSERVATION_MAX_LENGTH, TextEnv
 ACTIONS_HEADER = "\n\nValid actions:\n"
 
 
-def compose_observation(latest: str, location: str, inventory: str, score: int, max_score: int,
-                        actions: list[str]) -> str:  # fmt: skip
+def compose_observation(
+    latest: str, location: str, inventory: str, score: int, max_score: int, actions: list[str]
+) -> str:
     """What the agent sees, as upstream: the latest game text, then the location (what ``look``
     prints), the inventory, the score and the valid actions, one per line."""
     head = (
@@ -47,5 +48,9 @@ class TextAdventureEnv(TextEnv):
 
     def _status_info(self) -> dict[str, Any]:
         reply, score, max_score, actions = self._game_status()
-        return {"reply": reply, "score": score, "max_score": max_score,
-                "valid_actions": list(actions)}  # fmt: skip
+        return {
+            "reply": reply,
+            "score": score,
+            "max_score": max_score,
+            "valid_actions": list(actions),
+        }

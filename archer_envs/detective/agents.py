@@ -128,4 +128,3 @@ class WalkthroughAgent:
                     return first[goal]
                 queue.append(spec["to"])
         return None
-

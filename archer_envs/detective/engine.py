@@ -27,58 +27,95 @@ from typing import Any, NoReturn
 
 from archer_envs.oracles.english import listing
 
-DIRECTIONS = ("north", "south", "east", "west", "northeast", "northwest", "southeast",
-              "southwest", "up", "down")  # fmt: skip
+DIRECTIONS = tuple("north south east west northeast northwest southeast southwest up down".split())
 DIRECTION_WORDS = {
     **{d: d for d in DIRECTIONS},
-    "n": "north", "s": "south", "e": "east", "w": "west", "ne": "northeast",
-    "nw": "northwest", "se": "southeast", "sw": "southwest", "u": "up", "d": "down",
-    "upstairs": "up", "downstairs": "down",
-}  # fmt: skip
+    **dict(zip("n s e w ne nw se sw u d".split(), DIRECTIONS, strict=True)),
+    "upstairs": "up",
+    "downstairs": "down",
+}
 ARTICLES = frozenset({"the", "a", "an", "some", "my", "that", "this"})
 PLAYER = "player"
 
-# Verb phrases and the canonical verb they mean (the parser tries the longest phrase first).
-VERB_PHRASES = {
-    "go": "go", "walk": "go", "run": "go", "head": "go", "move": "go", "climb": "go",
-    "look": "look", "l": "look",
-    "examine": "examine", "x": "examine", "inspect": "examine", "check": "examine",
-    "look at": "examine", "describe": "examine", "study": "examine", "observe": "examine",
-    "take": "take", "get": "take", "grab": "take", "pick up": "take", "collect": "take",
-    "drop": "drop", "discard": "drop", "put down": "drop", "leave": "drop",
-    "open": "open", "close": "close", "shut": "close", "unlock": "unlock", "lock": "lock",
-    "read": "read", "peruse": "read",
-    "talk to": "talk", "talk with": "talk", "speak to": "talk", "speak with": "talk",
-    "chat with": "talk", "greet": "talk", "talk": "talk", "interview": "talk",
-    "ask": "ask", "tell": "ask", "question": "ask", "interrogate": "ask", "quiz": "ask",
-    "give": "give", "hand": "give", "offer": "give",
-    "show": "show", "present": "show", "display": "show",
-    "put": "put", "place": "put", "insert": "put", "stow": "put",
-    "search": "search", "look in": "search", "look inside": "search", "look under": "search",
-    "look behind": "search", "rummage through": "search", "rummage in": "search",
-    "inventory": "inventory", "i": "inventory", "inv": "inventory",
-    "wait": "wait", "z": "wait",
-    "light": "light", "turn on": "light", "switch on": "light", "ignite": "light",
-    "enter": "enter", "type": "enter", "dial": "enter", "key in": "enter",
-    "accuse": "accuse", "arrest": "accuse",
-    "drink": "drink", "sip": "drink", "eat": "eat", "taste": "eat",
-    "smell": "smell", "sniff": "smell", "use": "use", "push": "push", "pull": "pull",
-    "break": "break", "smash": "break", "kill": "attack", "attack": "attack", "hit": "attack",
-}  # fmt: skip
+# Each canonical verb and the phrases that mean it (the parser tries the longest phrase first).
+_VERB_SYNONYMS = {
+    "go": ("go", "walk", "run", "head", "move", "climb"),
+    "look": ("look", "l"),
+    "examine": ("examine", "x", "inspect", "check", "look at", "describe", "study", "observe"),
+    "take": ("take", "get", "grab", "pick up", "collect"),
+    "drop": ("drop", "discard", "put down", "leave"),
+    "open": ("open",),
+    "close": ("close", "shut"),
+    "unlock": ("unlock",),
+    "lock": ("lock",),
+    "read": ("read", "peruse"),
+    "talk": (
+        "talk to",
+        "talk with",
+        "speak to",
+        "speak with",
+        "chat with",
+        "greet",
+        "talk",
+        "interview",
+    ),
+    "ask": ("ask", "tell", "question", "interrogate", "quiz"),
+    "give": ("give", "hand", "offer"),
+    "show": ("show", "present", "display"),
+    "put": ("put", "place", "insert", "stow"),
+    "search": (
+        "search",
+        "look in",
+        "look inside",
+        "look under",
+        "look behind",
+        "rummage through",
+        "rummage in",
+    ),
+    "inventory": ("inventory", "i", "inv"),
+    "wait": ("wait", "z"),
+    "light": ("light", "turn on", "switch on", "ignite"),
+    "enter": ("enter", "type", "dial", "key in"),
+    "accuse": ("accuse", "arrest"),
+    "drink": ("drink", "sip"),
+    "eat": ("eat", "taste"),
+    "smell": ("smell", "sniff"),
+    "use": ("use",),
+    "push": ("push",),
+    "pull": ("pull",),
+    "break": ("break", "smash"),
+    "attack": ("kill", "attack", "hit"),
+}
+VERB_PHRASES = {phrase: verb for verb, phrases in _VERB_SYNONYMS.items() for phrase in phrases}
 # How a canonical command is written in the valid-action list.
 TEMPLATES = {
-    "examine": "examine {o}", "take": "take {o}", "drop": "drop {o}", "open": "open {o}",
-    "close": "close {o}", "unlock": "unlock {o} with {s}", "read": "read {o}",
-    "talk": "talk to {o}", "ask": "ask {o} about {s}", "give": "give {o} to {s}",
-    "show": "show {o} to {s}", "put": "put {o} in {s}", "search": "search {o}",
+    "examine": "examine {o}",
+    "take": "take {o}",
+    "drop": "drop {o}",
+    "open": "open {o}",
+    "close": "close {o}",
+    "unlock": "unlock {o} with {s}",
+    "read": "read {o}",
+    "talk": "talk to {o}",
+    "ask": "ask {o} about {s}",
+    "give": "give {o} to {s}",
+    "show": "show {o} to {s}",
+    "put": "put {o} in {s}",
+    "search": "search {o}",
     "enter": "enter {s} on {o}",
-}  # fmt: skip
+}
 # Verbs whose second noun follows a preposition: "unlock door with key", "give key to pell".
 PREPOSITIONS = {
-    "unlock": ("with", "using"), "lock": ("with", "using"), "ask": ("about", "regarding"),
-    "give": ("to",), "show": ("to",), "put": ("in", "into", "inside", "on", "onto"),
-    "use": ("on", "with"), "enter": ("on", "into", "in"), "accuse": ("of",),
-}  # fmt: skip
+    "unlock": ("with", "using"),
+    "lock": ("with", "using"),
+    "ask": ("about", "regarding"),
+    "give": ("to",),
+    "show": ("to",),
+    "put": ("in", "into", "inside", "on", "onto"),
+    "use": ("on", "with"),
+    "enter": ("on", "into", "in"),
+    "accuse": ("of",),
+}
 # the flag a command leaves on its object, so that it is not offered again
 DONE_FLAGS = {"examine": "examined", "read": "read", "search": "searched", "talk": "talked"}
 MISSING_SECOND = {
@@ -176,9 +213,11 @@ class _GameFile:
 
     def topics(self) -> dict[str, str]:
         """Each topic and alias (normalised) -> its topic."""
-        return {_normalise(alias): _normalise(topic)
-                for topic, aliases in self.data.get("topics", {}).items()
-                for alias in (topic, *aliases)}  # fmt: skip
+        return {
+            _normalise(alias): _normalise(topic)
+            for topic, aliases in self.data.get("topics", {}).items()
+            for alias in (topic, *aliases)
+        }
 
     def rule(self, number: int, raw: dict[str, Any], topics: dict[str, str]) -> Rule:
         """The file's rule ``number``; a topic asked or entered that is not listed is added to
@@ -360,8 +399,13 @@ class World:
 
     def key(self) -> tuple:
         """A hashable summary of everything an action can change (the pronoun aside)."""
-        return (self.room, tuple(sorted(self.where.items(), key=lambda kv: kv[0])),
-                frozenset(self.flags), self.score, self.over)  # fmt: skip
+        return (
+            self.room,
+            tuple(sorted(self.where.items(), key=lambda kv: kv[0])),
+            frozenset(self.flags),
+            self.score,
+            self.over,
+        )
 
     # --- conditions and effects ----------------------------------------------------------------
     def holds(self, condition: str) -> bool:
@@ -792,10 +836,11 @@ class World:
         scope = self.in_scope()
         held = {oid for oid in scope if self.where[oid] == PLAYER}
         containers = [
-            oid for oid in scope
+            oid
+            for oid in scope
             if self.game.objects[oid].get("container")
             and (f"open:{oid}" in self.flags or not self.game.objects[oid].get("openable"))
-        ]  # fmt: skip
+        ]
         actions = self._exit_actions()
         for oid in scope:
             offered, rule_verbs = self._rule_actions(oid)

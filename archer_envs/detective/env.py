@@ -29,8 +29,9 @@ def load_game(game: str | os.PathLike | Game | None = None) -> Game:
 
 def world_observation(world: World, latest: str, actions: list[str]) -> str:
     """The observation of ``world`` after the game text ``latest``."""
-    return compose_observation(latest, world.look(), world.inventory(), world.score,
-                               world.game.max_score, actions)  # fmt: skip
+    return compose_observation(
+        latest, world.look(), world.inventory(), world.score, world.game.max_score, actions
+    )
 
 
 class DetectiveEnv(TextAdventureEnv):

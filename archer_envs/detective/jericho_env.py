@@ -23,17 +23,19 @@ from archer_envs.detective.adventure import TextAdventureEnv, compose_observatio
 # Inform-library verbs in Jericho's template format ("OBJ" is a hole; a/b lists synonyms), for
 # story files Jericho has no grammar bindings for. Templates whose verb is not in the game's
 # dictionary are dropped.
-DEFAULT_TEMPLATES = (
-    "take/get OBJ", "drop OBJ", "open OBJ", "close OBJ", "unlock OBJ with OBJ",
-    "lock OBJ with OBJ", "put OBJ in OBJ", "put OBJ on OBJ", "read OBJ", "eat OBJ",
-    "drink OBJ", "wear OBJ", "remove OBJ", "push OBJ", "pull OBJ", "turn OBJ", "climb OBJ",
-    "enter OBJ", "search OBJ", "give OBJ to OBJ", "show OBJ to OBJ", "ask OBJ about OBJ",
-    "tell OBJ about OBJ", "attack OBJ", "burn OBJ", "fill OBJ", "empty OBJ", "dig OBJ",
-    "tie OBJ to OBJ", "throw OBJ at OBJ", "switch on OBJ", "switch off OBJ", "light OBJ",
-    "wave OBJ", "kiss OBJ", "wake OBJ", "smell OBJ", "taste OBJ", "touch OBJ", "cut OBJ",
-    "look under OBJ", "sit on OBJ", "jump over OBJ", "squeeze OBJ", "rub OBJ", "buy OBJ",
-    "jump", "sleep", "pray", "sing", "swim", "exit",
-)  # fmt: skip
+DEFAULT_TEMPLATES = tuple(
+    "take/get OBJ, drop OBJ, open OBJ, close OBJ, unlock OBJ with OBJ, lock OBJ with OBJ, "
+    "put OBJ in OBJ, put OBJ on OBJ, read OBJ, eat OBJ, drink OBJ, wear OBJ, remove OBJ, "
+    "push OBJ, pull OBJ, turn OBJ, climb OBJ, enter OBJ, search OBJ, give OBJ to OBJ, "
+    "show OBJ to OBJ, ask OBJ about OBJ, tell OBJ about OBJ, attack OBJ, burn OBJ, fill OBJ, "
+    "empty OBJ, dig OBJ, tie OBJ to OBJ, throw OBJ at OBJ, switch on OBJ, switch off OBJ, "
+    "light OBJ, wave OBJ, kiss OBJ, wake OBJ, smell OBJ, taste OBJ, touch OBJ, cut OBJ, "
+    "look under OBJ, sit on OBJ, jump over OBJ, squeeze OBJ, rub OBJ, buy OBJ, jump, sleep, "
+    "pray, sing, swim, exit, "
+    "a an the and or of to in on at by is are was be you your yours it its here there this , "
+    "that these those some any all can see also carrying nothing empty-handed which with , "
+    "from into onto for not no yes".split(", ")
+)
 # Words of the location and inventory text that never name an object.
 STOP_WORDS = frozenset(
     "a an the and or of to in on at by is are was be you your yours it its here there this "
@@ -390,8 +392,7 @@ class JerichoEnv(TextAdventureEnv):
             self._valid = (
                 self._compute_valid(state, [look, inventory]) if self.list_valid_actions else []
             )
-        return compose_observation(reply, look, inventory, self.score, self.max_score,
-                                   self._valid)  # fmt: skip
+        return compose_observation(reply, look, inventory, self.score, self.max_score, self._valid)
 
     def _game_status(self) -> tuple[str, int, int, list[str]]:
         return self._reply, self.score, self.max_score, self._valid

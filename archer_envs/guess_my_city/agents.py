@@ -149,4 +149,3 @@ class CityExpert(KnowledgeAgent):
             remaining = [i for i in candidates if self.guesses[i] not in asked] or candidates
             return self.guesses[remaining[0]]
         return best
-

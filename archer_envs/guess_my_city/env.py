@@ -190,8 +190,9 @@ class GuessMyCityEnv(QuestionGameEnv):
         # "in the same country as"
         target = self._target
         return self.guesses.named(question) == {target} and self.reader.read(question) in (
-            ("cities", (target,)), ("refuse",)
-        )  # fmt: skip
+            ("cities", (target,)),
+            ("refuse",),
+        )
 
     def _clean_answer(self, answer: str) -> str:
         return clean_answer(answer, _secrets(self.cities[self._target]))

@@ -435,7 +435,7 @@ _LANGUAGES_EXTRA = (
 ).split()
 _SOVIET = {"russia", "ukraine", "uzbekistan", "belarus", "kazakhstan", "georgia", "armenia",
            "azerbaijan", "moldova", "lithuania", "latvia", "estonia", "kyrgyzstan", "tajikistan",
-           "turkmenistan"}  # fmt: skip
+           "turkmenistan"}
 _LANGUAGE_SYNONYMS = {
     "romance": ("spanish", "portuguese", "french", "italian", "romanian", "catalan"),
     "slavic": ("russian", "ukrainian", "polish", "czech", "serbian", "bulgarian", "belarusian"),
@@ -635,12 +635,14 @@ class _Asked:
             language=bool(_search(r"\b(?:speak\w*|spoken|language|languages|tongue)\b", text)),
             money=bool(_search(r"\b(?:currency|money|pay|paid|cash|coins?|notes|use)\b", text)),
             border=bool(_search(r"\b(?:border\w*|neighbou?r\w*|adjacent|next to)\b", text)),
-            main=bool(_search(
-                r"\b(?:main|mostly|majority|most|predominant\w*|primar\w*|largely|dominant|"
-                r"official|mainly|biggest|largest|chief)\b",
-                text,
-            )),
-        )  # fmt: skip
+            main=bool(
+                _search(
+                    r"\b(?:main|mostly|majority|most|predominant\w*|primar\w*|largely|dominant|"
+                    r"official|mainly|biggest|largest|chief)\b",
+                    text,
+                )
+            ),
+        )
 
 
 Detected = Iterator[tuple[re.Match, Form]]
@@ -694,11 +696,10 @@ class CityReader:
         )
         dishes = {fold(d) for c in cities for d in c.dishes if len(fold(d)) > 2}
         self.dish_phrases = _Phrases(dishes) if dishes else None
-        sports = {fold(s) for c in cities for s in c.sports} | {
-            "football", "soccer", "cricket", "baseball", "basketball", "ice hockey", "hockey",
-            "rugby", "tennis", "sumo", "golf", "volleyball", "badminton", "boxing",
-            "american football",
-        }  # fmt: skip
+        sports = {fold(s) for c in cities for s in c.sports} | set(
+            "football, soccer, cricket, baseball, basketball, ice hockey, hockey, rugby, tennis, "
+            "sumo, golf, volleyball, badminton, boxing, american football".split(", ")
+        )
         self.sport_phrases = _Phrases(sports)
         self.capital_of = {fold(c.capital_of) for c in cities if c.capital_of}
         # content words of the free-text facts (food, fame, industry, landmarks, history)
@@ -799,9 +800,10 @@ class CityReader:
                 "timezone": ("utc", other.utc_offset),
                 "language": ("or", tuple(("lang", fold(lang)) for lang in other.languages)),
                 "hemisphere": (
-                    "and", (("hemi", other.hemisphere_ns), ("hemi", other.hemisphere_ew))
+                    "and",
+                    (("hemi", other.hemisphere_ns), ("hemi", other.hemisphere_ew)),
                 ),
-            }[kind]  # fmt: skip
+            }[kind]
         if _search(
             r"\b(?:near|close to|far from|next to|north|south|east|west|bigger|larger|smaller|"
             r"older|newer|hotter|colder|richer|like|similar|compared|than|from here|distance)\b",
@@ -815,8 +817,11 @@ class CityReader:
         (the longest of overlapping spans kept), else the free-text topics; negated where a
         negator comes before it."""
         asked = _Asked.of(text)
-        found = [(match.start(), match.end(), form)
-                 for detect in _DETECTORS for match, form in detect(self, asked)]  # fmt: skip
+        found = [
+            (match.start(), match.end(), form)
+            for detect in _DETECTORS
+            for match, form in detect(self, asked)
+        ]
         atoms = _longest(found)
         if not atoms:
             atoms = self._topics(text)
@@ -1078,9 +1083,11 @@ def _region_key(phrase: str) -> tuple[str, ...]:
     )
 
 
+_SUFFIXES = tuple("ational ations ation ings ing ical ial ies es al s e y".split())  # longest first
+
+
 def _stem(word: str) -> str:
-    for suffix in ("ational", "ations", "ation", "ings", "ing", "ical", "ial", "ies", "es", "al",
-                   "s", "e", "y"):  # fmt: skip
+    for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
             return word[: -len(suffix)]
     return word
@@ -1125,8 +1132,7 @@ def _longest(found: list[tuple[int, int, Form]]) -> list[tuple[int, int, Form]]:
     return sorted(taken)
 
 
-_NEGATORS = {"not", "no", "never", "non", "without", "neither", "nor", "outside", "lack",
-             "lacks", "except"}  # fmt: skip
+_NEGATORS = frozenset("not no never non without neither nor outside lack lacks except".split())
 
 
 def _negated(text: str, start: int, atoms: list[tuple[int, int, Form]]) -> bool:
@@ -1418,8 +1424,10 @@ def _cold(facts: CityFacts) -> bool:
     cold_winter = _contains_word(facts.winter, "cold") and not _contains_word(
         facts.winter, "not cold"
     )
-    return bool(facts.city.snow) or facts.climate in ("humid continental", "subarctic") or (
-        cold_winter
+    return (
+        bool(facts.city.snow)
+        or facts.climate in ("humid continental", "subarctic")
+        or (cold_winter)
     )
 
 
@@ -1495,37 +1503,40 @@ _TRUTH: dict[str, Callable[[Form, CityFacts, int], bool | None]] = {
     "continent": lambda form, facts, index: _continent(form, facts),
     "region": lambda form, facts, index: _region(form, facts),
     "region_special": lambda form, facts, index: _special_region(form[1], facts),
-    "hemi": lambda form, facts, index: form[1] in (
-        facts.city.hemisphere_ns.lower(), facts.city.hemisphere_ew.lower()
+    "hemi": lambda form, facts, index: (
+        form[1] in (facts.city.hemisphere_ns.lower(), facts.city.hemisphere_ew.lower())
     ),
     "country": lambda form, facts, index: form[1] in facts.country_keys,
     "border": lambda form, facts, index: form[1] in facts.neighbours,
     "capital": lambda form, facts, index: _capital(form, facts.city),
-    "capital_of": lambda form, facts, index: facts.city.capital_of is not None
-    and fold(facts.city.capital_of).startswith(form[1]),
+    "capital_of": lambda form, facts, index: (
+        facts.city.capital_of is not None and fold(facts.city.capital_of).startswith(form[1])
+    ),
     "coastal": lambda form, facts, index: facts.city.coastal,
     "water": lambda form, facts, index: facts.city.coastal or bool(facts.city.rivers),
     "river_any": lambda form, facts, index: bool(facts.city.rivers),
     "sea": lambda form, facts, index: _contains_word(facts.seas, form[1]),
     "river": lambda form, facts, index: _contains_word(facts.rivers, form[1]),
-    "elev": lambda form, facts, index: facts.city.elevation
-    == ("high" if form[1] == "high" else "low"),
+    "elev": lambda form, facts, index: (
+        facts.city.elevation == ("high" if form[1] == "high" else "low")
+    ),
     "elev_m": lambda form, facts, index: _elevation_m(form, facts.city),
-    "mountains": lambda form, facts, index: facts.city.elevation in ("high", "medium")
-    or "mountain" in facts.weather,
+    "mountains": lambda form, facts, index: (
+        facts.city.elevation in ("high", "medium") or "mountain" in facts.weather
+    ),
     "snow": lambda form, facts, index: facts.city.snow,
-    "freezing": lambda form, facts, index: bool(facts.city.snow)
-    or facts.climate in _COLD_CLIMATES,
+    "freezing": lambda form, facts, index: bool(facts.city.snow) or facts.climate in _COLD_CLIMATES,
     "climate": lambda form, facts, index: any(_contains_word(facts.climate, c) for c in form[1]),
     "climate_exact": lambda form, facts, index: fold(facts.climate) == form[1],
     "humid": lambda form, facts, index: "humid" in facts.weather or facts.climate == "tropical",
-    "hot": lambda form, facts, index: facts.climate in ("tropical", "arid", "semi-arid")
-    or _contains_word(facts.summer, "hot"),
+    "hot": lambda form, facts, index: (
+        facts.climate in ("tropical", "arid", "semi-arid") or _contains_word(facts.summer, "hot")
+    ),
     "cold": lambda form, facts, index: _cold(facts),
-    "mild": lambda form, facts, index: not facts.city.snow
-    and facts.climate not in _COLD_CLIMATES,
-    "monsoon": lambda form, facts, index: "monsoon" in facts.weather
-    or "monsoon" in fold(facts.city.rainy_season or ""),
+    "mild": lambda form, facts, index: not facts.city.snow and facts.climate not in _COLD_CLIMATES,
+    "monsoon": lambda form, facts, index: (
+        "monsoon" in facts.weather or "monsoon" in fold(facts.city.rainy_season or "")
+    ),
     "rainy_season": lambda form, facts, index: facts.city.rainy_season is not None,
     "rainy": lambda form, facts, index: _rainy(facts),
     "pop": lambda form, facts, index: _population_truth(form, facts),
@@ -1560,9 +1571,11 @@ def _special_region(name: str, facts: CityFacts) -> bool | None:
     if name in ("indian subcontinent", "subcontinent"):
         return "south asia" in region
     if name == "latin america":
-        return continent == "south america" or any(
-            r in region for r in ("latin america", "central america", "caribbean")
-        ) or facts.country in ("mexico", "cuba")  # fmt: skip
+        return (
+            continent == "south america"
+            or any(r in region for r in ("latin america", "central america", "caribbean"))
+            or facts.country in ("mexico", "cuba")
+        )
     if name == "central america":
         return "central america" in region
     if name == "sub saharan africa":
@@ -1838,9 +1851,15 @@ def _open_answer(topic: str, facts: CityFacts) -> str | None:
 def _currency_word(city: City) -> str:
     """The currency without the country's name or demonym ("Indian rupee" -> "rupee")."""
     words = re.sub(r"\s*\([^)]*\)", "", city.currency).split()
-    country_words = {
-        w for name in (city.country, *city.country_aliases, *city.names) for w in fold(name).split()
-    } | set(_DEMONYMS.values()) | {"us", "u.s.", "new"}  # fmt: skip
+    country_words = (
+        {
+            w
+            for name in (city.country, *city.country_aliases, *city.names)
+            for w in fold(name).split()
+        }
+        | set(_DEMONYMS.values())
+        | {"us", "u.s.", "new"}
+    )
     kept = [w for w in words if fold(w) not in country_words and fold(w) != "korean"]
     return " ".join(kept) or city.currency
 

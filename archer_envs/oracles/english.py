@@ -46,8 +46,11 @@ def expansions(items, limit: int = 1024) -> set[str] | None:
             inner = expansions(body, limit) if high <= 4 else None
             if inner is None:
                 return None
-            options = {"".join(parts) for n in range(low, high + 1)
-                       for parts in itertools.product(sorted(inner), repeat=n)}  # fmt: skip
+            options = {
+                "".join(parts)
+                for n in range(low, high + 1)
+                for parts in itertools.product(sorted(inner), repeat=n)
+            }
         elif name == "IN" and all(str(kind) == "LITERAL" for kind, _ in value):
             options = {chr(char) for _, char in value}
         elif name in ("AT", "ASSERT", "ASSERT_NOT"):
@@ -143,9 +146,10 @@ class NeedleIndex:
 
     def __init__(self, regexes: Sequence[Prefiltered]):
         self.always = frozenset(
-            i for i, regex in enumerate(regexes)
+            i
+            for i, regex in enumerate(regexes)
             if regex.needles is None or any(n.startswith(" ") for n in regex.needles)
-        )  # fmt: skip
+        )
         # first character of a fragment -> (fragment, the regex it is of)
         self.fragments: dict[str, list[tuple[str, int]]] = {}
         for i, regex in enumerate(regexes):
@@ -156,9 +160,11 @@ class NeedleIndex:
 
     def _in_piece(self, piece: str) -> frozenset[int]:
         return frozenset(
-            i for char in set(piece) for fragment, i in self.fragments.get(char, ())
+            i
+            for char in set(piece)
+            for fragment, i in self.fragments.get(char, ())
             if fragment in piece
-        )  # fmt: skip
+        )
 
     def candidates(self, text: str) -> set[int]:
         """The indices of the regexes that may match ``text``."""

@@ -25,9 +25,19 @@ class ChatClient:
     the endpoint and the last error. A reply without text is ``missing_text``, or malformed
     where that is None."""
 
-    def __init__(self, model: str, *, base_url: str | None, api_key_env: str, timeout: float,
-                 max_retries: int, concurrency: int, sampling: dict[str, Any], role: str,
-                 missing_text: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None,
+        api_key_env: str,
+        timeout: float,
+        max_retries: int,
+        concurrency: int,
+        sampling: dict[str, Any],
+        role: str,
+        missing_text: str | None = None,
+    ):
         self.model = model
         self.base_url = base_url
         self.api_key_env = api_key_env
@@ -112,10 +122,16 @@ class OpenAIOracle:
         self.prompt = prompt
         self.base_url = base_url
         self.sampling = {"temperature": temperature, "max_tokens": prompt.max_tokens}
-        self.chat = ChatClient(model, base_url=base_url, api_key_env=api_key_env,
-                               timeout=timeout, max_retries=max_retries,
-                               concurrency=concurrency, sampling=self.sampling,
-                               role="OpenAI-compatible oracle")  # fmt: skip
+        self.chat = ChatClient(
+            model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            timeout=timeout,
+            max_retries=max_retries,
+            concurrency=concurrency,
+            sampling=self.sampling,
+            role="OpenAI-compatible oracle",
+        )
         self.cache = ReplyCache(cache, cache_mode)
 
     def answer(self, queries: Sequence[Query]) -> list[str]:

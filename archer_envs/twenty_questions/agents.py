@@ -105,14 +105,19 @@ class WastefulQuestioner(KnowledgeAgent):
 
     Personas are kept per slot of the batch and redrawn when a slot shows a new episode."""
 
-    def __init__(self, env: TwentyQuestionsEnv, seed: int | None = None,
-                 splitter_share: float = 0.25, max_confirmations: int = 3):  # fmt: skip
+    def __init__(
+        self,
+        env: TwentyQuestionsEnv,
+        seed: int | None = None,
+        splitter_share: float = 0.25,
+        max_confirmations: int = 3,
+    ):
         super().__init__(env, seed)
         if max_confirmations < 0 or not 0.0 <= splitter_share <= 1.0:
             raise ValueError(
                 f"max_confirmations must be ≥ 0 and splitter_share in [0, 1], got"
                 f" {max_confirmations} and {splitter_share}"
-            )  # fmt: skip
+            )
         self.splitter_share, self.max_confirmations = splitter_share, max_confirmations
         # one question per distinct yes-set of the objects: the knowledge base's first wording
         splits: dict[tuple, str] = {}
@@ -140,8 +145,7 @@ class WastefulQuestioner(KnowledgeAgent):
         asked = {q for q, _ in turns}
         unasked = [q for q in self.questions if q not in asked]
         if len(candidates) == 1:
-            known = sum(len(self.candidates(transcript(turns[:k]))) == 1
-                        for k in range(len(turns)))  # fmt: skip
+            known = sum(len(self.candidates(transcript(turns[:k]))) == 1 for k in range(len(turns)))
             if known < confirmations:
                 for question in unasked:  # a question whose answer it already knows: Yes
                     if self.column(question)[candidates[0]] == YES:
@@ -223,9 +227,7 @@ class OptimalAgent(KnowledgeAgent):
         for i in candidates:
             if i != guess:
                 by_answer[answers[i]] = by_answer.get(answers[i], 0) | 1 << i
-        wasted = sum(
-            part.bit_count() * (1 + self._value(part)[0]) for part in by_answer.values()
-        )  # fmt: skip
+        wasted = sum(part.bit_count() * (1 + self._value(part)[0]) for part in by_answer.values())
         return -wasted / len(candidates)
 
     def _candidate_mask(self, observation: str) -> int:
@@ -241,4 +243,3 @@ class OptimalAgent(KnowledgeAgent):
                 return question
         named = [self.names[i].lower() for i in range(len(self.names)) if yes >> i & 1]
         return "Is it a " + " or a ".join(named) + "?"
-

@@ -328,8 +328,6 @@ def _name_index(object_names: tuple[tuple[str, ...], ...]) -> dict[str, int]:
     return index
 
 
-
-
 # a whole word of a partial expansion: between known non-word characters (or the pattern's
 # start, a word boundary); "\0" stands for text the expansion does not know
 _WHOLE_WORD = re.compile(r"(?<![a-z0-9\0])[a-z0-9]+(?=[^a-z0-9\0])")
@@ -500,8 +498,9 @@ class QuestionParser:
                     )
                 )
             # one word of each expansion of each pattern: the one in the fewest matchers
-            expansions = [[_expansion_words(pattern) for pattern in patterns]
-                          for patterns, _, _ in groups]  # fmt: skip
+            expansions = [
+                [_expansion_words(pattern) for pattern in patterns] for patterns, _, _ in groups
+            ]
             matchers_with: dict[str, int] = {}
             for found in expansions:
                 for word in {w for words in found if words for ws in words for w in ws}:
@@ -510,8 +509,9 @@ class QuestionParser:
                 if None in found:
                     self._always.append(i)
                     continue
-                chosen = {min(ws, key=lambda w: (matchers_with[w], w)) for words in found
-                          for ws in words}  # fmt: skip
+                chosen = {
+                    min(ws, key=lambda w: (matchers_with[w], w)) for words in found for ws in words
+                }
                 for word in chosen:
                     self._by_word.setdefault(word, []).append(i)
             for names, size, weight in self.knowledge.references:

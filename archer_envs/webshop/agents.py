@@ -243,4 +243,3 @@ class CarefulShopper(_ShopAgent):
             if in_stock and not line.startswith("[["):
                 return f"click[{clickable(line)}]"
         return "click[Buy Now]"
-

@@ -255,4 +255,3 @@ class WebShopBrowserEnv(WebShopEnv):
     def close(self) -> None:
         self._remote.close()
         super().close()
-

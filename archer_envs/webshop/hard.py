@@ -127,12 +127,14 @@ def generate_hard_product(seed: int, index: int) -> dict[str, Any]:
     reviews = []
     for _ in range(rng.randint(0, 3)):
         score = rng.choice((5, 5, 4, 4, 3, 2, 1))
-        reviews.append({
-            "title": rng.choice(vocabulary()["review_lines"][str(score)]),
-            "score": score,
-            "body": f"Works as described, {rng.choice(attributes)}.",
-            "author": rng.choice(vocabulary()["reviewers"]),
-        })  # fmt: skip
+        reviews.append(
+            {
+                "title": rng.choice(vocabulary()["review_lines"][str(score)]),
+                "score": score,
+                "body": f"Works as described, {rng.choice(attributes)}.",
+                "author": rng.choice(vocabulary()["reviewers"]),
+            }
+        )
     rating = round(sum(r["score"] for r in reviews) / len(reviews), 1) if reviews else "N.A."
     return {
         "asin": _asin(seed, index),

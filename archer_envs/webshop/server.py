@@ -55,8 +55,10 @@ def create_app(
     """The site's Flask app over the catalogue these arguments select (as for the env), with
     the session policy of the module docstring."""
     if max_sessions < 1 or min_idle < 0:
-        raise ValueError(f"max_sessions must be at least 1 and min_idle at least 0, got "
-                         f"{max_sessions} and {min_idle}")  # fmt: skip
+        raise ValueError(
+            f"max_sessions must be at least 1 and min_idle at least 0, got "
+            f"{max_sessions} and {min_idle}"
+        )
     catalog, engine = load_shop(catalog_path, num_products, catalog_seed, difficulty)
     app = Flask(__name__, static_folder=str(Path(__file__).with_name("static")))
     # least recently used first; the time each was last used

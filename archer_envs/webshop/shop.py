@@ -121,9 +121,7 @@ class ShopSession:
 
     def _buy(self) -> None:
         product = self.product()
-        self.reward, _ = purchase_reward(
-            product, self.goal, product["pricing"][0], self.options
-        )
+        self.reward, _ = purchase_reward(product, self.goal, product["pricing"][0], self.options)
         self.page = "done"
 
     # --- what is shown ---------------------------------------------------------------------------

@@ -84,10 +84,18 @@ def prepare_seed(out: Path, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     data = train_start(out, seed)
     point = evaluate_agent(policy_agents(load_policy(out / "bc")), ENV_ID, seed)
-    result = {"seed": seed, "data": data, "seconds": round(time.perf_counter() - started, 1),
-              "point": {"trajectories": 0, "env_steps": 0, "train_seconds": 0.0,
-                        **{kind: point[key] for kind, key in KINDS.items()}},
-              "final": final_evaluation(out / "bc", seed)}  # fmt: skip
+    result = {
+        "seed": seed,
+        "data": data,
+        "seconds": round(time.perf_counter() - started, 1),
+        "point": {
+            "trajectories": 0,
+            "env_steps": 0,
+            "train_seconds": 0.0,
+            **{kind: point[key] for kind, key in KINDS.items()},
+        },
+        "final": final_evaluation(out / "bc", seed),
+    }
     done.write_text(json.dumps(result, indent=1))
     return result
 
@@ -99,8 +107,16 @@ def run_name(algo: str, overrides: dict[str, Any], seed_data: str = "all") -> st
     return "-".join([algo, *changed, *([f"data={seed_data}"] if seed_data != "all" else [])])
 
 
-def run_method(algo: str, out: Path, seed: int, data: list[str], budget: int, eval_every: int,
-               overrides: dict[str, Any] | None = None, seed_data: str = "all") -> dict[str, Any]:
+def run_method(
+    algo: str,
+    out: Path,
+    seed: int,
+    data: list[str],
+    budget: int,
+    eval_every: int,
+    overrides: dict[str, Any] | None = None,
+    seed_data: str = "all",
+) -> dict[str, Any]:
     """One method from the seed's start for ``budget`` trajectories, its ``cpu`` preset with
     ``overrides`` (cached under ``run_name``). ``data`` is the seed's data files (the BC data
     first); ``seed_data`` "bc" keeps only the BC data, "none" none of it."""
@@ -119,27 +135,57 @@ def run_method(algo: str, out: Path, seed: int, data: list[str], budget: int, ev
     preset = make_config(algo, "cpu", ENV_ID, **overrides)
     per_iteration = preset.rollouts_per_iter
     if budget % per_iteration or eval_every % per_iteration:
-        raise ValueError(f"{algo} collects {per_iteration} trajectories per iteration: "
-                         f"--budget and --eval-every must be multiples of it")  # fmt: skip
+        raise ValueError(
+            f"{algo} collects {per_iteration} trajectories per iteration: "
+            f"--budget and --eval-every must be multiples of it"
+        )
     iterations = budget // per_iteration
-    config = make_config(algo, "cpu", ENV_ID, **overrides, iterations=iterations,
-                         eval_every=eval_every // per_iteration, save_every=iterations)  # fmt: skip
+    config = make_config(
+        algo,
+        "cpu",
+        ENV_ID,
+        **overrides,
+        iterations=iterations,
+        eval_every=eval_every // per_iteration,
+        save_every=iterations,
+    )
     algorithm = ALGORITHMS[algo]
     takes_data = hasattr(algorithm.trainer, "seed")
     shutil.rmtree(out / name, ignore_errors=True)  # an interrupted run starts again
     started = time.perf_counter()
-    rows = train_run(ENV_ID, str(out / name), config, algo, seed=seed, init=str(out / "bc"),
-                     device="cpu", progress=False,
-                     buffer_data=data if takes_data else ())  # fmt: skip
-    curve = [{"trajectories": row["trajectories"], "env_steps": row["env_steps"],
-              "train_seconds": row["train_seconds"],
-              **{kind: row[key] for kind, key in KINDS.items()}}
-             for row in rows if "eval_return" in row]  # fmt: skip
-    result = {"algo": algo, "seed": seed, "overrides": overrides, "seed_data": takes_data,
-              "data": seed_data if takes_data else "none",
-              "iterations": iterations, "config": dataclasses.asdict(config), "curve": curve,
-              "seconds": round(time.perf_counter() - started, 1),
-              "final": final_evaluation(out / name, seed)}  # fmt: skip
+    rows = train_run(
+        ENV_ID,
+        str(out / name),
+        config,
+        algo,
+        seed=seed,
+        init=str(out / "bc"),
+        device="cpu",
+        progress=False,
+        buffer_data=data if takes_data else (),
+    )
+    curve = [
+        {
+            "trajectories": row["trajectories"],
+            "env_steps": row["env_steps"],
+            "train_seconds": row["train_seconds"],
+            **{kind: row[key] for kind, key in KINDS.items()},
+        }
+        for row in rows
+        if "eval_return" in row
+    ]
+    result = {
+        "algo": algo,
+        "seed": seed,
+        "overrides": overrides,
+        "seed_data": takes_data,
+        "data": seed_data if takes_data else "none",
+        "iterations": iterations,
+        "config": dataclasses.asdict(config),
+        "curve": curve,
+        "seconds": round(time.perf_counter() - started, 1),
+        "final": final_evaluation(out / name, seed),
+    }
     done.write_text(json.dumps(result, indent=1))
     return result
 
@@ -156,9 +202,15 @@ def choose(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for algo in dict.fromkeys(run["algo"] for run in runs):
         mine = [run for run in runs if run["algo"] == algo]
         best = max(mine, key=tuning_score)
-        scored = [{"overrides": run["overrides"], "score": round(tuning_score(run), 3),
-                   "final": {kind: run["final"][kind]["mean_return"] for kind in KINDS},
-                   "seconds": run["seconds"]} for run in mine]  # fmt: skip
+        scored = [
+            {
+                "overrides": run["overrides"],
+                "score": round(tuning_score(run), 3),
+                "final": {kind: run["final"][kind]["mean_return"] for kind in KINDS},
+                "seconds": run["seconds"],
+            }
+            for run in mine
+        ]
         chosen[algo] = {"overrides": best["overrides"], "runs": scored}
     return chosen
 
@@ -170,15 +222,25 @@ def crossing(curve: list[dict[str, Any]], kind: str, threshold: float) -> int | 
 
 def median_curve(curves: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Point by point, the median over seeds of every measured quantity."""
-    return [{key: statistics.median(curve[i][key] for curve in curves) for key in curves[0][i]}
-            for i in range(min(map(len, curves)))]  # fmt: skip
+    return [
+        {key: statistics.median(curve[i][key] for curve in curves) for key in curves[0][i]}
+        for i in range(min(map(len, curves)))
+    ]
 
 
-def analyse(starts: list[dict[str, Any]], runs: list[dict[str, Any]], algos: list[str],
-            optimum: float, budget: int, fractions: list[float]) -> dict[str, Any]:  # fmt: skip
+def analyse(
+    starts: list[dict[str, Any]],
+    runs: list[dict[str, Any]],
+    algos: list[str],
+    optimum: float,
+    budget: int,
+    fractions: list[float],
+) -> dict[str, Any]:
     start = {kind: statistics.median(s["point"][kind] for s in starts) for kind in KINDS}
-    thresholds = {kind: [round(start[kind] + f * (optimum - start[kind]), 3) for f in fractions]
-                  for kind in KINDS}  # fmt: skip
+    thresholds = {
+        kind: [round(start[kind] + f * (optimum - start[kind]), 3) for f in fractions]
+        for kind in KINDS
+    }
     methods = {}
     for algo in algos:
         mine = sorted((r for r in runs if r["algo"] == algo), key=lambda r: r["seed"])
@@ -187,35 +249,53 @@ def analyse(starts: list[dict[str, Any]], runs: list[dict[str, Any]], algos: lis
         methods[algo] = {
             "seeds": [r["seed"] for r in mine],
             "median_curve": median,
-            "reached": {kind: [crossing(median, kind, t) for t in thresholds[kind]]
-                        for kind in KINDS},
-            "reached_per_seed": {kind: [[crossing(c, kind, t) for c in curves]
-                                        for t in thresholds[kind]] for kind in KINDS},
-            "final": {kind: statistics.median(r["final"][kind]["mean_return"] for r in mine)
-                      for kind in KINDS},
-            "final_per_seed": {kind: [r["final"][kind]["mean_return"] for r in mine]
-                               for kind in KINDS},
-            "final_sampled_success": statistics.median(r["final"]["sampled"]["success_rate"]
-                                                       for r in mine),
+            "reached": {
+                kind: [crossing(median, kind, t) for t in thresholds[kind]] for kind in KINDS
+            },
+            "reached_per_seed": {
+                kind: [[crossing(c, kind, t) for c in curves] for t in thresholds[kind]]
+                for kind in KINDS
+            },
+            "final": {
+                kind: statistics.median(r["final"][kind]["mean_return"] for r in mine)
+                for kind in KINDS
+            },
+            "final_per_seed": {
+                kind: [r["final"][kind]["mean_return"] for r in mine] for kind in KINDS
+            },
+            "final_sampled_success": statistics.median(
+                r["final"]["sampled"]["success_rate"] for r in mine
+            ),
             "env_steps": statistics.median(r["curve"][-1]["env_steps"] for r in mine),
             "train_seconds": statistics.median(r["curve"][-1]["train_seconds"] for r in mine),
             "seconds": statistics.median(r["seconds"] for r in mine),
             "seed_data": mine[0]["seed_data"],
-        }  # fmt: skip
-        methods[algo]["gap_to_optimal"] = {kind: round(optimum - methods[algo]["final"][kind], 3)
-                                           for kind in KINDS}  # fmt: skip
+        }
+        methods[algo]["gap_to_optimal"] = {
+            kind: round(optimum - methods[algo]["final"][kind], 3) for kind in KINDS
+        }
     if "archer" in methods:
         for method in methods.values():
             method["ratio_to_archer"] = {
-                kind: [ratio(n, a, budget) for n, a in zip(method["reached"][kind],
-                                                           methods["archer"]["reached"][kind],
-                                                           strict=True)]
+                kind: [
+                    ratio(n, a, budget)
+                    for n, a in zip(
+                        method["reached"][kind], methods["archer"]["reached"][kind], strict=True
+                    )
+                ]
                 for kind in KINDS
-            }  # fmt: skip
-    final_start = {kind: statistics.median(s["final"][kind]["mean_return"] for s in starts)
-                   for kind in KINDS}  # fmt: skip
-    return {"start": start, "start_final": final_start, "thresholds": thresholds,
-            "fractions": fractions, "methods": methods, "starts": starts}  # fmt: skip
+            }
+    final_start = {
+        kind: statistics.median(s["final"][kind]["mean_return"] for s in starts) for kind in KINDS
+    }
+    return {
+        "start": start,
+        "start_final": final_start,
+        "thresholds": thresholds,
+        "fractions": fractions,
+        "methods": methods,
+        "starts": starts,
+    }
 
 
 def seed_curves(starts: list[dict[str, Any]], runs: list[dict[str, Any]]) -> list[list[dict]]:
@@ -234,17 +314,18 @@ def ratio(needed: int | None, archer: int | None, budget: int) -> str:
     return f"{needed / archer:.2f}"
 
 
-def plot(analysis: dict[str, Any], optimum: float, path: Path,
-         runs: list[dict[str, Any]]) -> None:  # fmt: skip
+def plot(analysis: dict[str, Any], optimum: float, path: Path, runs: list[dict[str, Any]]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    panels = [("sampled", "trajectories", "trajectories collected"),
-              ("greedy", "trajectories", "trajectories collected"),
-              ("sampled", "train_seconds", "training wall time, s (one thread)")]  # fmt: skip
+    panels = [
+        ("sampled", "trajectories", "trajectories collected"),
+        ("greedy", "trajectories", "trajectories collected"),
+        ("sampled", "train_seconds", "training wall time, s (one thread)"),
+    ]
     figure, axes = plt.subplots(1, 3, figsize=(16, 4.8))
     colors = {algo: plt.get_cmap("tab10")(i) for i, algo in enumerate(analysis["methods"])}
     for axis, (kind, x_key, x_label) in zip(axes, panels, strict=True):
@@ -255,8 +336,14 @@ def plot(analysis: dict[str, Any], optimum: float, path: Path,
             n = min(map(len, seeds))
             values = np.array([s[:n] for s in seeds])
             x = [p[x_key] for p in median[:n]]
-            axis.plot(x, [p[kind] for p in median[:n]], marker="o", markersize=3,
-                      color=colors[algo], label=f"{algo} (median of {len(seeds)})")  # fmt: skip
+            axis.plot(
+                x,
+                [p[kind] for p in median[:n]],
+                marker="o",
+                markersize=3,
+                color=colors[algo],
+                label=f"{algo} (median of {len(seeds)})",
+            )
             axis.fill_between(x, values.min(0), values.max(0), color=colors[algo], alpha=0.12)
         for threshold in analysis["thresholds"][kind]:
             axis.axhline(threshold, color="grey", linestyle=":", linewidth=0.8)
@@ -266,8 +353,10 @@ def plot(analysis: dict[str, Any], optimum: float, path: Path,
         axis.set_title(f"{kind} return against {x_label.split(',')[0]}")
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    figure.suptitle("archer/TwentyQuestionsSubset-v0, same BC start, cpu presets at one budget; "
-                    "shaded: min to max over seeds; dotted: the thresholds")  # fmt: skip
+    figure.suptitle(
+        "archer/TwentyQuestionsSubset-v0, same BC start, cpu presets at one budget; "
+        "shaded: min to max over seeds; dotted: the thresholds"
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -278,13 +367,16 @@ def table(analysis: dict[str, Any], budget: int) -> str:
     head = " | ".join(f"{f:.0%} of gap" for f in fractions)
     lines = []
     for kind in KINDS:
-        lines += [f"\n{kind}: start {analysis['start'][kind]:.2f}, thresholds "
-                  f"{analysis['thresholds'][kind]}",
-                  f"| method | {head} | ratio to ArCHer | final ({kind}) |",
-                  "|---|" + "---|" * (len(fractions) + 2)]  # fmt: skip
+        lines += [
+            f"\n{kind}: start {analysis['start'][kind]:.2f}, thresholds "
+            f"{analysis['thresholds'][kind]}",
+            f"| method | {head} | ratio to ArCHer | final ({kind}) |",
+            "|---|" + "---|" * (len(fractions) + 2),
+        ]
         for algo, method in analysis["methods"].items():
-            reached = " | ".join("> " + str(budget) if n is None else str(n)
-                                 for n in method["reached"][kind])  # fmt: skip
+            reached = " | ".join(
+                "> " + str(budget) if n is None else str(n) for n in method["reached"][kind]
+            )
             ratios = ", ".join(method.get("ratio_to_archer", {}).get(kind, []))
             lines.append(f"| {algo} | {reached} | {ratios} | {method['final'][kind]:.2f} |")
     return "\n".join(lines)
@@ -298,45 +390,67 @@ def critic_quality(run: Path) -> dict[str, Any]:
     from baselines.demo import ENV_ID
 
     rows = probe(load_critic(run), ENV_ID)
-    return {"right_first": sum(r["first"] == r["object"] for r in rows), "objects": len(rows),
-            "q_margin": round(statistics.mean(r["q_right"] - r["q_others"] for r in rows), 3)}
+    return {
+        "right_first": sum(r["first"] == r["object"] for r in rows),
+        "objects": len(rows),
+        "q_margin": round(statistics.mean(r["q_right"] - r["q_others"] for r in rows), 3),
+    }
 
 
-def explain(tuning: list[dict[str, Any]], diagnostics: list[dict[str, Any]], out: Path,
-            pool: ProcessPoolExecutor) -> list[dict[str, Any]]:  # fmt: skip
+def explain(
+    tuning: list[dict[str, Any]],
+    diagnostics: list[dict[str, Any]],
+    out: Path,
+    pool: ProcessPoolExecutor,
+) -> list[dict[str, Any]]:
     """ArCHer's and CHAI's tuning runs and ArCHer's diagnostic runs: their returns, curve score
     and last critic's quality."""
     runs = [r for r in tuning if r["algo"] in ("archer", "chai")] + diagnostics
     names = [run_name(r["algo"], r["overrides"], r.get("data", "all")) for r in runs]
     qualities = pool.map(critic_quality, [out / name for name in names])
     change = {run_name("archer", c, d): label for label, (c, d) in DIAGNOSTICS.items()}
-    return [{"run": name, "diagnostic": change.get(name), "score": round(tuning_score(r), 3),
-             "final": {kind: r["final"][kind]["mean_return"] for kind in KINDS},
-             "critic": quality}
-            for name, r, quality in zip(names, runs, qualities, strict=True)]  # fmt: skip
+    return [
+        {
+            "run": name,
+            "diagnostic": change.get(name),
+            "score": round(tuning_score(r), 3),
+            "final": {kind: r["final"][kind]["mean_return"] for kind in KINDS},
+            "critic": quality,
+        }
+        for name, r, quality in zip(names, runs, qualities, strict=True)
+    ]
 
 
 def why_table(why: list[dict[str, Any]]) -> str:
-    lines = ["| run | score | final sampled | final greedy | right guess first | Q margin |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| run | score | final sampled | final greedy | right guess first | Q margin |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in why:
         c = r["critic"]
-        lines.append(f"| {r['diagnostic'] or r['run']} | {r['score']:.2f} | "
-                     f"{r['final']['sampled']:.2f} | {r['final']['greedy']:.2f} | "
-                     f"{c['right_first']} of {c['objects']} | {c['q_margin']:.2f} |")  # fmt: skip
+        lines.append(
+            f"| {r['diagnostic'] or r['run']} | {r['score']:.2f} | "
+            f"{r['final']['sampled']:.2f} | {r['final']['greedy']:.2f} | "
+            f"{c['right_first']} of {c['objects']} | {c['q_margin']:.2f} |"
+        )
     return "\n".join(lines)
 
 
 def tuning_table(chosen: dict[str, Any]) -> str:
-    lines = ["| method | settings | score (mean sampled over the curve) | final sampled | "
-             "final greedy | seconds |", "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| method | settings | score (mean sampled over the curve) | final sampled | "
+        "final greedy | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
     for algo, method in chosen.items():
         for run in method["runs"]:
             mark = " (chosen)" if run["overrides"] == method["overrides"] else ""
             settings = run_name(algo, run["overrides"]).removeprefix(algo).lstrip("-")
-            lines.append(f"| {algo} | {settings or 'preset'}{mark} | {run['score']:.2f} | "
-                         f"{run['final']['sampled']:.2f} | {run['final']['greedy']:.2f} | "
-                         f"{run['seconds']:.0f} |")  # fmt: skip
+            lines.append(
+                f"| {algo} | {settings or 'preset'}{mark} | {run['score']:.2f} | "
+                f"{run['final']['sampled']:.2f} | {run['final']['greedy']:.2f} | "
+                f"{run['seconds']:.0f} |"
+            )
     return "\n".join(lines)
 
 
@@ -348,14 +462,17 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=64, help="trajectories between points")
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 0.75])
     parser.add_argument("--tune-seed", type=int, default=0, help="the seed tuning runs at")
-    parser.add_argument("--tune-only", action="store_true",
-                        help="stop after the tuning runs (writes tuning.json)")
-    parser.add_argument("--why-only", action="store_true",
-                        help="stop after the tuning and ArCHer's diagnostic runs (why.json)")
+    parser.add_argument(
+        "--tune-only", action="store_true", help="stop after the tuning runs (writes tuning.json)"
+    )
+    parser.add_argument(
+        "--why-only",
+        action="store_true",
+        help="stop after the tuning and ArCHer's diagnostic runs (why.json)",
+    )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--out", type=Path, default=Path("runs/sample_efficiency"))
-    parser.add_argument("--results", type=Path,
-                        default=Path("baselines/results/sample_efficiency"))  # fmt: skip
+    parser.add_argument("--results", type=Path, default=Path("baselines/results/sample_efficiency"))
     args = parser.parse_args()
     from archer_agents.train import ALGORITHMS
     from baselines.benchmarks.archer_cpu import git_commit
@@ -372,64 +489,126 @@ def main() -> None:
 
         def run_all(jobs: list[tuple], desc: str) -> list:
             """Runs of (algo, overrides, start[, seed data]), ``--jobs`` at a time."""
-            futures = [pool.submit(run_method, algo, args.out / f"seed-{start['seed']}",
-                                   start["seed"], start["data"], args.budget, args.eval_every,
-                                   overrides, *data)
-                       for algo, overrides, start, *data in jobs]  # fmt: skip
+            futures = [
+                pool.submit(
+                    run_method,
+                    algo,
+                    args.out / f"seed-{start['seed']}",
+                    start["seed"],
+                    start["data"],
+                    args.budget,
+                    args.eval_every,
+                    overrides,
+                    *data,
+                )
+                for algo, overrides, start, *data in jobs
+            ]
             done = []
             for future in tqdm(futures, desc=desc):
                 done.append(future.result())
                 run = done[-1]
                 name = run_name(run["algo"], run["overrides"], run.get("data", "all"))
-                print(json.dumps({"run": name, "seed": run["seed"], "s": run["seconds"]}
-                                 | {k: run["final"][k]["mean_return"] for k in KINDS}),
-                      flush=True)  # fmt: skip
+                print(
+                    json.dumps(
+                        {"run": name, "seed": run["seed"], "s": run["seconds"]}
+                        | {k: run["final"][k]["mean_return"] for k in KINDS}
+                    ),
+                    flush=True,
+                )
             return done
 
         futures = {s: pool.submit(prepare_seed, args.out / f"seed-{s}", s) for s in seeds}
         starts = {s: f.result() for s, f in tqdm(futures.items(), desc="BC starts")}
-        tuning = run_all([(algo, overrides, starts[args.tune_seed]) for algo in args.algos
-                          for overrides in VARIANTS[algo]], "tuning")  # fmt: skip
+        tuning = run_all(
+            [
+                (algo, overrides, starts[args.tune_seed])
+                for algo in args.algos
+                for overrides in VARIANTS[algo]
+            ],
+            "tuning",
+        )
         chosen = choose(tuning)
         args.results.mkdir(parents=True, exist_ok=True)
-        (args.results / "tuning.json").write_text(json.dumps(
-            {"command": f"{COMMAND} --tune-only --tune-seed {args.tune_seed} --algos "
-                        f"{' '.join(args.algos)} --budget {args.budget}",
-             "git_commit": git_commit(), "seed": args.tune_seed, "methods": chosen}, indent=1))
+        (args.results / "tuning.json").write_text(
+            json.dumps(
+                {
+                    "command": f"{COMMAND} --tune-only --tune-seed {args.tune_seed} --algos "
+                    f"{' '.join(args.algos)} --budget {args.budget}",
+                    "git_commit": git_commit(),
+                    "seed": args.tune_seed,
+                    "methods": chosen,
+                },
+                indent=1,
+            )
+        )
         print(tuning_table(chosen))
         if args.tune_only:
             return
         if "archer" in args.algos:
             tuned, start = chosen["archer"]["overrides"], starts[args.tune_seed]
-            jobs = [("archer", {**tuned, **change}, start, data)
-                    for change, data in DIAGNOSTICS.values()]  # fmt: skip
+            jobs = [
+                ("archer", {**tuned, **change}, start, data)
+                for change, data in DIAGNOSTICS.values()
+            ]
             diagnostics = run_all(jobs, "diagnostics")
             why = explain(tuning, diagnostics, args.out / f"seed-{args.tune_seed}", pool)
-            (args.results / "why.json").write_text(json.dumps(
-                {"command": f"{COMMAND} --why-only --tune-seed {args.tune_seed}",
-                 "git_commit": git_commit(), "seed": args.tune_seed, "runs": why}, indent=1))
+            (args.results / "why.json").write_text(
+                json.dumps(
+                    {
+                        "command": f"{COMMAND} --why-only --tune-seed {args.tune_seed}",
+                        "git_commit": git_commit(),
+                        "seed": args.tune_seed,
+                        "runs": why,
+                    },
+                    indent=1,
+                )
+            )
             print(why_table(why))
         if args.why_only:
             return
-        runs = run_all([(algo, chosen[algo]["overrides"], starts[s]) for s in args.seeds
-                        for algo in args.algos], "runs")  # fmt: skip
+        runs = run_all(
+            [
+                (algo, chosen[algo]["overrides"], starts[s])
+                for s in args.seeds
+                for algo in args.algos
+            ],
+            "runs",
+        )
         starts = [starts[s] for s in args.seeds]
     optimum = optimal_return()
     analysis = analyse(starts, runs, args.algos, optimum, args.budget, args.fractions)
     args.results.mkdir(parents=True, exist_ok=True)
     plot(analysis, optimum, args.results / "sample_efficiency.png", runs)
     summary = {
-        "command": " ".join([COMMAND, "--seeds", *map(str, args.seeds), "--algos", *args.algos,
-                             "--budget", str(args.budget), "--eval-every", str(args.eval_every),
-                             "--fractions", *map(str, args.fractions)]),
-        "git_commit": git_commit(), "env_id": ENV_ID, "optimal_return": optimum,
-        "budget": args.budget, **analysis, "runs": runs,
+        "command": " ".join(
+            [
+                COMMAND,
+                "--seeds",
+                *map(str, args.seeds),
+                "--algos",
+                *args.algos,
+                "--budget",
+                str(args.budget),
+                "--eval-every",
+                str(args.eval_every),
+                "--fractions",
+                *map(str, args.fractions),
+            ]
+        ),
+        "git_commit": git_commit(),
+        "env_id": ENV_ID,
+        "optimal_return": optimum,
+        "budget": args.budget,
+        **analysis,
+        "runs": runs,
         "seconds": round(time.perf_counter() - started, 1),
-    }  # fmt: skip
+    }
     (args.results / "summary.json").write_text(json.dumps(summary, indent=1))
     print(table(analysis, args.budget))
-    print(f"wrote {args.results / 'summary.json'} and sample_efficiency.png "
-          f"({time.perf_counter() - started:.0f} s)")
+    print(
+        f"wrote {args.results / 'summary.json'} and sample_efficiency.png "
+        f"({time.perf_counter() - started:.0f} s)"
+    )
 
 
 if __name__ == "__main__":
