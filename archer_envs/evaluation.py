@@ -146,7 +146,8 @@ def episode_list(
     env: gym.Env, episodes: int | Sequence[dict[str, Any]] | None, seed: int
 ) -> list[tuple[int, dict[str, Any] | None]]:
     """(reset seed, reset options) per episode: ``None`` -> the env's own fixed list (every
-    object once) or 100 seeds; an int N -> N seeds; a list -> those reset options."""
+    object once) or 100 seeds; an int N -> N seeds; a list -> those reset options (``None``
+    for a seeded episode, as an env without a fixed list records them)."""
     if episodes is None:
         options = getattr(env.unwrapped, "episode_options", None)
         episodes = options() if options is not None else 100
@@ -154,7 +155,9 @@ def episode_list(
         if episodes < 1:
             raise ValueError(f"episodes must be at least 1, got {episodes}")
         return [(seed + i, None) for i in range(episodes)]
-    return [(seed + i, dict(options)) for i, options in enumerate(episodes)]
+    return [
+        (seed + i, None if options is None else dict(options)) for i, options in enumerate(episodes)
+    ]
 
 
 def evaluate(

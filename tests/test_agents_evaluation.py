@@ -83,6 +83,20 @@ def test_seeded_episodes_are_reproducible():
     assert len({r["target"] for r in first.records}) > 3
 
 
+def test_recorded_options_replay_the_episodes_also_of_an_env_without_a_fixed_list():
+    """Detective has no list of targets: its records' options are None (seeded episodes), and
+    playing them again as a list replays the same episodes (as a trainer's sampled evaluation
+    does with the greedy one's)."""
+    detective = "archer/Detective-v0"
+    first = evaluate(load_agent("expert", detective), detective, episodes=2, seed=3, progress=False)
+    options = [r["options"] for r in first.records]
+    assert options == [None, None]
+    again = evaluate(
+        load_agent("expert", detective), detective, episodes=options, seed=3, progress=False
+    )
+    assert again.records == first.records and first.success_rate == 1.0
+
+
 def test_reference_agents_are_ordered_and_the_optimum_is_exact():
     optimal = load_agent("optimal", SUBSET)
     assert optimal.expected_return() == pytest.approx(-2.8)
