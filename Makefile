@@ -26,7 +26,7 @@ $(VENV)/.installed-agents: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e ".[dev]"
-	$(BIN)/pip install --quiet -e ".[jericho]" || echo "jericho could not be installed: tests/test_jericho.py will be skipped"
+	$(BIN)/pip install --quiet -e ".[jericho]" || echo "jericho could not be installed: tests/archer_envs/detective/test_jericho_env.py will be skipped"
 	touch $@ $(VENV)/.installed-base $(VENV)/.installed-agents
 
 demo: $(VENV)/.installed-agents

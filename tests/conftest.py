@@ -16,7 +16,7 @@ except ImportError:
     pass
 
 # archer/Jericho-v0 needs a story file of the user's and the optional jericho package: it is
-# tested in tests/test_jericho.py instead.
+# tested in tests/archer_envs/detective/test_jericho_env.py instead.
 ENV_IDS = [
     env_id
     for env_id in gym.registry

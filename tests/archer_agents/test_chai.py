@@ -11,7 +11,7 @@ from archer_agents.models import PolicyAgent, PolicyLM
 from archer_agents.rollout import make_vector_env
 from archer_agents.train import load_trained_agent, train_run
 from archer_envs.evaluation import evaluate
-from tests.test_filtered_bc import DOG, DOG_ID, ENV_ID, weak_policy, weights
+from tests.archer_agents.test_filtered_bc import DOG, DOG_ID, ENV_ID, weak_policy, weights
 
 SMALL = dict(
     iterations=1,

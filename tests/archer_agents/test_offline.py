@@ -27,7 +27,7 @@ from archer_envs.core import TextVectorEnv
 from archer_envs.datasets import generate_bc_dataset, write_trajectories
 from archer_envs.evaluation import evaluate
 from archer_envs.twenty_questions import TwentyQuestionsEnv
-from tests.test_archer import FixedCritic, same, snapshot
+from tests.archer_agents.test_archer import FixedCritic, same, snapshot
 
 ENV_ID = "archer/TwentyQuestionsSubset-v0"
 SMALL = dict(

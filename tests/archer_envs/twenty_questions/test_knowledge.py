@@ -7,13 +7,12 @@ sense. They are not produced from the patterns the oracle parses.
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from archer_envs.twenty_questions.knowledge import INVALID, KnowledgeBaseOracle
+from tests import DATA
 
-DATA = Path(__file__).parent / "data"
 QUESTION_SETS = ["twenty_questions_people.jsonl", "twenty_questions_llm_agents.jsonl"]
 
 

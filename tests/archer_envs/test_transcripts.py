@@ -2,18 +2,19 @@
 seeds, played through the public API (``gym.make``, ``archer_envs.load_agent``). A refactoring
 must leave them identical, observations, rewards, ends and infos alike.
 
-Re-record (only for an intended change of behaviour): ``python -m tests.test_transcripts``.
+Re-record (only for an intended change of behaviour):
+``python -m tests.archer_envs.test_transcripts``.
 """
 
 import json
-from pathlib import Path
 
 import gymnasium as gym
 import pytest
 
 import archer_envs
+from tests import DATA
 
-TRANSCRIPTS = Path(__file__).parent / "data" / "transcripts.jsonl"
+TRANSCRIPTS = DATA / "transcripts.jsonl"
 ENV_IDS = [
     "archer/TwentyQuestions-v0",
     "archer/TwentyQuestionsSubset-v0",

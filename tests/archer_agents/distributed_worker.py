@@ -1,5 +1,6 @@
-"""Run by tests/test_distributed.py under torchrun (two CPU processes, gloo): one ArCHer critic
-and actor step with an accelerator, then process 0 writes what every process saw as JSON."""
+"""Run by tests/archer_agents/test_distributed.py under torchrun (two CPU processes, gloo):
+one ArCHer critic and actor step with an accelerator, then process 0 writes what every process
+saw as JSON."""
 
 import hashlib
 import json

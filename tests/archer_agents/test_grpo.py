@@ -16,9 +16,9 @@ from archer_agents.models import PolicyLM
 from archer_agents.rollout import collect_trajectories, make_vector_env
 from archer_agents.train import load_trained_agent, train_run
 from archer_envs.evaluation import evaluate
+from tests.archer_agents.test_archer import greedy_return, one_object_envs, same, weak_policy
+from tests.archer_agents.test_ppo import guesser  # noqa: F401  (a fixture)
 from tests.conftest import untimed
-from tests.test_archer import greedy_return, one_object_envs, same, weak_policy
-from tests.test_ppo import guesser  # noqa: F401  (a fixture)
 
 ENV_ID = "archer/TwentyQuestionsSubset-v0"
 SMALL = dict(

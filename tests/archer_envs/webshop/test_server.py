@@ -20,7 +20,7 @@ import pytest
 from archer_envs.agents import load_agent
 from archer_envs.webshop.env import load_shop
 from archer_envs.webshop.server import ShopServer, create_app
-from tests.test_webshop import out_of_stock_goal
+from tests.archer_envs.webshop.test_env import out_of_stock_goal
 
 ENV_ID = "archer/WebShop-v0"
 

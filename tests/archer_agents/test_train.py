@@ -62,7 +62,7 @@ def test_archer_envs_loads_run_folders_through_the_declared_entry_point():
     from archer_agents.train import load_trained_agent
     from archer_envs.agents import _FOLDER_LOADERS, AGENT_LOADER_GROUP
 
-    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     declared = project["project"]["entry-points"][AGENT_LOADER_GROUP]
     assert declared == {"archer-train": "archer_agents.train:load_trained_agent"}
     assert _FOLDER_LOADERS["archer-train"] is load_trained_agent

@@ -19,7 +19,8 @@ SUBSET = "archer/TwentyQuestionsSubset-v0"
 
 
 def always_alive(observation: str) -> str:
-    """A plain str -> str agent, loaded by the CLI test as tests.test_agents_evaluation:..."""
+    """A plain str -> str agent, loaded by the CLI test as
+    tests.archer_envs.test_agents_evaluation:always_alive."""
     return "Is it alive?"
 
 
@@ -296,7 +297,7 @@ def test_cli_eval_a_module_agent_writes_json(tmp_path):
         "--env",
         SUBSET,
         "--agent",
-        "tests.test_agents_evaluation:always_alive",
+        "tests.archer_envs.test_agents_evaluation:always_alive",
         "--episodes",
         "100",
         "--out",

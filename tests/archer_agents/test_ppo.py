@@ -17,8 +17,8 @@ from archer_agents.ppo import PPO, PPOConfig, token_gae, token_log_probs_and_val
 from archer_agents.train import load_trained_agent, train_run
 from archer_envs import SUBSET
 from archer_envs.evaluation import evaluate
+from tests.archer_agents.test_archer import greedy_return, one_object_envs, same, weak_policy
 from tests.conftest import untimed
-from tests.test_archer import greedy_return, one_object_envs, same, weak_policy
 
 ENV_ID = "archer/TwentyQuestionsSubset-v0"
 SMALL = dict(

@@ -6,7 +6,6 @@ import base64
 import functools
 import json
 import re
-from pathlib import Path
 
 import gymnasium as gym
 import pytest
@@ -29,10 +28,10 @@ from archer_envs.guess_my_city.knowledge import (
     reveals,
 )
 from archer_envs.oracles.base import Query
+from tests import DATA
 from tests.openai_server import OpenAICompatibleServer
 
 ENV_ID = "archer/GuessMyCity-v0"
-DATA = Path(__file__).parent / "data"
 QUESTIONS = [
     json.loads(line)
     for line in (DATA / "guess_my_city_questions.jsonl").read_text().splitlines()

@@ -12,8 +12,9 @@ import gymnasium as gym
 import pytest
 
 from archer_envs.detective.jericho_env import JerichoEnv, zmachine_objects
+from tests import DATA
 
-SOURCE = Path(__file__).parent / "data" / "jericho" / "lighthouse.inf"
+SOURCE = DATA / "jericho" / "lighthouse.inf"
 # Debian's inform6-library puts the standard library here; INFORM6_LIBRARY overrides it
 INFORM_LIBRARY = Path(os.environ.get("INFORM6_LIBRARY", "/usr/share/inform6/library"))
 WALKTHROUGH = [  # (command, reward)
