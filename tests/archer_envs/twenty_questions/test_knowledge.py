@@ -13,7 +13,8 @@ import pytest
 from archer_envs.twenty_questions.knowledge import INVALID, KnowledgeBaseOracle
 from tests import DATA
 
-QUESTION_SETS = ["twenty_questions_people.jsonl", "twenty_questions_llm_agents.jsonl"]
+# the accuracy the README states for each set (the oracle is deterministic: the figure is the floor)
+QUESTION_SETS = {"twenty_questions_people.jsonl": 0.988, "twenty_questions_llm_agents.jsonl": 0.978}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,10 @@ def test_oracle_accuracy_on_freely_written_questions(oracle, name, capsys):
             f"\n{name}: accuracy {accuracy:.1%} on {len(rows)} questions; "
             f'"Invalid Question." on {invalid_on_valid / len(valid):.1%} of valid ones'
         )
-    assert accuracy >= 0.95, [(r["object"], r["question"], r["answer"]) for r in wrong]
+    assert round(accuracy, 3) >= QUESTION_SETS[name], [
+        (r["object"], r["question"], r["answer"]) for r in wrong
+    ]
+    assert invalid_on_valid == 0
 
 
 @pytest.mark.parametrize(
