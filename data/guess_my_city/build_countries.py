@@ -5,7 +5,8 @@ changing the countries of cities.json. It needs ``pyshp`` and ``shapely`` and th
 naturalearth_lowres.shp, which the geopandas 0.14.4 wheel bundles (geopandas/datasets/):
 
     pip install pyshp shapely && pip download geopandas==0.14.4 --no-deps && unzip geopandas-*.whl
-    python data/guess_my_city/build_countries.py geopandas/datasets/naturalearth_lowres/naturalearth_lowres.shp
+    python data/guess_my_city/build_countries.py \
+        geopandas/datasets/naturalearth_lowres/naturalearth_lowres.shp
 
 It takes every country of cities.json and every country named in a city's neighbouring_countries,
 simplifies each outline with shapely's ``simplify(0.1)`` (degrees, topology kept), keeps the outer
@@ -39,8 +40,17 @@ NATURAL_EARTH_NAMES = {  # our name -> its name in the shapefile
 MERGED = {"Somalia": ("Somalia", "Somaliland")}  # the de jure country, drawn as two on the map
 
 HAND_DRAWN = {  # rough [longitude, latitude] outlines, not Natural Earth's
-    "Singapore": [[103.64, 1.32], [103.7, 1.43], [103.81, 1.47], [103.92, 1.42], [104.03, 1.4],
-                  [104.03, 1.32], [103.87, 1.27], [103.8, 1.26], [103.7, 1.28]],
+    "Singapore": [
+        [103.64, 1.32],
+        [103.7, 1.43],
+        [103.81, 1.47],
+        [103.92, 1.42],
+        [104.03, 1.4],
+        [104.03, 1.32],
+        [103.87, 1.27],
+        [103.8, 1.26],
+        [103.7, 1.28],
+    ],
     "Andorra": [[1.41, 42.43], [1.79, 42.43], [1.79, 42.66], [1.41, 42.66]],
     "Monaco": [[7.41, 43.72], [7.44, 43.72], [7.44, 43.75], [7.41, 43.75]],
     "San Marino": [[12.4, 43.89], [12.52, 43.89], [12.52, 43.99], [12.4, 43.99]],
@@ -49,21 +59,28 @@ HAND_DRAWN = {  # rough [longitude, latitude] outlines, not Natural Earth's
 GAZA_STRIP = [[34.22, 31.32], [34.27, 31.22], [34.56, 31.54], [34.49, 31.6]]
 
 ALIASES = {  # for countries that are only neighbours (cities' country_aliases cover the rest)
-    "United States": ["USA", "US", "United States of America", "America"],
-    "Democratic Republic of the Congo": ["DR Congo", "DRC", "Congo-Kinshasa"],
-    "Republic of the Congo": ["Congo-Brazzaville", "Congo"],
+    "Republic of the Congo": ["Congo-Brazzaville"],  # "Congo" is DR Congo's alias
     "Central African Republic": ["CAR"],
     "Czech Republic": ["Czechia"],
     "Palestine (Gaza Strip)": ["Palestine", "State of Palestine", "Gaza Strip", "Gaza"],
-    "United Kingdom": ["UK", "Britain", "Great Britain"],
-    "Myanmar": ["Burma"],
     "Timor-Leste": ["East Timor"],
     "Vatican City": ["Vatican", "Holy See"],
-    "North Korea": ["DPRK"],
-    "South Korea": ["Korea", "Republic of Korea"],
 }
 CONTINENTS = {"Russia": "Europe", "Turkey": "Asia"}  # countries whose cities lie on two continents
 HAND_DRAWN_CONTINENTS = {"Singapore": "Asia"}  # the others are in Europe
+
+NOTES = (
+    "Countries of cities.json and of their neighbouring_countries. outline: the country's land as"
+    " a list of polygons, each a list of [longitude, latitude] pairs (outer rings only, no holes),"
+    " from Natural Earth's 1:110m admin-0 countries (public domain; naturalearthdata.com),"
+    f" simplified with shapely simplify({TOLERANCE}) and rounded to 2 decimals by"
+    " build_countries.py beside this file, so borders and coasts are off by up to about 20 km."
+    " Somalia includes Somaliland; 'Palestine (Gaza Strip)' is Natural Earth's West Bank plus a"
+    " hand-drawn Gaza Strip; Singapore, Andorra, Monaco, San Marino and Vatican City (too small"
+    " for that map) are rough hand-drawn outlines. France includes French Guiana and Corsica;"
+    " Morocco's outline excludes Western Sahara, which has its own. continent: the cities'"
+    " continent where the country has a city in cities.json."
+)
 
 
 def outline(geometry) -> list[list[list[float]]]:
@@ -85,7 +102,8 @@ def main(shapefile_path: str) -> None:
     }
     aliases = {c["country"]: c["country_aliases"] for c in cities}
     continents = {c["country"]: c["continent"] for c in cities} | CONTINENTS
-    names = sorted({c["country"] for c in cities} | {n for c in cities for n in c["neighbouring_countries"]})
+    neighbours = {n for c in cities for n in c["neighbouring_countries"]}
+    names = sorted({c["country"] for c in cities} | neighbours)
     countries = []
     for name in names:
         if name in HAND_DRAWN:
@@ -96,23 +114,16 @@ def main(shapefile_path: str) -> None:
             continent = maps[parts[0]][1]
             if name == "Palestine (Gaza Strip)":
                 polygons.append(GAZA_STRIP)
-        countries.append({
-            "name": name,
-            "aliases": aliases.get(name) or ALIASES.get(name, []),
-            "continent": continents.get(name, continent),
-            "outline": polygons,
-        })
-    notes = (
-        "Countries of cities.json and of their neighbouring_countries. outline: the country's land as a list of "
-        "polygons, each a list of [longitude, latitude] pairs (outer rings only, no holes), from Natural Earth's "
-        f"1:110m admin-0 countries (public domain; naturalearthdata.com), simplified with shapely simplify({TOLERANCE}) "
-        "and rounded to 2 decimals by build_countries.py beside this file, so borders and coasts are off by up to "
-        "about 20 km. Somalia includes Somaliland; 'Palestine (Gaza Strip)' is the West Bank of Natural Earth plus a "
-        "hand-drawn Gaza Strip; Singapore, Andorra, Monaco, San Marino and Vatican City (too small for that map) are "
-        "rough hand-drawn outlines. France includes French Guiana and Corsica; Morocco's outline excludes Western "
-        "Sahara, which has its own. continent: the cities' continent where the country has a city in cities.json."
-    )
-    text = json.dumps({"_notes": notes, "countries": countries}, ensure_ascii=False, separators=(",", ":"))
+        countries.append(
+            {
+                "name": name,
+                "aliases": aliases.get(name) or ALIASES.get(name, []),
+                "continent": continents.get(name, continent),
+                "outline": polygons,
+            }
+        )
+    data = {"_notes": NOTES, "countries": countries}
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     (HERE / "countries.json").write_text(text.replace('},{"name"', '},\n{"name"') + "\n")
 
 
