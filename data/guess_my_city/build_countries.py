@@ -11,7 +11,8 @@ naturalearth_lowres.shp, which the geopandas 0.14.4 wheel bundles (geopandas/dat
 It takes every country of cities.json and every country named in a city's neighbouring_countries,
 simplifies each outline with shapely's ``simplify(0.1)`` (degrees, topology kept), keeps the outer
 ring of each polygon (no holes) rounded to 2 decimals. The microstates that the 1:110m map leaves
-out and the Gaza Strip get the rough hand-drawn outlines of HAND_DRAWN.
+out and the Gaza Strip get the rough hand-drawn outlines of HAND_DRAWN (cut out of the countries
+around them: CUT_OUT).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import sys
 from pathlib import Path
 
 import shapefile  # pyshp
-from shapely.geometry import shape
+from shapely.geometry import box, shape
+from shapely.ops import unary_union
 
 HERE = Path(__file__).parent
 TOLERANCE = 0.1  # degrees, for shapely's simplify
@@ -56,6 +58,9 @@ HAND_DRAWN = {  # rough [longitude, latitude] outlines, not Natural Earth's
     "San Marino": [[12.4, 43.89], [12.52, 43.89], [12.52, 43.99], [12.4, 43.99]],
     "Vatican City": [[12.445, 41.9], [12.458, 41.9], [12.458, 41.907], [12.445, 41.907]],
 }
+CUT_OUT = {  # (west, south, east, north) boxes of land that the 1:110m map gives the wrong country
+    "Malaysia": (103.6, 1.1, 104.1, 1.42),  # Singapore, south of the Johor Strait
+}
 GAZA_STRIP = [[34.22, 31.32], [34.27, 31.22], [34.56, 31.54], [34.49, 31.6]]
 
 ALIASES = {  # for countries that are only neighbours (cities' country_aliases cover the rest)
@@ -84,6 +89,7 @@ NOTES = (
 
 
 def outline(geometry) -> list[list[list[float]]]:
+    """The simplified outer rings of a Natural Earth country."""
     simple = geometry.simplify(TOLERANCE, preserve_topology=True)
     polygons = getattr(simple, "geoms", [simple])
     return [
@@ -110,7 +116,10 @@ def main(shapefile_path: str) -> None:
             polygons, continent = [HAND_DRAWN[name]], HAND_DRAWN_CONTINENTS.get(name, "Europe")
         else:
             parts = MERGED.get(name, (NATURAL_EARTH_NAMES.get(name, name),))
-            polygons = [p for part in parts for p in outline(maps[part][0])]
+            geometry = unary_union([maps[part][0] for part in parts])
+            polygons = outline(
+                geometry.difference(box(*CUT_OUT[name])) if name in CUT_OUT else geometry
+            )
             continent = maps[parts[0]][1]
             if name == "Palestine (Gaza Strip)":
                 polygons.append(GAZA_STRIP)
