@@ -99,11 +99,11 @@ def fit_transcript(header: str, lines: Sequence[str], max_length: int) -> str:
     """``header`` followed by ``lines`` (each ending with a newline), dropping the oldest lines
     until it fits in ``max_length`` characters."""
     kept = len(lines)
-    total = len(header) + sum(len(line) + 1 for line in lines)
+    total = len(header) + sum(map(len, lines)) + kept
     while total > max_length and kept > 0:
         total -= len(lines[len(lines) - kept]) + 1
         kept -= 1
-    text = header + "".join(line + "\n" for line in lines[len(lines) - kept :])
+    text = header + "".join([line + "\n" for line in lines[len(lines) - kept :]])
     return text[:max_length]
 
 

@@ -48,6 +48,7 @@ from archer_envs.oracles.english import (
     Prefiltered,
     alternation,
     join,
+    last_question,
     listing,
     normalise,
 )
@@ -610,6 +611,8 @@ _CHOICE = Prefiltered(
     r"western|north|south|east|west|coast\w*|inland|hot|cold|warm|big|small|high|low|wet|dry|"
     r"not)\b(?! not)"
 )
+_UTC_PLUS = re.compile(r"(?i)\b(utc|gmt) ?\+ ?")
+_UTC_MINUS = re.compile(r"(?i)\b(utc|gmt) ?[-\u2212] ?")
 _AUX_WORDS = "is|are|does|do|can|could|would|will|was|were|has|have|should|might|may|did|must|am"
 _AUX = re.compile(rf"^(?:{_AUX_WORDS})\b")
 _QUESTION_WORD = re.compile(rf"^(?:{_AUX_WORDS}|what|which|where|how|who|when|why)\b")
@@ -737,9 +740,7 @@ class CityReader:
     def _clause(question: str) -> str:
         """The question inside the input: its last sentence that asks one, without lead-ins,
         politeness or tag questions."""
-        sentences = [s for s in re.split(r"(?<=[?!.:;])\s+|\n", question) if s.strip()]
-        asked = [s for s in sentences if s.rstrip().endswith("?")]
-        chosen = asked[-1] if asked else (sentences[-1] if sentences else "")
+        chosen, _ = last_question(question)
         # "thanks! to narrow it down, is it ...": the question starts after the lead-in
         parts = chosen.split(",")
         for k, part in enumerate(parts[1:], 1):
@@ -747,8 +748,9 @@ class CityReader:
             if lead_in and _QUESTION_WORD.match(fold(part)) and len(part.split()) > 3:
                 chosen = ",".join(parts[k:])
                 break
-        chosen = _sub(r"(?i)\b(utc|gmt) ?\+ ?", r"\1 plus ", chosen)
-        chosen = _sub(r"(?i)\b(utc|gmt) ?[-\u2212] ?", r"\1 minus ", chosen)
+        if "utc" in chosen.lower() or "gmt" in chosen.lower():  # "UTC+5" -> "utc plus 5"
+            chosen = _UTC_PLUS.sub(r"\1 plus ", chosen)
+            chosen = _UTC_MINUS.sub(r"\1 minus ", chosen)
         text = LEAD_IN.sub("", fold(chosen)).strip()
         text = INDIRECT.sub("", text).strip()
         text = _sub(r"^(?:please|pls|kindly|so|and|but|then) ", "", text)

@@ -11,7 +11,6 @@ answers and Detective's descriptions list things with ``listing``.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 from collections.abc import Iterable, Sequence
@@ -139,66 +138,110 @@ class Prefiltered:
         return self.regex.sub(replacement, text) if self.possible(text) else text
 
 
+_MAX_PIECES = 100_000  # remembered pieces of text per index
+
+
 class NeedleIndex:
-    """Which of many ``Prefiltered`` regexes may match a text, without testing each: a needle in
-    a text has its first fragment (up to its first space) inside one of the text's pieces
-    between spaces, and what each piece holds is worked out once and remembered."""
+    """Which of many ``Prefiltered`` regexes may match a text (those whose ``possible`` holds),
+    without testing each: every needle has a piece between spaces (its longest) that stands
+    inside one of the text's pieces, and which needles each piece can hold is worked out once
+    and remembered."""
 
     def __init__(self, regexes: Sequence[Prefiltered]):
-        self.always = frozenset(
-            i
-            for i, regex in enumerate(regexes)
-            if regex.needles is None or any(n.startswith(" ") for n in regex.needles)
-        )
-        # first character of a fragment -> (fragment, the regex it is of)
-        self.fragments: dict[str, list[tuple[str, int]]] = {}
+        always = {i for i, regex in enumerate(regexes) if regex.needles is None}
+        # first character of a needle's key -> (key, needle, the regex it is of)
+        self._keys: dict[str, list[tuple[str, str, int]]] = {}
         for i, regex in enumerate(regexes):
-            for needle in regex.needles if i not in self.always else ():
-                fragment = needle.split(" ")[0]
-                self.fragments.setdefault(fragment[0], []).append((fragment, i))
-        self._piece = functools.lru_cache(maxsize=100_000)(self._in_piece)
+            for needle in regex.needles or ():
+                key = max(needle.split(" "), key=len)
+                if key:
+                    self._keys.setdefault(key[0], []).append((key, needle, i))
+                else:  # only spaces: in most texts
+                    always.add(i)
+        self.always = frozenset(always)
+        self._pieces: dict[str, tuple[frozenset[int], tuple[tuple[str, int], ...]]] = {}
 
-    def _in_piece(self, piece: str) -> frozenset[int]:
-        return frozenset(
-            i
-            for char in set(piece)
-            for fragment, i in self.fragments.get(char, ())
-            if fragment in piece
-        )
+    def _in_piece(self, piece: str) -> tuple[frozenset[int], tuple[tuple[str, int], ...]]:
+        """What ``piece`` tells of a text that holds it: the regexes with a needle inside it,
+        and (needle, regex) pairs whose needle's key is inside it, still to look for in the
+        whole text."""
+        found, pending = set(), {}
+        for char in set(piece):
+            for key, needle, i in self._keys.get(char, ()):
+                if key in piece:
+                    if needle == key:
+                        found.add(i)
+                    else:
+                        pending[needle, i] = None
+        hits = frozenset(found), tuple((n, i) for n, i in pending if i not in found)
+        if len(self._pieces) >= _MAX_PIECES:
+            self._pieces.clear()
+        self._pieces[piece] = hits
+        return hits
 
     def candidates(self, text: str) -> set[int]:
         """The indices of the regexes that may match ``text``."""
         found = set(self.always)
+        pieces = self._pieces
         for piece in set(text.split(" ")):
-            found |= self._piece(piece)
+            hits = pieces.get(piece) or self._in_piece(piece)
+            found |= hits[0]
+            for needle, i in hits[1]:
+                if i not in found and needle in text:
+                    found.add(i)
         return found
 
 
+class Substitutions:
+    """``(pattern, replacement)`` pairs applied in order, as ``regex.sub`` one after another,
+    skipping those that cannot match; ``strip`` strips the text before and after each change."""
+
+    def __init__(self, pairs: Iterable[tuple[str | Prefiltered, str]], strip: bool = False):
+        self.pairs = [
+            (pattern if isinstance(pattern, Prefiltered) else Prefiltered(pattern), replacement)
+            for pattern, replacement in pairs
+        ]
+        self.strip = strip
+        self._index = NeedleIndex([pattern for pattern, _ in self.pairs])
+
+    def __call__(self, text: str) -> str:
+        if self.strip:
+            text = text.strip()
+        pending = sorted(self._index.candidates(text))
+        while pending:
+            i = pending.pop(0)
+            pattern, replacement = self.pairs[i]
+            changed = pattern.regex.sub(replacement, text)
+            if changed != text:
+                text = changed.strip() if self.strip else changed
+                pending = [k for k in sorted(self._index.candidates(text)) if k > i]
+        return text
+
+
 # --- normalisation -----------------------------------------------------------------------------
-_CONTRACTIONS = [
-    (r"\bwon't\b", "will not"),
-    (r"\bcan't\b", "can not"),
-    (r"\bcannot\b", "can not"),
-    (r"\bain't\b", "is not"),
-    (r"n't\b", " not"),
-    (r"\b(it|that|what|there|he|she|who)'s\b", r"\1 is"),
-    (r"'re\b", " are"),
-    (r"'ll\b", " will"),
-    (r"'ve\b", " have"),
-    (r"\bi'm\b", "i am"),
-    (r"'d\b", " would"),
-    (r"'s\b", ""),
-    # the same without apostrophes, as people type them
-    (r"\b(is|are|does|do|did|was|were|has|have|had|would|could|should|can)nt\b", r"\1 not"),
-    (r"\bwont\b", "will not"),
-    (r"\bcant\b", "can not"),
-    (r"\bdont\b", "do not"),
-    (r"\bdoesnt\b", "does not"),
-    (r"\bisnt\b", "is not"),
-]
-_CONTRACTIONS = [(Prefiltered(a), b) for a, b in _CONTRACTIONS]
-# what a text without apostrophes can hold (no replacement writes one)
-_PLAIN_CONTRACTIONS = [(a, b) for a, b in _CONTRACTIONS if not all("'" in n for n in a.needles)]
+_CONTRACTIONS = Substitutions(
+    [
+        (r"\bwon't\b", "will not"),
+        (r"\bcan't\b", "can not"),
+        (r"\bcannot\b", "can not"),
+        (r"\bain't\b", "is not"),
+        (r"n't\b", " not"),
+        (r"\b(it|that|what|there|he|she|who)'s\b", r"\1 is"),
+        (r"'re\b", " are"),
+        (r"'ll\b", " will"),
+        (r"'ve\b", " have"),
+        (r"\bi'm\b", "i am"),
+        (r"'d\b", " would"),
+        (r"'s\b", ""),
+        # the same without apostrophes, as people type them
+        (r"\b(is|are|does|do|did|was|were|has|have|had|would|could|should|can)nt\b", r"\1 not"),
+        (r"\bwont\b", "will not"),
+        (r"\bcant\b", "can not"),
+        (r"\bdont\b", "do not"),
+        (r"\bdoesnt\b", "does not"),
+        (r"\bisnt\b", "is not"),
+    ]
+)
 # fmt: off
 _SPELLING = {  # British spellings, common typos and chat shorthand
     "colour": "color", "colours": "colors", "coloured": "colored", "colourful": "colorful",
@@ -218,6 +261,21 @@ _SPELLING = {  # British spellings, common typos and chat shorthand
     "insturment": "instrument",
 }
 # fmt: on
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[?!.:;])\s+|\n")
+_HAS_SENTENCE_BREAK = re.compile(r"[?!.:;]\s|\n")  # where _SENTENCE_BREAK splits
+
+
+def last_question(text: str) -> tuple[str, bool]:
+    """The sentence of ``text`` that asks: its last one that ends with a question mark, else
+    its last sentence; and whether it has a question mark."""
+    if _HAS_SENTENCE_BREAK.search(text):
+        sentences = [s for s in _SENTENCE_BREAK.split(text) if s.strip()]
+    else:
+        sentences = [text] if text.strip() else []
+    asked = [s for s in sentences if s.rstrip().endswith("?")]
+    return (asked[-1] if asked else (sentences[-1] if sentences else "")), bool(asked)
 
 
 LEAD_IN = re.compile(
@@ -254,16 +312,20 @@ _THEN = Prefiltered(
 )
 
 
+_NOT_WORD = re.compile(r"[^a-z0-9.]+")
+_LONE_DOT = re.compile(r"(?<!\d)\.|\.(?!\d)")  # a full stop, not a decimal point
+
+
 def normalise(text: str) -> str:
     """Lowercase words separated by single spaces; contractions expanded; spelling unified."""
     text = text.lower().replace("\u2019", "'").replace("`", "'")
     text = _DOLLARS.sub(r"\1 dollars", text)
     text = _THOUSANDS.sub(r"\1\2", text)
-    for pattern, replacement in _CONTRACTIONS if "'" in text else _PLAIN_CONTRACTIONS:
-        text = pattern.sub(replacement, text)
-    text = re.sub(r"(?<!\d)\.|\.(?!\d)|[^a-z0-9.]+", " ", text)
-    words = [_SPELLING.get(word, word) for word in text.split()]
-    text = " ".join(words)
+    text = _CONTRACTIONS(text)
+    text = _NOT_WORD.sub(" ", text)
+    if "." in text:
+        text = _LONE_DOT.sub(" ", text)
+    text = " ".join([_SPELLING.get(word, word) for word in text.split()])
     return _THEN.sub(r"\1 than", text)
 
 

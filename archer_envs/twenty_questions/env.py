@@ -48,18 +48,23 @@ PROMPT = Prompt(
 )
 
 
+_UNSURE = re.compile(
+    r"\b(?:do not|don't|dont) know\b|\bnot sure\b|\bunsure\b|"
+    r"\b(?:can't|cannot|can not) (?:tell|say)\b"
+)
+_NOT = re.compile(r"n't\b")
+_WORD = re.compile(r"[a-z]+")
+
+
 def normalise_answer(reply: str) -> str:
     """An oracle's free-text reply as "Yes.", "No." or "Invalid Question.": the first word that
     says yes or no decides ("No, it is not." -> "No."); "I don't know" and replies with neither
     are invalid. (Upstream tested substrings, so that "know" or "not" counted as No.)"""
-    text = re.sub(
-        r"\b(?:do not|don't|dont) know\b|\bnot sure\b|\bunsure\b|"
-        r"\b(?:can't|cannot|can not) (?:tell|say)\b",
-        " invalid ",
-        reply.lower(),
-    )
-    text = re.sub(r"n't\b", " not", text)
-    for word in re.findall(r"[a-z]+", text):
+    if reply in (YES, NO, INVALID):
+        return reply  # already one of them (the knowledge-base oracle's replies)
+    text = _UNSURE.sub(" invalid ", reply.lower())
+    text = _NOT.sub(" not", text)
+    for word in _WORD.findall(text):
         if word in ("yes", "yeah", "yep", "correct", "true"):
             return YES
         if word in ("no", "nope", "not", "false", "incorrect"):

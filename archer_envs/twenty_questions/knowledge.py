@@ -33,10 +33,13 @@ from archer_envs.oracles.english import (
     NEGATIVE_INTERROGATIVE,
     TAG_QUESTION,
     TOKEN,
+    NeedleIndex,
     Prefiltered,
+    Substitutions,
     alternation,
     expansions,
     join,
+    last_question,
     normalise,
 )
 from archer_envs.question_game import NO, YES
@@ -167,9 +170,8 @@ _LEADING_SUBJECT = re.compile(
     r"^((?:is|are|does|do|can|could|would|will|was|were|has|have|should|might|did) )?"
     rf"the (?:{_CATEGORY_SUBJECTS}){_THINKING_OF}"
 )
-_REPHRASE = [
-    (Prefiltered(p), r)
-    for p, r in [
+_REPHRASE = Substitutions(
+    [
         (
             r"^(?:would|could|can|do|did) you (?:say|describe|consider|call|classify|"
             r"characteri[sz]e|think of|categori[sz]e|label) it (?:as |to be )?(?:being )?",
@@ -199,8 +201,17 @@ _REPHRASE = [
             r"frequently|always|sometimes|ever|ordinarily|traditionally)\b",
             "",
         ),
-    ]
-]
+    ],
+    strip=True,
+)
+_PLEASE = Prefiltered(r"^(?:please|pls|kindly) ")
+_TRAILING_FILLER = Prefiltered(r" (?:please|then|now|at all|exactly|by any chance|perhaps|maybe)$")
+_SPACES = re.compile(" +")
+_OR = re.compile(r"\bor\b")
+# "bigger or smaller than a cat?" asks for a choice, not yes or no
+_CHOICE = Prefiltered(
+    r"\b(?:bigger|larger|heavier|smaller|lighter) or (?:bigger|larger|heavier|smaller|lighter)\b"
+)
 _PERSON = Prefiltered(
     r"\b(can|could|would|will|do|does|did|should|might|may|must|to|that|which|something|"
     r"thing|things|object|anything) (?:people|someone|somebody|a person|humans|a human|"
@@ -522,6 +533,7 @@ class QuestionParser:
                 for name in obj.names:
                     for form in _plurals(normalise(name)):
                         self._references[form] = (obj.size_cm, obj.weight_kg)
+        self._detectors = NeedleIndex([matcher[0] for matcher in self._matchers])
         self._reference_regex = alternation(self._references) if self._references else None
         self.parse = functools.lru_cache(maxsize=200_000)(self._parse)
 
@@ -573,9 +585,8 @@ class QuestionParser:
         """The yes/no question inside the input (the last sentence that asks one, without
         lead-ins such as "Great! Next question:", politeness or tag questions), and whether the
         input has a question mark."""
-        sentences = [s for s in re.split(r"(?<=[?!.:;])\s+|\n", question) if s.strip()]
-        asked = [s for s in sentences if s.rstrip().endswith("?")]
-        text = normalise(asked[-1] if asked else (sentences[-1] if sentences else ""))
+        sentence, asked = last_question(question)
+        text = normalise(sentence)
         text = LEAD_IN.sub("", text).strip()
         text = INDIRECT.sub("", text).strip()
         match = _QUESTION_START.search(text)
@@ -583,11 +594,11 @@ class QuestionParser:
             prefix = text[: match.start()].split()
             if len(prefix) <= 6:  # "based on that, is it ...", "i think so, is it ..."
                 text = text[match.start() :]
-        text = re.sub(r"^(?:please|pls|kindly) ", "", text)
-        text = re.sub(r" (?:please|then|now|at all|exactly|by any chance|perhaps|maybe)$", "", text)
+        text = _PLEASE.sub("", text)
+        text = _TRAILING_FILLER.sub("", text)
         text = TAG_QUESTION.sub("", text)
         text = NEGATIVE_INTERROGATIVE.sub(r"\1 \2", text)
-        return text.strip(), bool(asked)
+        return text.strip(), asked
 
     def _identity(self, text: str) -> tuple[list[int], bool] | None:
         """Objects named by an identity question ("is it a dog?", "are you thinking of a cat or
@@ -596,7 +607,7 @@ class QuestionParser:
         text = text.replace("in mind", "inmind")
         objects: list[int] = []
         complete = True
-        for segment in re.split(r"\bor\b", text):
+        for segment in _OR.split(text):
             mentions = self._mentions(segment)
             if mentions:
                 unnamed = self._name_regex.sub(" ", segment).split()
@@ -625,16 +636,10 @@ class QuestionParser:
         text = _LEADING_SUBJECT.sub(r"\1it", text)
         text = _SUBJECT.sub("it", text)
         text = _PERSON.sub(r"\1 you", text)
-        for pattern, replacement in _REPHRASE:
-            text = pattern.sub(replacement, text).strip()
-        text = re.sub(" +", " ", text)
-        if _REQUEST.match(text):
-            return None
-        if re.search(
-            r"\b(?:bigger|larger|heavier|smaller|lighter) or (?:bigger|larger|heavier|"
-            r"smaller|lighter)\b",
-            text,
-        ):
+        text = _REPHRASE(text)
+        if "  " in text:
+            text = _SPACES.sub(" ", text)
+        if _REQUEST.match(text) or _CHOICE.search(text):
             return None  # "bigger or smaller than a cat?" asks for a choice, not yes or no
         text = _MATERIAL_LIST.sub(_distribute_materials, text)
         comparisons, text = self._comparisons(text)
@@ -671,9 +676,10 @@ class QuestionParser:
         candidates = set(self._always)
         for word in TOKEN.findall(text):
             candidates.update(self._by_word.get(word, ()))
+        candidates &= self._detectors.candidates(text)
         for index in sorted(candidates):  # the matchers' order: ties sort as before
             detector, alternatives, form, negated, specificity = self._matchers[index]
-            if detector.search(text) is None:
+            if detector.regex.search(text) is None:
                 continue
             for regex in alternatives:
                 for match in regex.finditer(text):

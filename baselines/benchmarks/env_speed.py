@@ -155,7 +155,7 @@ def main() -> None:
     single_env(2000, questions)  # warm the parse cache as a running agent would
     single = single_env(args.steps, questions)
     vector = vector_env(args.steps, questions)
-    cold = unseen_questions(2000)
+    cold = unseen_questions(min(args.steps, 20_000))
     print(f"TwentyQuestions-v0, knowledge-base oracle, one process ({os.cpu_count()} cores here)")
     print(f"  single env (gym.make):          {single:>10,.0f} steps/s")
     print(f"  make_vec, 32 envs:              {vector:>10,.0f} env steps/s")
