@@ -61,6 +61,17 @@ WITHHELD = "I can't answer that question."  # what is left of a reply that gave 
 
 # --- the knowledge -------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class AdminRegion:
+    """The first-level subdivision a city lies in: its name, kind ("state", "prefecture"...),
+    other names (which may hold the city's own name: never said) and wider informal areas."""
+
+    name: str = ""
+    kind: str = ""
+    aliases: tuple[str, ...] = ()
+    areas: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class City:
     """The facts of one city (see data/guess_my_city/ for their meaning)."""
 
@@ -99,6 +110,11 @@ class City:
     utc_offset: float | None
     currency: str
     nicknames: tuple[str, ...]
+    latitude: float | None = None
+    longitude: float | None = None
+    admin_region: AdminRegion = AdminRegion()
+    island: str | None = None
+    lakes: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -142,6 +158,8 @@ def _city_from_dict(entry: dict[str, Any]) -> City:
             value = None if value is None else float(value)
         elif kind == "str | None":
             value = None if value in (None, "") else str(value)
+        elif kind == "AdminRegion":
+            value = _admin_region(value or {})
         else:
             value = "" if value is None else str(value)
         values[name] = value
@@ -151,6 +169,20 @@ def _city_from_dict(entry: dict[str, Any]) -> City:
             f"city {entry['name']!r}: capital must be one of {_CAPITALS}, got {values['capital']!r}"
         )
     return City(**values)
+
+
+def _admin_region(entry: dict[str, Any]) -> AdminRegion:
+    if not isinstance(entry, dict):
+        raise TypeError(f"an admin_region is a JSON object, got {entry!r:.80}")
+    unknown = sorted(set(entry) - {f.name for f in fields(AdminRegion)})
+    if unknown:
+        raise ValueError(f"admin_region {entry.get('name')!r} has unknown keys {unknown}")
+    return AdminRegion(
+        str(entry.get("name") or ""),
+        str(entry.get("kind") or ""),
+        tuple(str(a) for a in entry.get("aliases") or ()),
+        tuple(str(a) for a in entry.get("areas") or ()),
+    )
 
 
 def load_cities(source: str | os.PathLike | Sequence[dict] | None = None) -> tuple[City, ...]:
