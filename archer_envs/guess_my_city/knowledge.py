@@ -37,6 +37,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from archer_envs.guess_my_city import geography
 from archer_envs.oracles.base import Query
 from archer_envs.oracles.english import (
     INDIRECT,
@@ -263,7 +264,7 @@ def acronym(name: str) -> str | None:
 
 
 # phrases that contain a city's name but mean something else
-_NOT_CITIES = ("el salvador", "salvador dali", "new york state", "state of new york")
+_NOT_CITIES = ("rio de la plata", "el salvador", "salvador dali", "new york state", "state of new york")
 
 
 class CityIndex:
@@ -602,7 +603,8 @@ _OTHER_NAMES = Prefiltered(
     r"area code|postal address|address|airports?|iata|football club|soccer club|sports? club|"
     r"teams? (?:name|called)|name of (?:the|your|its|a|their|my) (?!city\b|town\b|home ?town\b)"
     r"\w+|(?:favou?rite|best) (?:restaurant|bar|cafe|hotel|shop|street|park)|restaurants?|"
-    r"streets?|neighbou?rhoods?|districts?|suburbs?)\b"
+    r"streets?|neighbou?rhoods?|districts?|suburbs?|(?:village|town|hamlet) of|communes?|"
+    r"sectors?|(?:in|near) the [a-z]+(?: [a-z]+)? (?:market|area|quarter))\b"
 )
 _OPEN_START = re.compile(
     r"^(?:what|what s|which|where|whereabouts|when|who|whom|whose|why|how|describe|tell|give|"
@@ -721,9 +723,15 @@ class CityReader:
         languages = {fold(lang) for c in cities for lang in c.languages} | set(_LANGUAGES_EXTRA)
         self.language_phrases = _Phrases(languages)
         self.seas = seas = _sea_forms(cities)
+        for sea in _WORLD_SEAS:
+            seas.setdefault(sea, sea)
+        seas.setdefault("rio de la plata", "river plate")
         self.sea_phrases = _Phrases(seas, _with_preposition(seas)) if seas else None
         self.rivers = rivers = _river_forms(cities)
+        for river in _WORLD_RIVERS:
+            rivers.setdefault(river, re.sub(r" river$", "", river))
         self.river_phrases = _Phrases(rivers, _with_preposition(rivers)) if rivers else None
+        self._build_geography()
         climates = {fold(c.climate) for c in cities if c.climate}
         self.climate_regex = Prefiltered(
             rf"\b(?:an? )?({'|'.join(sorted(map(re.escape, climates), key=len, reverse=True))})"
@@ -747,19 +755,64 @@ class CityReader:
         }
         self.topic_blob = " ".join(sorted(self.topic_words))
 
+    def _build_geography(self) -> None:
+        """The places, islands, lakes and world cities a question may name."""
+        cities = self.cities
+        excluded = set(self.country_forms) | set(_CONTINENTS) | _STOP | _GENERIC_PLACES
+        self.places = _place_vocabulary(cities, excluded)
+        self.place_regex = Prefiltered(
+            r"(?<![a-z0-9])(?:(?:in|on|at|within|inside) )?(?:the )?(?:(?:state|province|"
+            r"prefecture|region|department|governorate|county|oblast|territory) of (?:the )?)?("
+            + "|".join(map(re.escape, sorted(self.places, key=len, reverse=True)))
+            + r")(?: (?:province|state|prefecture|region|department|governorate|oblast|county|"
+            r"district|division|territory|area|metropolis))?(?![a-z0-9])"
+        )
+        self.place_phrases = _Phrases(self.places, self.place_regex.regex)
+        self.islands = {
+            form: island
+            for island in {fold(c.island) for c in cities if c.island} | set(_WORLD_ISLANDS)
+            for form in {island, re.sub(r" island$", "", island)}
+            if form not in _STOP
+        }
+        self.island_phrases = _Phrases(
+            self.islands,
+            re.compile(
+                r"(?<![a-z0-9])(?:(?:on|in) )?(?:the )?(?:island of )?("
+                + "|".join(map(re.escape, sorted(self.islands, key=len, reverse=True)))
+                + r")(?: island)?(?![a-z0-9])"
+            ),
+        )
+        lakes = {fold(lake) for c in cities for lake in c.lakes} | set(_WORLD_LAKES)
+        self.lake_phrases = _Phrases(lakes, _with_preposition(lakes))
+        self.kinds = {fold(c.admin_region.kind) for c in cities} - {""}
+        self.world = _world_city_forms(self.country_forms)
+
+    def _unknown_name(self, pattern: Prefiltered, text: str) -> bool:
+        """Whether the pattern finds what the facts do not hold, outside a known place's name
+        ("metro" is not asked about in "Metro Manila")."""
+        found = pattern.search(text)
+        if found is None:
+            return False
+        places = self.place_spans(text, frozenset(TOKEN.findall(text)))
+        return not any(start <= found.start() < end for start, end in places)
+
+    def place_spans(self, text: str, words: frozenset[str]) -> list[tuple[int, int]]:
+        """Where a folded text names a subdivision or an area."""
+        return [m.span() for m in self.place_phrases.finditer(text, words)]
+
     # --- the reading ----------------------------------------------------------------------------
     def _read(self, question: str) -> Form | None:
         text = self._clause(question)
         if not text:
             return None
-        if _OTHER_NAMES.search(text):
+        if self._unknown_name(_OTHER_NAMES, text):
             return ("unknown",)
         if _NAME_REQUEST.search(text):
             return ("refuse",)
         acronyms = self.index.named(question) - {i for _, _, i in self.index.mentions(text)}
         if acronyms:
             return ("cities", tuple(sorted(acronyms | {i for *_, i in self.index.mentions(text)})))
-        if _UNKNOWN.search(text):
+        if self._unknown_name(_UNKNOWN, text):
             return ("unknown",)
         if _OPEN_START.match(text) or (_CHOICE.search(text) and self._open(text)):
             return self._open(text)
@@ -804,6 +857,13 @@ class CityReader:
     def _yes_no(self, text: str) -> Form | None:
         mentioned = self.index.mentions(text)
         if mentioned:
+            places = self.place_spans(text, frozenset(TOKEN.findall(text)))
+            mentioned = [
+                (s, e, i)
+                for s, e, i in mentioned
+                if not any(ps <= s and e <= pe and pe - ps > e - s for ps, pe in places)
+            ]
+        if mentioned:
             return self._about_cities(text, mentioned)
         atoms = self._atoms(text)
         if not atoms:
@@ -838,6 +898,12 @@ class CityReader:
                     (("hemi", other.hemisphere_ns), ("hemi", other.hemisphere_ew)),
                 ),
             }[kind]
+        relations = [
+            self._relation(text[:start], _Place.of_city(self.cities[i]), i)
+            for start, _, i in mentioned
+        ]
+        if all(relations):
+            return join("and", relations)
         if _search(
             r"\b(?:near|close to|far from|next to|north|south|east|west|bigger|larger|smaller|"
             r"older|newer|hotter|colder|richer|like|similar|compared|than|from here|distance)\b",
@@ -989,6 +1055,115 @@ class CityReader:
         for match in self.sport_phrases.finditer(asked.text, asked.words):
             yield match, ("sport", match.group(0))
 
+    @staticmethod
+    def _relation(before: str, place: _Place, index: int | None = None) -> Form | None:
+        """What a question asks about the city named right after ``before`` ("is it near",
+        "in the same province as"), or None where it asks nothing of the kind."""
+        match = _RELATION.search(before)
+        if match is None:
+            return None
+        kind = match.lastgroup
+        if kind in ("near", "far", "next"):
+            yes_km, no_km = (60, 200) if kind == "next" else (_NEAR_KM, _FAR_KM)
+            near = ("near", place.lat, place.lon, yes_km, no_km)
+            return ("not", near) if kind == "far" else near
+        if kind == "unit":
+            km = float(match.group("km")) * (1.609 if match.group("unit").startswith("mi") else 1)
+            return ("near", place.lat, place.lon, km * 0.9, km * 1.1)
+        if kind == "dir":
+            return ("dir_of", _direction(match.group("dir")), place.lat, place.lon)
+        if kind == "admin":
+            return ("same_admin", place.country, place.admin)
+        if kind == "country":
+            return ("country", place.country)
+        return ("cities", (index,)) if index is not None else ("elsewhere", place.lat, place.lon)
+
+    def _world_cities(self, asked: _Asked) -> Detected:
+        """Cities outside the list, named where a relation asks about them ("near Kobe")."""
+        if asked.words.isdisjoint(_RELATION_WORDS):
+            return
+        for match in _RELATION_NAME.finditer(asked.text):
+            words = match.group("name").split()
+            for n in range(len(words), 0, -1):
+                rows = self.world.get(" ".join(words[:n]))
+                if rows:
+                    form = self._relation(match.group("before") + " ", _Place.of_row(rows[0]))
+                    end = match.start("name") + len(" ".join(words[:n]))
+                    if form is not None:
+                        yield _Span(match.start(), end), form
+                    break
+
+    def _positions(self, asked: _Asked) -> Detected:
+        """"in the north of the country", "northern Brazil", "on the west coast of India"."""
+        if asked.words.isdisjoint(_DIRECTION_WORDS):
+            return
+        for pattern, threshold in _POSITIONS:
+            for match in pattern.finditer(asked.text):
+                where = self._position_place(match.group("place") or "")
+                if where is None:
+                    continue
+                (kind, key), length = where
+                end = match.start("place") + length if match.group("place") else match.end()
+                shape = match.group("shape") or ""
+                limit = _SHAPES.get(shape, threshold)
+                phrase = re.sub(r"^(?:in |on |at |along )?(?:the )?", "", asked.text[match.start():end])
+                form = ("pos", kind, key, _direction(match.group("dir")), limit, phrase)
+                if shape in ("coast", "coastline", "shore", "seaboard", "seaside"):
+                    form = ("and", (("coastal",), form))
+                yield _Span(match.start(), end), form
+
+    def _position_place(self, text: str) -> tuple[tuple[str, str | None], int] | None:
+        """The land a position is asked within: (("country" or "island", its key or None for
+        the city's own), the length of its name in ``text``), or None for no land."""
+        if not text or _OWN_LAND.match(text):
+            kind = "island" if text.startswith(("island", "the island")) else "country"
+            return (kind, None), len(_OWN_LAND.match(text).group(0)) if text else 0
+        words = text.split()
+        for n in range(min(4, len(words)), 0, -1):
+            name = " ".join(words[:n])
+            if name in ("us", "u s", "the us"):
+                return ("country", "united states"), len(name)
+            keys = self.country_forms.get(name)
+            if keys:
+                return ("country", "|".join(sorted(keys))), len(name)
+            if name in self.islands:
+                return ("island", self.islands[name]), len(name)
+        return None
+
+    def _borders(self, asked: _Asked) -> Detected:
+        for match in _BORDER.finditer(asked.text):
+            other = match.group("other")
+            if not other:
+                yield match, ("border_near", None)
+                continue
+            words = other.split()
+            for n in range(len(words), 0, -1):
+                keys = self.country_forms.get(" ".join(words[:n]))
+                if keys:
+                    end = match.start("other") + len(" ".join(words[:n]))
+                    yield _Span(match.start(), end), ("border_near", tuple(sorted(keys)))
+                    break
+            else:
+                yield match, ("unknown",)
+
+    def _places(self, asked: _Asked) -> Detected:
+        for match in self.place_phrases.finditer(asked.text, asked.words):
+            yield match, ("place", match.group(1))
+
+    def _islands_and_lakes(self, asked: _Asked) -> Detected:
+        for match in self.island_phrases.finditer(asked.text, asked.words):
+            yield match, ("island", self.islands[match.group(1)])
+        for match in self.lake_phrases.finditer(asked.text, asked.words):
+            yield match, ("lake", match.group(1))
+        for k in sorted(_GEO_INDEX.candidates(asked.text)):
+            pattern, form = _GEO_ATOMS[k]
+            for match in pattern.finditer(asked.text):
+                yield match, form
+        if "a" in asked.words or "an" in asked.words:
+            for kind in self.kinds:
+                for match in _finditer(rf"\b(?:a|an) {re.escape(kind)}\b(?! capital)", asked.text):
+                    yield match, ("admin_kind", kind)
+
     def _topics(self, text: str) -> list[tuple[int, int, Form]]:
         """Fallback: words of the free-text facts ("Is it famous for its film industry?")."""
         food = bool(
@@ -1039,7 +1214,250 @@ _DETECTORS: list[Callable[[CityReader, _Asked], Detected]] = [
     CityReader._climates,
     CityReader._capitals_of,
     CityReader._dishes_and_sports,
+    CityReader._world_cities,
+    CityReader._borders,
+    CityReader._positions,
+    CityReader._places,
+    CityReader._islands_and_lakes,
 ]
+
+
+# --- geography vocabulary -------------------------------------------------------------------------
+# fmt: off
+_WORLD_ISLANDS = tuple(  # islands people ask about besides the cities' own
+    "honshu, hokkaido, kyushu, shikoku, okinawa, java, sumatra, borneo, bali, sulawesi, "
+    "new guinea, luzon, mindanao, cebu, hainan, taiwan, sri lanka, madagascar, sicily, sardinia, "
+    "corsica, crete, cyprus, ireland, great britain, iceland, greenland, cuba, hispaniola, "
+    "jamaica, puerto rico, manhattan, long island, vancouver island, newfoundland, tasmania, "
+    "jeju, sakhalin, zanzibar, hong kong island, lantau, singapore island, salsette island, "
+    "bahrain, mauritius, malta, trinidad, tierra del fuego, zealand".split(", ")
+)
+_WORLD_LAKES = tuple(
+    "lake titicaca, lake balaton, lake erie, lake superior, lake huron, lake michigan, "
+    "lake ontario, lake victoria, lake baikal, lake geneva, lake tahoe, lake malawi, "
+    "lake tanganyika, lake chad, lake ladoga, lake van, tonle sap, lake toba, inle lake, "
+    "lake biwa, tai lake, taihu, poyang lake, dongting lake, west lake, lake nasser, "
+    "lake maracaibo, lake nicaragua, lake como, lake garda, dead sea, great salt lake, "
+    "lake winnipeg, lake urmia, lake texcoco".split(", ")
+)
+_WORLD_SEAS = tuple(
+    "red sea, persian gulf, arabian sea, caribbean, caribbean sea, adriatic, adriatic sea, "
+    "black sea, baltic, baltic sea, north sea, mediterranean, aegean sea, caspian, "
+    "caspian sea, sea of japan, east sea, yellow sea, bohai sea, south china sea, "
+    "east china sea, bay of bengal, gulf of mexico, gulf of thailand, java sea, tasman sea, "
+    "indian ocean, atlantic, pacific, arctic ocean, gulf of guinea, english channel, "
+    "sea of marmara, gulf of finland, strait of malacca, bosphorus, andaman sea, "
+    "philippine sea, coral sea, gulf of aden, gulf of oman, irish sea, ligurian sea, "
+    "tyrrhenian sea, ionian sea, sea of okhotsk, bering sea, white sea".split(", ")
+)
+_WORLD_RIVERS = tuple(
+    "euphrates, mississippi, missouri, rhine, volga, mekong, indus, ganges, yellow river, "
+    "huang he, zambezi, orinoco, parana, st lawrence, rio grande, dnieper, danube, ob, "
+    "yenisei, lena, amur, irrawaddy, brahmaputra, tigris, loire, rhone, elbe, oder, vistula, "
+    "ebro, tagus, douro, seine, thames, hudson, potomac, magdalena, nile, congo river, "
+    "yangtze, pearl river, red river, mekong river, han river, neva, moskva, spree, tiber, "
+    "arno, po river, thames river, jordan river, niger river, amazon river, sao francisco".split(", ")
+)
+_GENERIC_PLACES = frozenset(
+    "centre center central capital coast islands island metropolitan region lakes savanes "
+    "district state province area commune county city town village municipality territory "
+    "department prefecture division".split()
+) | {"eastern province", "southern province", "northern province", "western province",
+     "north east", "north west", "south east", "south west"}
+_SEA_WORDS = frozenset("pacific atlantic caribbean mediterranean indian arctic".split())
+_DIRECTION_WORDS = frozenset(
+    "north south east west northern southern eastern western northeast northwest southeast "
+    "southwest northeastern northwestern southeastern southwestern central centre center "
+    "middle heart".split()
+)
+_DIR = (r"(?:north|south)(?: ?(?:east|west))?(?:ern)?|east(?:ern)?|west(?:ern)?|central|centre|"
+        r"center|middle|heart")
+_SHAPE = r"part|half|side|region|area|corner|tip|portion|end|coast|coastline|shore|seaboard"
+_POSITIONS = [
+    (Prefiltered(_p), 0.15)
+    for _p in (
+        rf"\b(?:in |on |at |along )?the (?:far |extreme |very )?(?P<dir>{_DIR}) "
+        rf"(?:(?P<shape>{_SHAPE}) )?of (?:the |its |your |their |this )?"
+        r"(?P<place>[a-z]+(?: [a-z]+){0,3})",
+        rf"\b(?:on |along |in |at )?the (?P<dir>{_DIR}) (?P<shape>coast|coastline|shore|seaboard|"
+        r"side)(?P<place>)",
+        rf"\b(?:in |on |at )?the (?:far )?(?P<dir>{_DIR})(?: (?P<shape>{_SHAPE}))?(?P<place>)$",
+        rf"\b(?P<dir>{_DIR}) (?:(?P<shape>part|half|side) of (?:the |its |your )?)?"
+        r"(?P<place>[a-z]+(?: [a-z]+){0,3})",
+    )
+]
+_SHAPES = {"half": 0.0, "side": 0.0, "coast": 0.0, "coastline": 0.0, "shore": 0.0,
+           "seaboard": 0.0, "tip": 0.35, "end": 0.3, "corner": 0.2}
+_OWN_LAND = re.compile(
+    r"(?:the |its |your |their |this |my |our )?(?:country|nation|island|peninsula|land|"
+    r"mainland)\b"
+)
+_BORDER = Prefiltered(
+    r"\b(?:near|close to|next to|on|along|at|by|beside) (?:the |a |an |any |your |its )?"
+    r"(?:national |international |country s |land |country )?(?:border|frontier)s?"
+    r"(?: (?:with|of) (?:the )?(?P<other>[a-z]+(?: [a-z]+){0,3}))?"
+)
+_ANY_BORDER = frozenset("another any a other its neighbouring neighboring some".split())
+_NEAR_KM, _FAR_KM = 150, 300  # near a city: yes under, no over (in between: not sure)
+_BORDER_KM, _NOT_BORDER_KM = 100, 250
+_REL = (
+    r"(?:(?P<near>near|nearby|close to|not far from|around|in the vicinity of)|"
+    r"(?P<far>far from|far away from|a long way from)|"
+    r"(?P<next>next to|beside|adjacent to|across (?:the [a-z]+ )?from)|"
+    r"within (?P<km>\d+(?:\.\d+)?) ?(?P<unit>km|kms|kilometers|kilometres|miles|mile|mi) "
+    r"(?:of|from)|(?P<dir>(?:north|south)(?: ?(?:east|west))?|east|west) of|"
+    r"(?:in )?the same (?P<admin>province|state|prefecture|oblast|governorate|department|"
+    r"county|division) as|(?:in )?the same (?P<country>country) as|"
+    r"(?P<same>the same city as|the city you are from|the city you re from|are you from))"
+)
+_RELATION = Prefiltered(rf"\b{_REL} (?:the (?:city|town) of )?$")
+_RELATION_NAME = Prefiltered(
+    rf"(?P<before>\b{_REL}) (?:the (?:city|town) of )?(?P<name>[a-z]+(?: [a-z]+){{0,3}})"
+)
+_RELATION_WORDS = frozenset(
+    "near nearby close far next beside adjacent across within north south east west "
+    "northeast northwest southeast southwest same from around vicinity".split()
+)
+_LAKE_GROUPS = {"great lakes": ("lake michigan", "lake superior", "lake huron", "lake erie",
+                                "lake ontario")}
+_GEO_ATOMS = [
+    (Prefiltered(_p), _f)
+    for _p, _f in [
+        (r"\b(?:on|in) (?:an|a) island\b|\bisland (?:city|nation|country|state)\b|"
+         r"\bon (?:the )?islands?\b", ("island_any",)),
+        (r"\b(?:on|by|near|beside|next to|along|at) (?:a|the|any) (?:big |large |great |huge |"
+         r"famous )?(?:lake|lagoon)s?\b|\b(?:a|any) (?:big |large |great |huge |famous )?"
+         r"(?:lake|lagoon)s?\b|\blakes?(?:ide| ?front| shore)\b", ("lake_any",)),
+        (r"\b(?:one of )?the great lakes\b", ("lake", "great lakes")),
+        (r"\b(?:near|close to|on|at) (?:to )?the equator\b|\bequatorial\b", ("equator",)),
+    ]
+]
+# fmt: on
+_GEO_INDEX = NeedleIndex([pattern for pattern, _ in _GEO_ATOMS])
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A detected span where no single regex match covers it."""
+
+    begin: int
+    finish: int
+
+    def start(self) -> int:
+        return self.begin
+
+    def end(self) -> int:
+        return self.finish
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A city a question names: where it is, its country (folded) and its subdivision's forms."""
+
+    lat: float
+    lon: float
+    country: str
+    admin: frozenset[str]
+
+    @classmethod
+    def of_city(cls, city: City) -> _Place:
+        names = (city.admin_region.name, *city.admin_region.aliases)
+        return cls(
+            city.latitude if city.latitude is not None else math.nan,
+            city.longitude if city.longitude is not None else math.nan,
+            fold(city.country),
+            frozenset(f for n in names if n for f in _place_forms(n)),
+        )
+
+    @classmethod
+    def of_row(cls, row: tuple) -> _Place:
+        return cls(row[3], row[4], fold(row[1]), frozenset(_place_forms(row[2])) if row[2] else
+                   frozenset())
+
+
+def _direction(word: str) -> str:
+    """ "northern" -> "north", "north eastern" -> "northeast", "central" -> "centre"."""
+    word = word.replace(" ", "")
+    if word in ("central", "centre", "center", "middle", "heart"):
+        return "centre"
+    return word.removesuffix("ern")
+
+
+_PLACE_PREFIX = re.compile(r"^(?:muhafazat |changwat |provincia de |the |state of |city of )")
+_PLACE_SUFFIX = re.compile(
+    r" (?:sheng|shi|zizhiqu|zhuangzu|huizu|uygur|province|prefecture|governorate|oblast|"
+    r"region|state|division|department|metropolis|do|gwangyeoksi|teukbyeolsi|special city|"
+    r"metropolitan city|capital city|special administrative region|sar)$"
+)
+
+
+@functools.lru_cache(maxsize=8192)
+def _place_forms(name: str) -> tuple[str, ...]:
+    """The ways a question may write a subdivision's name: "Guangxi Zhuangzu Zizhiqu" ->
+    ("guangxi zhuangzu zizhiqu", "guangxi"), "Gyeonggi-do" -> ("gyeonggi do", "gyeonggi")."""
+    form = fold(name)
+    forms = [form]
+    stripped = _PLACE_PREFIX.sub("", form)
+    while True:
+        shorter = _PLACE_SUFFIX.sub("", stripped)
+        if shorter == stripped:
+            break
+        stripped = shorter
+    forms.append(stripped)
+    return tuple(f for f in dict.fromkeys(forms) if len(f) >= 4)
+
+
+def _is_direction_only(form: str) -> bool:
+    return all(w in _DIRECTION_WORDS or w == "the" for w in form.split())
+
+
+def _place_vocabulary(cities: Sequence[City], excluded: set[str]) -> dict[str, set[tuple]]:
+    """Every way a question names a subdivision or an informal area (regions.json and the
+    cities' own admin regions) -> its keys (country, first name)."""
+    entries: list[tuple[str, Sequence[str]]] = []
+    for country, data in geography.default_regions().items():
+        entries += [(fold(country), names) for names in (*data["subdivisions"], *data["areas"])]
+    for city in cities:
+        admin = city.admin_region
+        if admin.name:
+            entries.append((fold(city.country), (admin.name, *_own_names(city))))
+        entries += [(fold(city.country), (area,)) for area in admin.areas]
+    vocabulary: dict[str, set[tuple]] = {}
+    for country, names in entries:
+        key = (country, fold(names[0]))
+        for name in names:
+            for form in _place_forms(name):
+                if form not in excluded and not _is_direction_only(form) and not (
+                    form.endswith(" coast") and form.split()[0] in _SEA_WORDS
+                ):
+                    vocabulary.setdefault(form, set()).add(key)
+    return vocabulary
+
+
+def _own_names(city: City) -> list[str]:
+    """A city's admin region's aliases, also without " of <the city>" ("Special Capital Region
+    of Jakarta" -> "Special Capital Region")."""
+    names = []
+    for alias in city.admin_region.aliases:
+        names.append(alias)
+        for name in city.names:
+            if fold(alias).endswith(" of " + fold(name)):
+                names.append(fold(alias)[: -len(fold(name)) - 4])
+    return names
+
+
+def _world_city_forms(country_forms: dict[str, set[str]]) -> dict[str, list[tuple]]:
+    """The world's cities (world_cities.json) by name, the most populous first; without names
+    that are countries, continents or stop words."""
+    world: dict[str, list[tuple]] = {}
+    for row in geography.default_world_cities():
+        form = fold(row[0])
+        if len(form) >= 3 and form not in country_forms and form not in _CONTINENTS:
+            if form not in _STOP:
+                world.setdefault(form, []).append(row)
+    for rows in world.values():
+        rows.sort(key=lambda row: -row[5])
+    return world
 
 
 def _country_forms(cities: Sequence[City]) -> dict[str, set[str]]:
@@ -1410,6 +1828,18 @@ class CityFacts:
         self.topic_blob = " ".join(sorted(self.topics))
         self.all_topic_blob = " ".join(sorted(self.all_topics))
         self.band = _band(city.population_band)
+        self.lakes = {fold(lake) for lake in city.lakes}
+        self.island = fold(city.island) if city.island else None
+        self.place = _Place.of_city(city)
+        self.reader_places, self.reader_country_forms = reader.places, reader.country_forms
+        own = [city.admin_region.name, *_own_names(city), *city.admin_region.areas]
+        self.place_names = {f for n in own if n for f in _place_forms(n)}
+        self.place_keys = {
+            key
+            for form in self.place_names
+            for key in reader.places.get(form, ())
+            if key[0] == self.country
+        }
         # the city's names become "my city" and, in open answers, its country "my country" (a
         # safety net: the facts are written without them)
         secrets = city_secret_names(city)
@@ -1418,6 +1848,124 @@ class CityFacts:
         self.country_regex = _names_regex(
             (city.country, *city.country_aliases), r"(?<!north )(?<!south )(?<!latin )(?<!central )"
         )
+
+
+    @functools.cached_property
+    def outline(self) -> list | None:
+        """The outline of the city's country (countries.json), if it has one."""
+        return _outlines().get(self.country)
+
+    @functools.cached_property
+    def position(self) -> geography.Position | None:
+        """Where the city lies in its country."""
+        if self.outline is None or math.isnan(self.place.lat):
+            return None
+        return geography.position_in(self.place.lat, self.place.lon, self.outline)
+
+    @functools.cached_property
+    def island_position(self) -> geography.Position | None:
+        """Where the city lies in the part of its country's outline it stands on (an island)."""
+        if self.outline is None or math.isnan(self.place.lat):
+            return None
+        ring = geography.containing_polygon(self.place.lat, self.place.lon, self.outline)
+        return None if ring is None else geography.position_in(self.place.lat, self.place.lon, [ring])
+
+
+@functools.cache
+def _outlines() -> dict[str, list]:
+    """Country outlines by every folded name and alias of countries.json."""
+    outlines = {}
+    for name, country in geography.default_outlines().items():
+        for form in (name, *country.get("aliases", ())):
+            outlines.setdefault(fold(form), country["outline"])
+    return outlines
+
+
+def _place_truth(form: Form, facts: CityFacts) -> bool:
+    """Whether the city lies in the subdivision or area a question names (one it does not lie
+    in is a known place elsewhere)."""
+    keys = facts.reader_places.get(form[1], set())
+    return form[1] in facts.place_names or bool(facts.place_keys & keys)
+
+
+_DIRECTION_STEPS = {
+    "north": (0, 1), "south": (0, -1), "east": (1, 0), "west": (-1, 0), "northeast": (1, 1),
+    "northwest": (-1, 1), "southeast": (1, -1), "southwest": (-1, -1),
+}
+
+
+def _lies(direction: str, position: geography.Position, threshold: float) -> bool:
+    """Whether a position (shares of the land south and west of it) is in that direction."""
+    dx, dy = position.east - 0.5, position.north - 0.5
+    if direction == "centre":
+        return abs(dx) < 0.3 and abs(dy) < 0.3
+    sx, sy = _DIRECTION_STEPS[direction]
+    if sx and sy:
+        return (sx * dx + sy * dy) / math.sqrt(2) > threshold and min(sx * dx, sy * dy) > -0.05
+    return sx * dx + sy * dy > threshold
+
+
+def _position_truth(form: Form, facts: CityFacts) -> bool | None:
+    """ "In the north of the country": an area of the city's country of that name decides
+    ("South India"), else where the city lies in its country or island."""
+    _, kind, key, direction, threshold, phrase = form
+    for name in dict.fromkeys((phrase, phrase.split(" of ")[0])):
+        if any(k[0] == facts.country for k in facts.reader_places.get(name, ())):
+            return _place_truth(("place", name), facts)
+    if kind == "country":
+        if key is not None and facts.country not in key.split("|"):
+            return False
+        position = facts.position
+    else:
+        if key is not None and key not in (facts.island, re.sub(r" island$", "", facts.island or "")):
+            return False
+        position = facts.island_position
+    return None if position is None else _lies(direction, position, threshold)
+
+
+def _near(form: Form, facts: CityFacts) -> bool | None:
+    _, lat, lon, yes_km, no_km = form
+    if math.isnan(facts.place.lat) or math.isnan(lat):
+        return None
+    km = geography.haversine_km(facts.place.lat, facts.place.lon, lat, lon)
+    return True if km < yes_km else False if km > no_km else None
+
+
+def _direction_of(form: Form, facts: CityFacts) -> bool | None:
+    """ "East of Osaka": the city's latitude and longitude against the other city's."""
+    _, direction, lat, lon = form
+    if math.isnan(facts.place.lat) or math.isnan(lat):
+        return None
+    sx, sy = _DIRECTION_STEPS[direction] if direction != "centre" else (0, 0)
+    steps = [((facts.place.lon - lon + 180) % 360 - 180) * sx, (facts.place.lat - lat) * sy]
+    values = [True if d > 0.5 else False if d < -0.5 else None for d, s in zip(steps, (sx, sy))
+              if s]
+    return _and(values) if values else None
+
+
+def _border_near(form: Form, facts: CityFacts) -> bool | None:
+    """Near the border (with a country): the distance to the neighbour's outline."""
+    if math.isnan(facts.place.lat):
+        return None
+    neighbours = [fold(n) for n in facts.city.neighbouring_countries]
+    if form[1] is not None:
+        wanted = set(form[1])
+        forms = facts.reader_country_forms
+        neighbours = [n for n in neighbours if n in wanted or forms.get(n, set()) & wanted]
+    outlines = [_outlines().get(n) for n in neighbours]
+    if not neighbours:
+        return False
+    if None in outlines:
+        return None
+    km = min(geography.distance_to_outline_km(facts.place.lat, facts.place.lon, o) for o in outlines)
+    return True if km < _BORDER_KM else False if km > _NOT_BORDER_KM else None
+
+
+def _same_admin(form: Form, facts: CityFacts) -> bool:
+    _, country, admin = form
+    own = {f for n in (facts.city.admin_region.name, *_own_names(facts.city)) if n
+           for f in _place_forms(n)}
+    return country in facts.country_keys and bool(own & admin)
 
 
 def _and(values: list[bool | None]) -> bool | None:
@@ -1582,7 +2130,30 @@ _TRUTH: dict[str, Callable[[Form, CityFacts, int], bool | None]] = {
     "utc": lambda form, facts, index: _utc(form, facts.city),
     "utc_sign": lambda form, facts, index: _utc_sign(form, facts.city),
     "topic": lambda form, facts, index: _topic(form, facts),
+    "place": lambda form, facts, index: _place_truth(form, facts),
+    "pos": lambda form, facts, index: _position_truth(form, facts),
+    "near": lambda form, facts, index: _near(form, facts),
+    "dir_of": lambda form, facts, index: _direction_of(form, facts),
+    "border_near": lambda form, facts, index: _border_near(form, facts),
+    "same_admin": lambda form, facts, index: _same_admin(form, facts),
+    "elsewhere": lambda form, facts, index: (
+        None if _near(("near", form[1], form[2], 5, 5), facts) is not False else False
+    ),
+    "equator": lambda form, facts, index: _near_equator(facts.place.lat),
+    "island_any": lambda form, facts, index: facts.island is not None,
+    "island": lambda form, facts, index: (
+        facts.island is not None and form[1] in (facts.island, re.sub(r" island$", "", facts.island))
+    ),
+    "lake_any": lambda form, facts, index: bool(facts.lakes) or "lagoon" in facts.seas,
+    "lake": lambda form, facts, index: bool(facts.lakes & set(_LAKE_GROUPS.get(form[1], (form[1],)))),
+    "admin_kind": lambda form, facts, index: fold(facts.city.admin_region.kind) == form[1],
 }
+
+
+def _near_equator(lat: float) -> bool | None:
+    if math.isnan(lat):
+        return None
+    return True if abs(lat) < 10 else False if abs(lat) > 20 else None
 
 
 def truth(form: Form, facts: CityFacts, index: int) -> bool | None:
