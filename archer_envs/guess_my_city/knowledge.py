@@ -784,7 +784,7 @@ class CityReader:
         )
         lakes = {fold(lake) for c in cities for lake in c.lakes} | set(_WORLD_LAKES)
         self.lake_phrases = _Phrases(lakes, _with_preposition(lakes))
-        self.kinds = {fold(c.admin_region.kind) for c in cities} - {""}
+        self.kinds = {fold(c.admin_region.kind) for c in cities if " " in fold(c.admin_region.kind)}
         self.world = _world_city_forms(self.country_forms)
 
     def _unknown_name(self, pattern: Prefiltered, text: str) -> bool:
@@ -1627,7 +1627,7 @@ _STATIC_ATOMS = [
         (
             r"\b(?:on|by|near|along|beside|next to|straddles|straddle|across) (?:a |the )?(?:big |"
             r"large |major |famous |great |wide |long )?river\b|\briver (?:runs|flows|passes|"
-            r"goes)\b|"
+            r"goes|running|flowing)\b|"
             r"\b(?:a|any) (?:big |large |major |famous )?river\b",
             ("river_any",),
         ),
