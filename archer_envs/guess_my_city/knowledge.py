@@ -768,14 +768,11 @@ class CityReader:
         cities = self.cities
         excluded = set(self.country_forms) | set(_CONTINENTS) | _STOP | _GENERIC_PLACES
         self.places = _place_vocabulary(cities, excluded)
-        self.place_regex = Prefiltered(
-            r"(?<![a-z0-9])(?:(?:in|on|at|within|inside) )?(?:the )?(?:(?:state|province|"
-            r"prefecture|region|department|governorate|county|oblast|territory) of (?:the )?)?("
-            + "|".join(map(re.escape, sorted(self.places, key=len, reverse=True)))
-            + r")(?: (?:province|state|prefecture|region|department|governorate|oblast|county|"
-            r"district|division|territory|area|metropolis))?(?![a-z0-9])"
-        )
-        self.place_phrases = _Phrases(self.places, self.place_regex.regex)
+        self.place_words: dict[str, int] = {}  # a first word -> the most words after it
+        for form in self.places:
+            first, *rest = form.split()
+            self.place_words[first] = max(self.place_words.get(first, 0), len(rest) + 1)
+        self.place_matches = functools.lru_cache(maxsize=100_000)(self._place_matches)
         self.islands = {
             form: island
             for island in {fold(c.island) for c in cities if c.island} | set(_WORLD_ISLANDS)
@@ -792,7 +789,11 @@ class CityReader:
         )
         lakes = {fold(lake) for c in cities for lake in c.lakes} | set(_WORLD_LAKES)
         self.lake_phrases = _Phrases(lakes, _with_preposition(lakes))
-        self.kinds = {fold(c.admin_region.kind) for c in cities if " " in fold(c.admin_region.kind)}
+        kinds = {fold(c.admin_region.kind) for c in cities if " " in fold(c.admin_region.kind)}
+        self.kind_phrases = _Phrases(
+            kinds,
+            re.compile(rf"(?<![a-z0-9])(?:a|an) ({alternation(kinds).pattern})(?! capital)"),
+        )
         self.world = _world_city_forms(self.country_forms)
 
     def _unknown_name(self, pattern: Prefiltered, text: str) -> bool:
@@ -801,12 +802,29 @@ class CityReader:
         found = pattern.search(text)
         if found is None:
             return False
-        places = self.place_spans(text, frozenset(TOKEN.findall(text)))
+        places = self.place_spans(text)
         return not any(start <= found.start() < end for start, end in places)
 
-    def place_spans(self, text: str, words: frozenset[str]) -> list[tuple[int, int]]:
+    def place_spans(self, text: str) -> list[tuple[int, int]]:
         """Where a folded text names a subdivision or an area."""
-        return [m.span() for m in self.place_phrases.finditer(text, words)]
+        return [(start, end) for start, end, _ in self.place_matches(text)]
+
+    def _place_matches(self, text: str) -> tuple[tuple[int, int, str], ...]:
+        """(start, end, name) of each subdivision or area a folded text names, longest first,
+        with the words around it ("in the state of Kerala", "Punjab province")."""
+        tokens = [(m.start(), m.end(), m.group(0)) for m in TOKEN.finditer(text)]
+        words = [token[2] for token in tokens]
+        found, i = [], 0
+        while i < len(words):
+            for n in range(min(self.place_words.get(words[i], 0), len(words) - i), 0, -1):
+                name = " ".join(words[i : i + n])
+                if name in self.places:
+                    first, last = _place_context(words, i, i + n)
+                    found.append((tokens[first][0], tokens[last - 1][1], name))
+                    i += n - 1
+                    break
+            i += 1
+        return tuple(found)
 
     # --- the reading ----------------------------------------------------------------------------
     def _read(self, question: str) -> Form | None:
@@ -865,7 +883,7 @@ class CityReader:
     def _yes_no(self, text: str) -> Form | None:
         mentioned = self.index.mentions(text)
         if mentioned:
-            places = self.place_spans(text, frozenset(TOKEN.findall(text)))
+            places = self.place_spans(text)
             mentioned = [
                 (s, e, i)
                 for s, e, i in mentioned
@@ -1157,8 +1175,8 @@ class CityReader:
                 yield match, ("unknown",)
 
     def _places(self, asked: _Asked) -> Detected:
-        for match in self.place_phrases.finditer(asked.text, asked.words):
-            yield match, ("place", match.group(1))
+        for start, end, name in self.place_matches(asked.text):
+            yield _Span(start, end), ("place", name)
 
     def _islands_and_lakes(self, asked: _Asked) -> Detected:
         for match in self.island_phrases.finditer(asked.text, asked.words):
@@ -1169,10 +1187,8 @@ class CityReader:
             pattern, form = _GEO_ATOMS[k]
             for match in pattern.finditer(asked.text):
                 yield match, form
-        if "a" in asked.words or "an" in asked.words:
-            for kind in self.kinds:
-                for match in _finditer(rf"\b(?:a|an) {re.escape(kind)}\b(?! capital)", asked.text):
-                    yield match, ("admin_kind", kind)
+        for match in self.kind_phrases.finditer(asked.text, asked.words):
+            yield match, ("admin_kind", match.group(1))
 
     def _topics(self, text: str) -> list[tuple[int, int, Form]]:
         """Fallback: words of the free-text facts ("Is it famous for its film industry?")."""
@@ -1411,7 +1427,7 @@ _PLACE_SUFFIX = re.compile(
 def _place_forms(name: str) -> tuple[str, ...]:
     """The ways a question may write a subdivision's name: "Guangxi Zhuangzu Zizhiqu" ->
     ("guangxi zhuangzu zizhiqu", "guangxi"), "Gyeonggi-do" -> ("gyeonggi do", "gyeonggi")."""
-    form = fold(name)
+    form = fold(name).removeprefix("the ")
     forms = [form]
     stripped = _PLACE_PREFIX.sub("", form)
     while True:
@@ -1421,6 +1437,29 @@ def _place_forms(name: str) -> tuple[str, ...]:
         stripped = shorter
     forms.append(stripped)
     return tuple(f for f in dict.fromkeys(forms) if len(f) >= 4)
+
+
+_PLACE_KINDS = frozenset(
+    "state province prefecture region department governorate county oblast territory".split()
+)
+_PLACE_BEFORE = frozenset("in on at within inside".split())
+_PLACE_AFTER = _PLACE_KINDS | {"district", "division", "area", "metropolis"}
+
+
+def _place_context(words: list[str], first: int, last: int) -> tuple[int, int]:
+    """A place name's span (words ``first`` to ``last``) with what frames it: "in the state
+    of" before, "province" after."""
+    if first and words[first - 1] == "the":
+        first -= 1
+    if first > 1 and words[first - 1] == "of" and words[first - 2] in _PLACE_KINDS:
+        first -= 2
+        if first and words[first - 1] == "the":
+            first -= 1
+    if first and words[first - 1] in _PLACE_BEFORE:
+        first -= 1
+    if last < len(words) and words[last] in _PLACE_AFTER:
+        last += 1
+    return first, last
 
 
 def _is_direction_only(form: str) -> bool:
