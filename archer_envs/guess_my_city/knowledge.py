@@ -788,7 +788,15 @@ class CityReader:
             ),
         )
         lakes = {fold(lake) for c in cities for lake in c.lakes} | set(_WORLD_LAKES)
-        self.lake_phrases = _Phrases(lakes, _with_preposition(lakes))
+        self.lake_phrases = _Phrases(
+            lakes,
+            re.compile(
+                r"(?<![a-z0-9])(?:(?:on|by|along|near|beside|at) )?(?:the )?(?:(?:shores?|banks?|"
+                r"edge|coast) of (?:the )?)?("
+                + "|".join(map(re.escape, sorted(lakes, key=len, reverse=True)))
+                + r")(?![a-z0-9])"
+            ),
+        )
         kinds = {fold(c.admin_region.kind) for c in cities if " " in fold(c.admin_region.kind)}
         self.kind_phrases = _Phrases(
             kinds,
@@ -1149,24 +1157,33 @@ class CityReader:
         words = text.split()
         for n in range(min(4, len(words)), 0, -1):
             name = " ".join(words[:n])
-            if name in ("us", "u s", "the us"):
-                return ("country", "united states"), len(name)
-            keys = self.country_forms.get(name)
+            keys = self.country_keys(name)
             if keys:
                 return ("country", "|".join(sorted(keys))), len(name)
             if name in self.islands:
                 return ("island", self.islands[name]), len(name)
         return None
 
+    def country_keys(self, name: str) -> set[str] | None:
+        """The countries a name may mean, "us" included where it cannot be the pronoun."""
+        if name in ("us", "u s", "the us"):
+            return {"united states"}
+        return self.country_forms.get(name)
+
     def _borders(self, asked: _Asked) -> Detected:
+        for match in _FOREIGN_BORDER.finditer(asked.text):  # "near the Indian border"
+            adjective = match.group("adjective")
+            keys = self.demonyms.get(adjective) or self.country_keys(adjective)
+            if keys:
+                yield match, ("border_near", tuple(sorted(keys)))
         for match in _BORDER.finditer(asked.text):
             other = match.group("other")
-            if not other:
+            if not other or other.split()[0] in _ANY_BORDER:
                 yield match, ("border_near", None)
                 continue
             words = other.split()
             for n in range(len(words), 0, -1):
-                keys = self.country_forms.get(" ".join(words[:n]))
+                keys = self.country_keys(" ".join(words[:n]))
                 if keys:
                     end = match.start("other") + len(" ".join(words[:n]))
                     yield _Span(match.start(), end), ("border_near", tuple(sorted(keys)))
@@ -1323,6 +1340,10 @@ _BORDER = Prefiltered(
     r"\b(?:near|close to|next to|on|along|at|by|beside) (?:the |a |an |any |your |its )?"
     r"(?:national |international |country s |land |country )?(?:border|frontier)s?"
     r"(?: (?:with|of) (?:the )?(?P<other>[a-z]+(?: [a-z]+){0,3}))?"
+)
+_FOREIGN_BORDER = Prefiltered(
+    r"\b(?:near|close to|next to|on|along|at|by|beside) the (?P<adjective>[a-z]+) "
+    r"(?:border|frontier)\b"
 )
 _ANY_BORDER = frozenset("another any a other its neighbouring neighboring some".split())
 _NEAR_KM, _FAR_KM = 150, 300  # near a city: yes under, no over (in between: not sure)
