@@ -139,6 +139,7 @@ class Prefiltered:
 
 
 _MAX_PIECES = 100_000  # remembered pieces of text per index
+_NO_HITS: tuple[frozenset[int], tuple[tuple[str, int], ...]] = (frozenset(), ())
 
 
 class NeedleIndex:
@@ -159,6 +160,7 @@ class NeedleIndex:
                 else:  # only spaces: in most texts
                     always.add(i)
         self.always = frozenset(always)
+        self._first_chars = frozenset(self._keys)
         self._pieces: dict[str, tuple[frozenset[int], tuple[tuple[str, int], ...]]] = {}
 
     def _in_piece(self, piece: str) -> tuple[frozenset[int], tuple[tuple[str, int], ...]]:
@@ -166,14 +168,18 @@ class NeedleIndex:
         and (needle, regex) pairs whose needle's key is inside it, still to look for in the
         whole text."""
         found, pending = set(), {}
-        for char in set(piece):
-            for key, needle, i in self._keys.get(char, ()):
+        for char in self._first_chars.intersection(piece):
+            for key, needle, i in self._keys[char]:
                 if key in piece:
                     if needle == key:
                         found.add(i)
                     else:
                         pending[needle, i] = None
-        hits = frozenset(found), tuple((n, i) for n, i in pending if i not in found)
+        hits = (
+            (frozenset(found), tuple((n, i) for n, i in pending if i not in found))
+            if found or pending
+            else _NO_HITS
+        )
         if len(self._pieces) >= _MAX_PIECES:
             self._pieces.clear()
         self._pieces[piece] = hits
