@@ -818,8 +818,9 @@ class CityReader:
         return [(start, end) for start, end, _ in self.place_matches(text)]
 
     def _place_matches(self, text: str) -> tuple[tuple[int, int, str], ...]:
-        """(start, end, name) of each subdivision or area a folded text names, longest first,
-        with the words around it ("in the state of Kerala", "Punjab province")."""
+        """(start, end, name) of each subdivision or area a folded text names (the longest name
+        that starts at a word), with the words around it ("in the state of Kerala", "Punjab
+        province")."""
         tokens = [(m.start(), m.end(), m.group(0)) for m in TOKEN.finditer(text)]
         words = [token[2] for token in tokens]
         found, i = [], 0
@@ -1131,7 +1132,7 @@ class CityReader:
         """ "in the north of the country", "northern Brazil", "on the west coast of India"."""
         if asked.words.isdisjoint(_DIRECTION_WORDS):
             return
-        for pattern, threshold in _POSITIONS:
+        for pattern in _POSITIONS:
             for match in pattern.finditer(asked.text):
                 where = self._position_place(match.group("place") or "")
                 if where is None:
@@ -1139,12 +1140,12 @@ class CityReader:
                 (kind, key), length = where
                 end = match.start("place") + length if match.group("place") else match.end()
                 shape = match.group("shape") or ""
-                limit = _SHAPES.get(shape, threshold)
+                limit = _SHAPES.get(shape, 0.15)  # the share off the middle it takes
                 phrase = re.sub(
                     r"^(?:in |on |at |along )?(?:the )?", "", asked.text[match.start() : end]
                 )
                 form = ("pos", kind, key, _direction(match.group("dir")), limit, phrase)
-                if shape in ("coast", "coastline", "shore", "seaboard", "seaside"):
+                if shape in ("coast", "coastline", "shore", "seaboard"):
                     form = ("and", (("coastal",), form))
                 yield _Span(match.start(), end), form
 
@@ -1295,7 +1296,7 @@ _WORLD_SEAS = tuple(
 )
 _WORLD_RIVERS = tuple(
     "euphrates, mississippi, missouri, rhine, volga, mekong, indus, ganges, yellow river, "
-    "huang he, zambezi, orinoco, parana, st lawrence, rio grande, dnieper, danube, ob, "
+    "huang he, zambezi, orinoco, parana, st lawrence, rio grande, dnieper, danube, "
     "yenisei, lena, amur, irrawaddy, brahmaputra, tigris, loire, rhone, elbe, oder, vistula, "
     "ebro, tagus, douro, seine, thames, hudson, potomac, magdalena, nile, congo river, "
     "yangtze, pearl river, red river, mekong river, han river, neva, moskva, spree, tiber, "
@@ -1306,8 +1307,7 @@ _GENERIC_PLACES = frozenset(
     "centre center central capital coast islands island metropolitan region lakes savanes "
     "district state province area commune county city town village municipality territory "
     "department prefecture division".split()
-) | {"eastern province", "southern province", "northern province", "western province",
-     "north east", "north west", "south east", "south west"}
+) | {"eastern province", "southern province", "northern province", "western province"}
 _SEA_WORDS = frozenset("pacific atlantic caribbean mediterranean indian arctic".split())
 _DIRECTION_WORDS = frozenset(
     "north south east west northern southern eastern western northeast northwest southeast "
@@ -1318,7 +1318,7 @@ _DIR = (r"(?:north|south)(?: ?(?:east|west))?(?:ern)?|east(?:ern)?|west(?:ern)?|
         r"center|middle|heart")
 _SHAPE = r"part|half|side|region|area|corner|tip|portion|end|coast|coastline|shore|seaboard"
 _POSITIONS = [
-    (Prefiltered(_p), 0.15)
+    Prefiltered(_p)
     for _p in (
         rf"\b(?:in |on |at |along )?the (?:far |extreme |very )?(?P<dir>{_DIR}) "
         rf"(?:(?P<shape>{_SHAPE}) )?of (?:the |its |your |their |this )?"
