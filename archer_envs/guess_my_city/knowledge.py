@@ -766,7 +766,7 @@ class CityReader:
     def _build_geography(self) -> None:
         """The places, islands, lakes and world cities a question may name."""
         cities = self.cities
-        excluded = set(self.country_forms) | set(_CONTINENTS) | _STOP | _GENERIC_PLACES
+        excluded = {*self.country_forms, *_CONTINENTS, *_STOP, *_GENERIC_PLACES, *_SEA_WORDS}
         self.places = _place_vocabulary(cities, excluded)
         self.place_words: dict[str, int] = {}  # a first word -> the most words after it
         for form in self.places:
@@ -1483,8 +1483,15 @@ def _place_context(words: list[str], first: int, last: int) -> tuple[int, int]:
     return first, last
 
 
+_COMPASS = frozenset(
+    "north south east west northern southern eastern western northeast northwest southeast "
+    "southwest".split()
+)
+
+
 def _is_direction_only(form: str) -> bool:
-    return all(w in _DIRECTION_WORDS or w == "the" for w in form.split())
+    """ "North West", "the South": positions, not places."""
+    return all(w in _COMPASS or w == "the" for w in form.split())
 
 
 def _place_vocabulary(cities: Sequence[City], excluded: set[str]) -> dict[str, set[tuple]]:

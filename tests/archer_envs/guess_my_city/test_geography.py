@@ -189,3 +189,13 @@ def test_held_out_geography_accuracy(oracle):
     assert overall >= max(0.90, OVERALL_FLOOR)
     for kind, floor in FLOORS.items():
         assert accuracy[kind] >= max(0.85, floor), kind
+
+
+def test_every_city_is_in_its_admin_region_and_areas(oracle):
+    regions = geography.default_regions()
+    for city in default_cities():
+        assert regions[city.country]["subdivisions"], city.country
+        for place in (city.admin_region.name, *city.admin_region.areas):
+            if place == "Northeast":  # a position: "in the northeast (of the country)"
+                continue
+            assert oracle.answer_one(city.name, f"Is it in {place}?") == YES, (city.name, place)
