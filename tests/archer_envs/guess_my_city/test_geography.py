@@ -158,7 +158,7 @@ def test_region_names_with_the_citys_name_stay_out_of_answers(oracle):
     assert "Tokyo" not in oracle.answer_one("Tokyo", "Which region is it in?")
 
 
-# --- the held-out geography questions ------------------------------------------------------------
+# --- the geography question sets ------------------------------------------------------------------
 FLOORS = {  # measured, rounded down to the percent
     "region": 1.00,
     "position": 0.99,
@@ -169,7 +169,9 @@ FLOORS = {  # measured, rounded down to the percent
 OVERALL_FLOOR = 0.99
 
 
-def test_held_out_geography_accuracy(oracle):
+def test_geography_development_set_accuracy(oracle):
+    """668 questions written before the oracle read any; some of its errors were looked at while
+    the general rules were written, so this is a development figure."""
     lines = [json.loads(line) for line in (DATA / "guess_my_city_geography.jsonl").open()]
     wanted = {"yes": YES, "no": NO, "not sure": NOT_SURE}
     right, total = Counter(), Counter()
@@ -183,7 +185,8 @@ def test_held_out_geography_accuracy(oracle):
     accuracy = {kind: right[kind] / total[kind] for kind in total}
     overall = sum(right.values()) / sum(total.values())
     print(
-        f"held-out geography: {overall:.3f} overall;", {k: f"{v:.3f}" for k, v in accuracy.items()}
+        f"geography development set: {overall:.3f} overall;",
+        {k: f"{v:.3f}" for k, v in accuracy.items()},
     )
     assert not confident_when_unsure
     assert overall >= max(0.90, OVERALL_FLOOR)
@@ -199,3 +202,17 @@ def test_every_city_is_in_its_admin_region_and_areas(oracle):
             if place == "Northeast":  # a position: "in the northeast (of the country)"
                 continue
             assert oracle.answer_one(city.name, f"Is it in {place}?") == YES, (city.name, place)
+
+
+def test_fresh_geography_questions(oracle):
+    """69 questions written after the rules, in other words than the development set's, and
+    run once: 67 right (the misses: Santiago "close to the Argentine border?" is answered not
+    sure, about 100 km being between the near and far distances; "Is it near Copacabana?",
+    keyed not sure, is answered Yes, which is true of Rio)."""
+    lines = [json.loads(line) for line in (DATA / "guess_my_city_geography_fresh.jsonl").open()]
+    wanted = {"yes": YES, "no": NO, "not sure": NOT_SURE}
+    right = sum(
+        oracle.answer_one(ln["city"], ln["question"]) == wanted[ln["expected"]] for ln in lines
+    )
+    print(f"fresh geography questions: {right}/{len(lines)}")
+    assert len(lines) == 69 and right >= 67
