@@ -37,7 +37,7 @@ def _edges(outline: Outline) -> np.ndarray:
     return np.vstack(rows) if rows else np.zeros((0, 4))
 
 
-def _wrap(degrees: np.ndarray) -> np.ndarray:
+def wrap(degrees: np.ndarray) -> np.ndarray:
     """Longitude differences within -180..180 (across the antimeridian)."""
     return (degrees + 180) % 360 - 180
 
@@ -48,8 +48,8 @@ def distance_to_outline_km(lat: float, lon: float, outline: Outline) -> float:
     if not len(edges):
         return float("inf")
     scale = np.cos(np.radians(lat))
-    ax, ay = _wrap(edges[:, 0] - lon) * scale, edges[:, 1] - lat
-    dx, dy = _wrap(edges[:, 2] - edges[:, 0]) * scale, edges[:, 3] - edges[:, 1]
+    ax, ay = wrap(edges[:, 0] - lon) * scale, edges[:, 1] - lat
+    dx, dy = wrap(edges[:, 2] - edges[:, 0]) * scale, edges[:, 3] - edges[:, 1]
     length = dx * dx + dy * dy
     t = np.clip(-(ax * dx + ay * dy) / np.where(length == 0, 1, length), 0, 1)
     return float(np.min(np.hypot(ax + t * dx, ay + t * dy)) * KM_PER_DEGREE)
@@ -102,7 +102,7 @@ def _area_sample(
     by the area it stands for."""
     rings = [np.asarray(r, dtype=float) for r in polygons]
     for ring in rings:
-        ring[:, 0] = _wrap(ring[:, 0] - lon) + lon  # across the antimeridian
+        ring[:, 0] = wrap(ring[:, 0] - lon) + lon  # across the antimeridian
     if not rings:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     every = np.vstack(rings)

@@ -37,6 +37,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from archer_envs.guess_my_city import geography
 from archer_envs.oracles.base import Query
 from archer_envs.oracles.english import (
@@ -1006,6 +1008,17 @@ class CityReader:
             forms = tuple((kind, k) for k in keys)
             yield match, ("or", forms) if len(forms) > 1 else forms[0]
 
+    def _country_directions(self, asked: _Asked) -> Detected:
+        """ "east of France", "north of the US": the city's place against the country's."""
+        if asked.words.isdisjoint(_COMPASS_WORDS):
+            return
+        for match in self.country_phrases.finditer(asked.text, asked.words):
+            side = _SIDE_OF.search(asked.text[: match.start()])
+            if side:
+                keys = tuple(sorted(self.country_forms[match.group(0)]))
+                form = ("dir_of_country", _direction(side.group("dir")), keys)
+                yield _Span(side.start(), match.end()), form
+
     def _languages_or_demonyms(self, asked: _Asked) -> Detected:
         """Languages where speaking is asked about ("Do they speak French?"), else demonyms
         ("Is it French?" asks about a country)."""
@@ -1246,6 +1259,7 @@ _DETECTORS: list[Callable[[CityReader, _Asked], Detected]] = [
     CityReader._special_regions,
     CityReader._regions,
     CityReader._continents,
+    CityReader._country_directions,
     CityReader._countries,
     CityReader._languages_or_demonyms,
     CityReader._religions,
@@ -1358,6 +1372,8 @@ _REL = (
     r"county|division) as|(?:in )?the same (?P<country>country) as|"
     r"(?P<same>the same city as|the city you are from|the city you re from|are you from))"
 )
+_SIDE_OF = re.compile(r"\b(?P<dir>(?:north|south)(?: ?(?:east|west))?|east|west) of (?:the )?$")
+_COMPASS_WORDS = frozenset("north south east west northeast northwest southeast southwest".split())
 _RELATION = Prefiltered(rf"\b{_REL} (?:the (?:city|town) of )?$")
 _RELATION_NAME = Prefiltered(
     rf"(?P<before>\b{_REL}) (?:the (?:city|town) of )?(?P<name>[a-z]+(?: [a-z]+){{0,3}})"
@@ -2041,6 +2057,29 @@ def _direction_of(form: Form, facts: CityFacts) -> bool | None:
     return _and(values) if values else None
 
 
+def _direction_of_country(form: Form, facts: CityFacts) -> bool | None:
+    """ "East of France": True where the city lies beyond every point of the country's mainland
+    (its outline's longest ring) that way, False where it is not even past its middle (or is in
+    it), else None."""
+    _, direction, keys = form
+    if facts.country_keys & set(keys):
+        return False
+    outlines = [_outlines().get(k) for k in keys]
+    if None in outlines or math.isnan(facts.place.lat):
+        return None
+    points = np.asarray(max((ring for o in outlines for ring in o), key=len), dtype=float)
+    offsets = (
+        geography.wrap(facts.place.lon - points[:, 0]),  # how far east of each point
+        facts.place.lat - points[:, 1],  # how far north
+    )
+    values = [
+        True if (step * d).min() > 0 else False if (step * d).mean() < 0 else None
+        for d, step in zip(offsets, _DIRECTION_STEPS.get(direction, (0, 0)), strict=True)
+        if step
+    ]
+    return _and(values) if values else None
+
+
 def _border_near(form: Form, facts: CityFacts) -> bool | None:
     """Near the border (with a country): the distance to the neighbour's outline."""
     if math.isnan(facts.place.lat):
@@ -2238,6 +2277,7 @@ _TRUTH: dict[str, Callable[[Form, CityFacts, int], bool | None]] = {
     "pos": lambda form, facts, index: _position_truth(form, facts),
     "near": lambda form, facts, index: _near(form, facts),
     "dir_of": lambda form, facts, index: _direction_of(form, facts),
+    "dir_of_country": lambda form, facts, index: _direction_of_country(form, facts),
     "border_near": lambda form, facts, index: _border_near(form, facts),
     "same_admin": lambda form, facts, index: _same_admin(form, facts),
     "elsewhere": lambda form, facts, index: (

@@ -146,6 +146,11 @@ def test_the_reader_reads_geography_questions(oracle, question, kind):
         ("Bangkok", "Is the city you are from Phuket?", NO),
         ("London", "Is it in Westminster?", NOT_SURE),
         ("Seoul", "Is it in the Itaewon district?", NOT_SURE),
+        ("Berlin", "Is it east of France?", YES),  # beyond the whole country that way
+        ("Madrid", "Is it east of France?", NO),  # not even past its middle
+        ("Paris", "Is it east of France?", NO),  # in it
+        ("Tashkent", "Is it northeast of Iran?", YES),
+        ("Kiev", "Is it west of Russia?", NOT_SURE),  # west of its middle, not of all of it
     ],
 )
 def test_geography_answers(oracle, city, question, expected):
