@@ -42,17 +42,49 @@ def wrap(degrees: np.ndarray) -> np.ndarray:
     return (degrees + 180) % 360 - 180
 
 
-def distance_to_outline_km(lat: float, lon: float, outline: Outline) -> float:
-    """Distance from a point to the nearest edge of an outline (locally flat), in km."""
-    edges = _edges(outline)
-    if not len(edges):
-        return float("inf")
+def _edge_distances_km(lat: float, lon: float, edges: np.ndarray) -> np.ndarray:
+    """Distance from a point to each edge (rows lon1, lat1, lon2, lat2; locally flat), in km."""
     scale = np.cos(np.radians(lat))
     ax, ay = wrap(edges[:, 0] - lon) * scale, edges[:, 1] - lat
     dx, dy = wrap(edges[:, 2] - edges[:, 0]) * scale, edges[:, 3] - edges[:, 1]
     length = dx * dx + dy * dy
     t = np.clip(-(ax * dx + ay * dy) / np.where(length == 0, 1, length), 0, 1)
-    return float(np.min(np.hypot(ax + t * dx, ay + t * dy)) * KM_PER_DEGREE)
+    return np.hypot(ax + t * dx, ay + t * dy) * KM_PER_DEGREE
+
+
+def distance_to_outline_km(lat: float, lon: float, outline: Outline) -> float:
+    """Distance from a point to the nearest edge of an outline, in km."""
+    edges = _edges(outline)
+    return float(np.min(_edge_distances_km(lat, lon, edges))) if len(edges) else float("inf")
+
+
+def coast_distance_km(
+    lat: float,
+    lon: float,
+    outline: Outline,
+    neighbours: Sequence[Outline],
+    border_km: float = 25.0,
+    reach_km: float = 500.0,
+) -> float:
+    """Distance from a point to the coast of the land ``outline``: its edges within ``reach_km``
+    that are not a land border (an edge both of whose ends lie more than ``border_km`` from
+    every neighbouring country's outline); inf where there is none that near."""
+    edges = _edges(outline)
+    if not len(edges):
+        return float("inf")
+    distances = _edge_distances_km(lat, lon, edges)
+    near = distances < reach_km
+    edges, distances = edges[near], distances[near]
+    others = [e for e in map(_edges, neighbours) if len(e)]
+
+    def on_a_border(x: float, y: float) -> bool:
+        return any(_edge_distances_km(y, x, e).min() <= border_km for e in others)
+
+    border = np.array(
+        [on_a_border(x1, y1) and on_a_border(x2, y2) for x1, y1, x2, y2 in edges], dtype=bool
+    )
+    coast = distances[~border]
+    return float(coast.min()) if len(coast) else float("inf")
 
 
 def inside(lats: np.ndarray, lons: np.ndarray, ring: Sequence[Sequence[float]]) -> np.ndarray:

@@ -1712,7 +1712,12 @@ _STATIC_ATOMS = [
         ),
         (r"\bany (?:kind of )?capital\b|\ba capital of (?:any|some)\w*\b", ("capital", "any")),
         (
-            r"\bcoast\w*|\bseaside\b|\b(?:by|on|near|at|next to|close to|along|beside) "
+            r"\b(?:near|close to|not far from) (?:the |a |an )?(?:sea|ocean|coast|beach|shore|"
+            r"seashore|seafront|coastline)\b",
+            ("coast_near",),
+        ),
+        (
+            r"\bcoast\w*|\bseaside\b|\b(?:by|on|at|next to|along|beside) "
             r"(?:the |a |an )?(?:sea|ocean|coast|beach|shore|seashore|seafront)\b|"
             r"\bbeach(?:es)?\b|\bsea ?port\b|"
             r"\bport city\b|\b(?:a|big|major|large) port\b|\bharbou?r\b|\baccess to (?:the )?"
@@ -1720,7 +1725,11 @@ _STATIC_ATOMS = [
             ("coastal",),
         ),
         (
-            r"\binland\b|\blandlocked\b|\bfar (?:away )?from (?:the |any )?(?:sea|ocean|coast)\b",
+            r"\bfar (?:away )?from (?:the |any )?(?:sea|ocean|coast)\b",
+            ("not", ("coast_near",)),
+        ),
+        (
+            r"\binland\b|\blandlocked\b",
             ("not", ("coastal",)),
         ),
         (r"\blandlocked country\b|\bcountry (?:is )?landlocked\b", ("unknown",)),
@@ -1963,6 +1972,17 @@ class CityFacts:
         return geography.position_in(self.place.lat, self.place.lon, self.outline)
 
     @functools.cached_property
+    def coast_km(self) -> float | None:
+        """How far the city lies from its country's coast (outline edges that are no land
+        border), None where the outline is unknown."""
+        if self.outline is None or math.isnan(self.place.lat):
+            return None
+        neighbours = [_outlines().get(n) for n in self.neighbours]
+        return geography.coast_distance_km(
+            self.place.lat, self.place.lon, self.outline, [o for o in neighbours if o]
+        )
+
+    @functools.cached_property
     def island_position(self) -> geography.Position | None:
         """Where the city lies in the part of its country's outline it stands on (an island)."""
         if self.outline is None or math.isnan(self.place.lat):
@@ -2055,6 +2075,19 @@ def _direction_of(form: Form, facts: CityFacts) -> bool | None:
         if step
     ]
     return _and(values) if values else None
+
+
+_COAST_KM, _NOT_COAST_KM = 40, 150  # near the coast: yes under, no over (the outlines are coarse)
+
+
+def _coast_near(facts: CityFacts) -> bool | None:
+    """Near the sea: a coastal city is; another by its distance to its country's coast."""
+    if facts.city.coastal:
+        return True
+    km = facts.coast_km
+    if km is None:
+        return None
+    return True if km < _COAST_KM else False if km > _NOT_COAST_KM else None
 
 
 def _direction_of_country(form: Form, facts: CityFacts) -> bool | None:
@@ -2238,6 +2271,7 @@ _TRUTH: dict[str, Callable[[Form, CityFacts, int], bool | None]] = {
         facts.city.capital_of is not None and fold(facts.city.capital_of).startswith(form[1])
     ),
     "coastal": lambda form, facts, index: facts.city.coastal,
+    "coast_near": lambda form, facts, index: _coast_near(facts),
     "water": lambda form, facts, index: facts.city.coastal or bool(facts.city.rivers),
     "river_any": lambda form, facts, index: bool(facts.city.rivers),
     "sea": lambda form, facts, index: _contains_word(facts.seas, form[1]),

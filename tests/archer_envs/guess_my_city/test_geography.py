@@ -46,6 +46,19 @@ def test_distance_to_an_outline_and_inside():
     assert geography.inside(lats, lons, SQUARE[0]).tolist() == [True, False, False]
 
 
+def test_the_coast_is_the_outline_without_its_land_borders():
+    """A square country whose east side borders another square: its coast is the other three
+    sides, so a point near the border is far from the coast."""
+    neighbour = [[[10, 0], [20, 0], [20, 10], [10, 10]]]
+    degree = geography.KM_PER_DEGREE * np.cos(np.radians(5))
+    assert geography.coast_distance_km(5, 9, SQUARE, [neighbour], reach_km=1000) == pytest.approx(
+        5 * geography.KM_PER_DEGREE, rel=0.01
+    )  # to the north and south sides; the east side (1 degree away) is a border
+    assert geography.coast_distance_km(5, 1, SQUARE, [neighbour]) == pytest.approx(degree)
+    assert geography.coast_distance_km(5, 9, SQUARE, []) == pytest.approx(degree)
+    assert geography.coast_distance_km(5, 5, SQUARE, [], reach_km=100) == float("inf")
+
+
 def test_position_is_the_share_of_the_land_south_and_west():
     centre = geography.position_in(5, 5, SQUARE)
     assert centre.north == pytest.approx(0.5, abs=0.02)
@@ -146,6 +159,11 @@ def test_the_reader_reads_geography_questions(oracle, question, kind):
         ("Bangkok", "Is the city you are from Phuket?", NO),
         ("London", "Is it in Westminster?", NOT_SURE),
         ("Seoul", "Is it in the Itaewon district?", NOT_SURE),
+        ("Bangkok", "Is it near the coast?", YES),  # about 30 km from the gulf
+        ("Bangkok", "Is it on the coast?", NO),  # its own coastal fact
+        ("Madrid", "Is it near the sea?", NO),
+        ("Moscow", "Is it far from the coast?", YES),
+        ("Cairo", "Is it near the coast?", NOT_SURE),  # about 150 km: neither near nor far
         ("Berlin", "Is it east of France?", YES),  # beyond the whole country that way
         ("Madrid", "Is it east of France?", NO),  # not even past its middle
         ("Paris", "Is it east of France?", NO),  # in it
