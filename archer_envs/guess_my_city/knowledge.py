@@ -1163,8 +1163,8 @@ class CityReader:
                 yield _Span(match.start(), end), form
 
     def _position_place(self, text: str) -> tuple[tuple[str, str | None], int] | None:
-        """The land a position is asked within: (("country" or "island", its key or None for
-        the city's own), the length of its name in ``text``), or None for no land."""
+        """The land a position is asked within: (("country", "island" or "continent", its key or
+        None for the city's own), the length of its name in ``text``), or None for no land."""
         if not text or _OWN_LAND.match(text):
             kind = "island" if text.startswith(("island", "the island")) else "country"
             return (kind, None), len(_OWN_LAND.match(text).group(0)) if text else 0
@@ -1176,6 +1176,8 @@ class CityReader:
                 return ("country", "|".join(sorted(keys))), len(name)
             if name in self.islands:
                 return ("island", self.islands[name]), len(name)
+            if name in _CONTINENT_EXTENTS:
+                return ("continent", name), len(name)
         return None
 
     def country_keys(self, name: str) -> set[str] | None:
@@ -2022,6 +2024,28 @@ _DIRECTION_STEPS = {
 }
 
 
+# each continent's mainland extremes in degrees (south, north, west, east): Europe to the
+# Urals, Asia from the Aegean, Oceania from Australia's west coast
+_CONTINENT_EXTENTS = {
+    "europe": (36.0, 71.0, -10.0, 60.0),
+    "asia": (-10.0, 77.0, 26.0, 180.0),
+    "africa": (-35.0, 37.5, -17.5, 51.5),
+    "north america": (7.0, 72.0, -168.0, -52.0),
+    "south america": (-55.0, 12.5, -81.5, -34.5),
+    "oceania": (-47.0, 0.0, 113.0, 180.0),
+}
+
+
+def _continent_position(continent: str, facts: CityFacts) -> geography.Position | None:
+    """Where the city lies between its continent's extremes (shares of the way north and east)."""
+    if math.isnan(facts.place.lat):
+        return None
+    south, north, west, east = _CONTINENT_EXTENTS[continent]
+    return geography.Position(
+        (facts.place.lat - south) / (north - south), (facts.place.lon - west) / (east - west)
+    )
+
+
 def _lies(direction: str, position: geography.Position, threshold: float) -> bool:
     """Whether a position (shares of the land south and west of it) is in that direction."""
     dx, dy = position.east - 0.5, position.north - 0.5
@@ -2040,7 +2064,11 @@ def _position_truth(form: Form, facts: CityFacts) -> bool | None:
     for name in dict.fromkeys((phrase, phrase.split(" of ")[0])):
         if any(k[0] == facts.country for k in facts.reader_places.get(name, ())):
             return _place_truth(("place", name), facts)
-    if kind == "country":
+    if kind == "continent":
+        if facts.continent != key:
+            return False
+        position = _continent_position(key, facts)
+    elif kind == "country":
         if key is not None and facts.country not in key.split("|"):
             return False
         position = facts.position

@@ -164,6 +164,11 @@ def test_the_reader_reads_geography_questions(oracle, question, kind):
         ("Madrid", "Is it near the sea?", NO),
         ("Moscow", "Is it far from the coast?", YES),
         ("Cairo", "Is it near the coast?", NOT_SURE),  # about 150 km: neither near nor far
+        ("Madrid", "Is it in the northern part of Europe?", NO),  # between the continent's ends
+        ("Moscow", "Is it in the eastern part of Europe?", YES),
+        ("Kinshasa", "Is it in the southern part of Africa?", NO),
+        ("Tokyo", "Is it in the east of Asia?", YES),
+        ("Sydney", "Is it in the southern part of Asia?", NO),  # another continent
         ("Berlin", "Is it east of France?", YES),  # beyond the whole country that way
         ("Madrid", "Is it east of France?", NO),  # not even past its middle
         ("Paris", "Is it east of France?", NO),  # in it
