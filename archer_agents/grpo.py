@@ -16,9 +16,10 @@ The mean is over every action token of the mini-batch; the KL is exact over the 
 (the tiny vocabulary makes it cheap) rather than GRPO's sampled k3 estimate. A group whose
 episodes all score alike has A = 0 and teaches nothing but the KL term.
 
-Starts are drawn from the env's ``episode_options()`` (every object of Twenty Questions, every
-city; WebShop's list is its test split); an env without that list (Detective) starts every
-episode the same way, so any G of its episodes form a group.
+Starts are drawn from the env's ``training_options()`` (every object of Twenty Questions, every
+city; WebShop's goals of its ``split``, train by default, never the test goals the leaderboard
+plays); an env without that list (Detective) starts every episode the same way, so any G of its
+episodes form a group.
 """
 
 from __future__ import annotations
@@ -114,13 +115,13 @@ def group_advantages(returns: torch.Tensor, group_size: int, epsilon: float = 1e
 
 
 def episode_starts(envs) -> list[dict[str, Any]] | None:
-    """The env's list of reset options (``episode_options``), or None if it has none."""
+    """The env's reset options for training (``training_options``), or None if it has none."""
     if not hasattr(envs, "envs"):
         raise ValueError(
             "GRPO needs a synchronous vector env: each episode starts from its "
             "group's reset options"
         )
-    options = getattr(envs.envs[0].unwrapped, "episode_options", None)
+    options = getattr(envs.envs[0].unwrapped, "training_options", None)
     return options() if options is not None else None
 
 

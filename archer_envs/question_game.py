@@ -58,6 +58,11 @@ class QuestionGameEnv(TextEnv):
         """One reset option per target: the fixed episode list of an evaluation."""
         return [{"index": i} for i in range(len(self.objects))]
 
+    def training_options(self) -> list[dict[str, int]]:
+        """The reset options a trainer starts episodes from: every target, as in the paper
+        (the game has no held-out targets)."""
+        return self.episode_options()
+
     def _start(self, options: dict[str, Any]) -> str:
         unknown = set(options) - {"target", "index"}
         if unknown:

@@ -226,6 +226,11 @@ class WebShopEnv(TextEnv):
         """The test split, one reset option per goal: the fixed episodes of an evaluation."""
         return [{"goal_index": i} for i in self.catalog.split("test")]
 
+    def training_options(self) -> list[dict[str, int]]:
+        """The reset options a trainer starts episodes from: the goals of the env's ``split``
+        ("train" unless made otherwise), never the test goals an evaluation plays."""
+        return [{"goal_index": i} for i in self.catalog.split(self.split)]
+
     # --- the game ------------------------------------------------------------------------------
     def _start(self, options: dict[str, Any]) -> str:
         unknown = set(options) - {"goal_index"}

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from archer_agents import checkpoint
-from archer_agents.grpo import GRPO, GRPOConfig, group_advantages
+from archer_agents.grpo import GRPO, GRPOConfig, episode_starts, group_advantages
 from archer_agents.models import PolicyLM
 from archer_agents.rollout import collect_trajectories, make_vector_env
 from archer_agents.train import load_trained_agent, train_run
@@ -62,6 +62,21 @@ def test_a_group_shares_its_start_and_options_reach_every_episode():
     )
     targets = [r["target"] for r in trainer.collect(envs, seed=0, progress=False)]
     assert targets[0::2] == targets[1::2]  # consecutive pairs: one group, one target
+
+
+def test_webshop_groups_start_from_training_goals_never_the_test_split():
+    """GRPO's starts on WebShop are the env's split (train by default), disjoint from the test
+    goals the leaderboard plays; the question games start from every target."""
+    import gymnasium as gym
+
+    shop = gym.vector.SyncVectorEnv([lambda: gym.make("archer/WebShop-v0")])
+    test = {o["goal_index"] for o in shop.envs[0].unwrapped.episode_options()}
+    train = {o["goal_index"] for o in episode_starts(shop)}
+    assert len(test) == 500 and len(train) > 1000 and not train & test
+    dev = gym.vector.SyncVectorEnv([lambda: gym.make("archer/WebShop-v0", split="dev")])
+    assert {o["goal_index"] for o in episode_starts(dev)} == set(range(500, 1500))
+    subset = make_vector_env(ENV_ID, 1)
+    assert episode_starts(subset) == subset.envs[0].unwrapped.episode_options()
 
 
 def test_grpo_improves_a_deliberately_weak_policy():
