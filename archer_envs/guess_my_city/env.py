@@ -189,10 +189,10 @@ class GuessMyCityEnv(QuestionGameEnv):
         # city (or whether that is its name), as the oracle reads it: not "near", "bigger than",
         # "in the same country as"
         target = self._target
-        return self.guesses.named(question) == {target} and self.reader.read(question) in (
+        return self.reader.read(question) in (
             ("cities", (target,)),
             ("refuse",),
-        )
+        ) and self.guesses.named(question) == {target}  # the reading first: most are neither
 
     def _clean_answer(self, answer: str) -> str:
         return clean_answer(answer, _secrets(self.cities[self._target]))
