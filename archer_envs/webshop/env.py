@@ -228,7 +228,7 @@ class WebShopEnv(TextEnv):
 
     def training_options(self) -> list[dict[str, int]]:
         """The reset options a trainer starts episodes from: the goals of the env's ``split``
-        ("train" unless made otherwise), never the test goals an evaluation plays."""
+        ("train" unless made otherwise; an evaluation plays the test split)."""
         return [{"goal_index": i} for i in self.catalog.split(self.split)]
 
     # --- the game ------------------------------------------------------------------------------
