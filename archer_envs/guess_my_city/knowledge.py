@@ -659,36 +659,39 @@ _UTC_PLUS = re.compile(r"(?i)\b(utc|gmt) ?\+ ?")
 _UTC_MINUS = re.compile(r"(?i)\b(utc|gmt) ?[-\u2212] ?")
 _AUX_WORDS = "is|are|does|do|can|could|would|will|was|were|has|have|should|might|may|did|must|am"
 _AUX = re.compile(rf"^(?:{_AUX_WORDS})\b")
+_AUX_NOT = Prefiltered(rf"^({_AUX_WORDS}) not ")
 _QUESTION_WORD = re.compile(rf"^(?:{_AUX_WORDS}|what|which|where|how|who|when|why)\b")
 
 
-@dataclass(frozen=True)
 class _Asked:
     """A folded yes/no question, its words, and what it is about where that changes how a name
-    reads ("French" is a language when speaking is asked about, else a country)."""
+    reads ("French" is a language when speaking is asked about, else a country): worked out
+    when a detector first asks."""
 
-    text: str
-    words: frozenset[str]
-    language: bool
-    money: bool
-    border: bool
-    main: bool
+    def __init__(self, text: str):
+        self.text = text
+        self.words = frozenset(TOKEN.findall(text))
 
-    @classmethod
-    def of(cls, text: str) -> _Asked:
-        return cls(
-            text,
-            frozenset(TOKEN.findall(text)),
-            language=bool(_search(r"\b(?:speak\w*|spoken|language|languages|tongue)\b", text)),
-            money=bool(_search(r"\b(?:currency|money|pay|paid|cash|coins?|notes|use)\b", text)),
-            border=bool(_search(r"\b(?:border\w*|neighbou?r\w*|adjacent|next to)\b", text)),
-            main=bool(
-                _search(
-                    r"\b(?:main|mostly|majority|most|predominant\w*|primar\w*|largely|dominant|"
-                    r"official|mainly|biggest|largest|chief)\b",
-                    text,
-                )
-            ),
+    @functools.cached_property
+    def language(self) -> bool:
+        return bool(_search(r"\b(?:speak\w*|spoken|language|languages|tongue)\b", self.text))
+
+    @functools.cached_property
+    def money(self) -> bool:
+        return bool(_search(r"\b(?:currency|money|pay|paid|cash|coins?|notes|use)\b", self.text))
+
+    @functools.cached_property
+    def border(self) -> bool:
+        return bool(_search(r"\b(?:border\w*|neighbou?r\w*|adjacent|next to)\b", self.text))
+
+    @functools.cached_property
+    def main(self) -> bool:
+        return bool(
+            _search(
+                r"\b(?:main|mostly|majority|most|predominant\w*|primar\w*|largely|dominant|"
+                r"official|mainly|biggest|largest|chief)\b",
+                self.text,
+            )
         )
 
 
@@ -764,6 +767,8 @@ class CityReader:
             if w not in _STOP and len(w) > 2
         }
         self.topic_blob = " ".join(sorted(self.topic_words))
+        guards = [_Guard.of(sources(self)) for _, sources in _DETECTORS]
+        self.detector_index = _DetectorIndex(guards)
 
     def _build_geography(self) -> None:
         """The places, islands, lakes and world cities a question may name."""
@@ -846,14 +851,15 @@ class CityReader:
             return ("unknown",)
         if _NAME_REQUEST.search(text):
             return ("refuse",)
-        acronyms = self.index.named(question) - {i for _, _, i in self.index.mentions(text)}
+        mentioned = self.index.mentions(text)
+        acronyms = self.index.named(question) - {i for _, _, i in mentioned}
         if acronyms:
-            return ("cities", tuple(sorted(acronyms | {i for *_, i in self.index.mentions(text)})))
+            return ("cities", tuple(sorted(acronyms | {i for *_, i in mentioned})))
         if self._unknown_name(_UNKNOWN, text):
             return ("unknown",)
         if _OPEN_START.match(text) or (_CHOICE.search(text) and self._open(text)):
             return self._open(text)
-        form = self._yes_no(text)
+        form = self._yes_no(text, mentioned)
         if form is None and not _AUX.match(text):
             return self._open(text)  # a request ("tell me something about your city")
         return form
@@ -888,11 +894,11 @@ class CityReader:
         if tagged and not _AUX.match(text):
             text = _sub(r"\b(?:not|never) ", "", text[: tagged.start()])
         text = NEGATIVE_INTERROGATIVE.sub(r"\1 \2", text)
-        text = _sub(rf"^({_AUX_WORDS}) not ", r"\1 ", text)
+        text = _AUX_NOT.sub(r"\1 ", text)
         return text.strip()
 
-    def _yes_no(self, text: str) -> Form | None:
-        mentioned = self.index.mentions(text)
+    def _yes_no(self, text: str, mentioned: list[tuple[int, int, int]]) -> Form | None:
+        """``mentioned``: the cities the text names (``CityIndex.mentions``)."""
         if mentioned:
             places = self.place_spans(text)
             mentioned = [
@@ -953,48 +959,51 @@ class CityReader:
         """Every fact a yes/no question names, with its span: each of ``_DETECTORS`` in turn
         (the longest of overlapping spans kept), else the free-text topics; negated where a
         negator comes before it."""
-        asked = _Asked.of(text)
+        asked = _Asked(text)
         found = [
             (match.start(), match.end(), form)
-            for detect in _DETECTORS
-            for match, form in detect(self, asked)
+            for k in self.detector_index.candidates(asked)
+            for match, form in _DETECTORS[k][0](self, asked)
         ]
         atoms = _longest(found)
         if not atoms and not _IN_A_PLACE.search(text):  # "in Hollywood?" names a place
             atoms = self._topics(text)
         return [(s, e, ("not", f) if _negated(text, s, atoms) else f) for s, e, f in atoms]
 
+    _HEMISPHERES = Prefiltered(
+        r"\b(?:north|south) of the equator|\b(?:above|below) the equator|"
+        r"\b(northern|southern|eastern|western) (?:half of the )?(?:hemisphere|half)|"
+        r"\b(northern|southern) (?:part|half) of the (?:world|globe|earth|planet)"
+    )
+
     def _hemispheres(self, asked: _Asked) -> Detected:
-        for match in _finditer(
-            r"\b(?:north|south) of the equator|\b(?:above|below) the equator|"
-            r"\b(northern|southern|eastern|western) (?:half of the )?(?:hemisphere|half)|"
-            r"\b(northern|southern) (?:part|half) of the (?:world|globe|earth|planet)",
-            asked.text,
-        ):
+        for match in self._HEMISPHERES.finditer(asked.text):
             word = match.group(0)
             ns = "northern" if ("north" in word or "above" in word) else "southern"
             yield match, ("hemi", match.group(1) or match.group(2) or ns)
 
+    _SPECIAL_REGIONS = Prefiltered(
+        r"\b(?:the )?(?:middle east|near east|far east|indian subcontinent|subcontinent|"
+        r"latin america|central america|sub saharan africa|the americas|americas|"
+        r"(?:former )?soviet union|ussr|former soviet|soviet|"
+        r"scandinavia|balkans|the tropics)\b"
+    )
+
     def _special_regions(self, asked: _Asked) -> Detected:
-        for match in _finditer(
-            r"\b(?:the )?(?:middle east|near east|far east|indian subcontinent|subcontinent|"
-            r"latin america|central america|sub saharan africa|the americas|americas|"
-            r"(?:former )?soviet union|ussr|former soviet|soviet|"
-            r"scandinavia|balkans|the tropics)\b",
-            asked.text,
-        ):
+        for match in self._SPECIAL_REGIONS.finditer(asked.text):
             yield match, ("region_special", match.group(0).removeprefix("the "))
+
+    _CONTINENT_PARTS = Prefiltered(
+        r"\b(?:south ?east|north ?east|south ?west|north ?west|east|west|north|south|central|"
+        r"eastern|western|northern|southern) (?:asia|europe|africa)\b"
+    )
 
     def _regions(self, asked: _Asked) -> Detected:
         for k in sorted(self.region_index.candidates(asked.text)):
             region, regex = self.region_regexes[k]
             for match in regex.finditer(asked.text):
                 yield match, ("region", region)
-        for match in _finditer(
-            r"\b(?:south ?east|north ?east|south ?west|north ?west|east|west|north|south|central|"
-            r"eastern|western|northern|southern) (?:asia|europe|africa)\b",
-            asked.text,
-        ):
+        for match in self._CONTINENT_PARTS.finditer(asked.text):
             yield match, ("region", _region_key(match.group(0)))
 
     def _continents(self, asked: _Asked) -> Detected:
@@ -1045,32 +1054,35 @@ class CityReader:
             for match in pattern.finditer(asked.text):
                 yield match, form
 
+    _POPULATION = Prefiltered(
+        rf"\b(?:{_MORE}|{_LESS}|around|about|roughly|approximately) "
+        r"(?:about |roughly |around )?(\d+(?:\.\d+)?|[a-z]+(?: [a-z]+)?) ?(million|m|mil|"
+        r"billion|thousand)\b"
+    )
+
     def _populations(self, asked: _Asked) -> Detected:
-        for match in _finditer(
-            rf"\b(?:{_MORE}|{_LESS}|around|about|roughly|approximately) "
-            r"(?:about |roughly |around )?(\d+(?:\.\d+)?|[a-z]+(?: [a-z]+)?) ?(million|m|mil|"
-            r"billion|thousand)\b",
-            asked.text,
-        ):
+        for match in self._POPULATION.finditer(asked.text):
             amount = _amount(match.group(1))
             if amount is not None:
                 scale = {"billion": 1000.0, "thousand": 0.001}.get(match.group(2), 1.0)
                 yield match, ("pop", _comparison(match.group(0)), amount * scale)
 
+    _ELEVATION = Prefiltered(
+        rf"\b({_MORE}|{_LESS}) (\d+(?:\.\d+)?) ?(m|meters|metres|feet|ft)\b(?! people)"
+    )
+
     def _elevations(self, asked: _Asked) -> Detected:
-        for match in _finditer(
-            rf"\b({_MORE}|{_LESS}) (\d+(?:\.\d+)?) ?(m|meters|metres|feet|ft)\b(?! people)",
-            asked.text,
-        ):
+        for match in self._ELEVATION.finditer(asked.text):
             metres = float(match.group(2)) * (0.3048 if match.group(3) in ("feet", "ft") else 1)
             yield match, ("elev_m", _comparison(match.group(1)), metres)
 
+    _TIME_ZONE = Prefiltered(
+        r"\b(?:utc|gmt)(?: (plus|minus) (\d+(?:\.\d+)?)(?: (30|45))?)?\b|"
+        r"\b(ahead of|behind) (?:utc|gmt|greenwich|london)\b"
+    )
+
     def _time_zones(self, asked: _Asked) -> Detected:
-        for match in _finditer(
-            r"\b(?:utc|gmt)(?: (plus|minus) (\d+(?:\.\d+)?)(?: (30|45))?)?\b|"
-            r"\b(ahead of|behind) (?:utc|gmt|greenwich|london)\b",
-            asked.text,
-        ):
+        for match in self._TIME_ZONE.finditer(asked.text):
             if match.group(4):
                 yield match, ("utc_sign", ">" if match.group(4) == "ahead of" else "<")
             else:
@@ -1089,8 +1101,10 @@ class CityReader:
         for match in self.climate_regex.finditer(asked.text):
             yield match, ("climate_exact", match.group(1))
 
+    _CAPITAL_OF = Prefiltered(r"\bcapital of (?:the )?([a-z]+(?: [a-z]+)?)\b")
+
     def _capitals_of(self, asked: _Asked) -> Detected:
-        for match in _finditer(r"\bcapital of (?:the )?([a-z]+(?: [a-z]+)?)\b", asked.text):
+        for match in self._CAPITAL_OF.finditer(asked.text):
             place = match.group(1)
             candidate = next((c for c in (place, place.split()[0]) if c in self.capital_of), None)
             if candidate is not None:
@@ -1255,31 +1269,84 @@ class CityReader:
         return None
 
 
-# What ``CityReader._atoms`` looks for, in this order (it matters where spans overlap).
-_DETECTORS: list[Callable[[CityReader, _Asked], Detected]] = [
-    CityReader._hemispheres,
-    CityReader._special_regions,
-    CityReader._regions,
-    CityReader._continents,
-    CityReader._country_directions,
-    CityReader._countries,
-    CityReader._languages_or_demonyms,
-    CityReader._religions,
-    CityReader._currencies,
-    CityReader._static,
-    CityReader._populations,
-    CityReader._elevations,
-    CityReader._time_zones,
-    CityReader._waters,
-    CityReader._climates,
-    CityReader._capitals_of,
-    CityReader._dishes_and_sports,
-    CityReader._world_cities,
-    CityReader._borders,
-    CityReader._positions,
-    CityReader._places,
-    CityReader._islands_and_lakes,
+# What ``CityReader._atoms`` looks for, in this order (it matters where spans overlap), each
+# with what it searches (see ``_Guard.of``): a detector runs only where one of its needles
+# stands in the question.
+_DETECTORS: list[tuple[Callable[[CityReader, _Asked], Detected], Callable[[CityReader], list]]] = [
+    (CityReader._hemispheres, lambda r: [r._HEMISPHERES]),
+    (CityReader._special_regions, lambda r: [r._SPECIAL_REGIONS]),
+    (CityReader._regions, lambda r: [r.region_index, r._CONTINENT_PARTS]),
+    (CityReader._continents, lambda r: [_CONTINENT_PHRASES]),
+    (CityReader._country_directions, lambda r: [_COMPASS_WORDS]),
+    (CityReader._countries, lambda r: [r.country_phrases]),
+    (CityReader._languages_or_demonyms, lambda r: [r.language_phrases, r.demonym_phrases]),
+    (CityReader._religions, lambda r: [_RELIGION_PHRASES]),
+    (CityReader._currencies, lambda r: [_CURRENCY_PHRASES]),
+    (CityReader._static, lambda r: [_STATIC_INDEX]),
+    (CityReader._populations, lambda r: [r._POPULATION]),
+    (CityReader._elevations, lambda r: [r._ELEVATION]),
+    (CityReader._time_zones, lambda r: [r._TIME_ZONE]),
+    (CityReader._waters, lambda r: [r.sea_phrases, r.river_phrases]),
+    (CityReader._climates, lambda r: [r.climate_regex]),
+    (CityReader._capitals_of, lambda r: [r._CAPITAL_OF]),
+    (CityReader._dishes_and_sports, lambda r: [r.dish_phrases, r.sport_phrases]),
+    (CityReader._world_cities, lambda r: [_RELATION_WORDS]),
+    (CityReader._borders, lambda r: [_FOREIGN_BORDER, _BORDER]),
+    (CityReader._positions, lambda r: [_DIRECTION_WORDS]),
+    (CityReader._places, lambda r: [frozenset(r.place_words)]),
+    (
+        CityReader._islands_and_lakes,
+        lambda r: [r.island_phrases, r.lake_phrases, _GEO_INDEX, r.kind_phrases],
+    ),
 ]
+
+
+@dataclass(frozen=True)
+class _Guard:
+    """What a detector needs in a question to find anything: one of ``words`` as a word, or one
+    of ``needles`` anywhere in its text (None: any text may do)."""
+
+    words: frozenset[str]
+    needles: frozenset[str] | None
+
+    @classmethod
+    def of(cls, sources: Iterable) -> _Guard:
+        """From what a detector searches: a set of words it requires, ``_Phrases`` (their first
+        words), a ``Prefiltered`` or a ``NeedleIndex`` (their needles); None searches nothing."""
+        words: set[str] = set()
+        needles: set[str] | None = set()
+        for source in sources:
+            if isinstance(source, _Phrases):
+                source = source.starts  # None where a phrase does not start with a word
+                if source is None:
+                    needles = None
+            if isinstance(source, frozenset):
+                words |= source
+            elif source is None:
+                continue
+            elif source.needles is None or needles is None:
+                needles = None
+            else:
+                needles |= set(source.needles)
+        return cls(frozenset(words), None if needles is None else frozenset(needles))
+
+
+class _DetectorIndex:
+    """Which of ``_DETECTORS`` may find something in a question: those with one of their guard's
+    words among its words or one of its needles in its text (``NeedleIndex``)."""
+
+    def __init__(self, guards: Sequence[_Guard]):
+        self.needle_index = NeedleIndex(guards)
+        self.by_word: dict[str, list[int]] = {}
+        for k, guard in enumerate(guards):
+            for word in guard.words:
+                self.by_word.setdefault(word, []).append(k)
+
+    def candidates(self, asked: _Asked) -> list[int]:
+        found = self.needle_index.candidates(asked.text)
+        for word in asked.words:
+            found.update(self.by_word.get(word, ()))
+        return sorted(found)
 
 
 # --- geography vocabulary -------------------------------------------------------------------------

@@ -146,10 +146,12 @@ class NeedleIndex:
     """Which of many ``Prefiltered`` regexes may match a text (those whose ``possible`` holds),
     without testing each: every needle has a piece between spaces (its longest) that stands
     inside one of the text's pieces, and which needles each piece can hold is worked out once
-    and remembered."""
+    and remembered. It reads only the regexes' ``needles`` (None: it may match any text), and
+    has ``needles`` itself: all of theirs, or None where one of them has none."""
 
     def __init__(self, regexes: Sequence[Prefiltered]):
         always = {i for i, regex in enumerate(regexes) if regex.needles is None}
+        self.needles = None if always else frozenset(n for r in regexes for n in r.needles)
         # first character of a needle's key -> (key, needle, the regex it is of)
         self._keys: dict[str, list[tuple[str, str, int]]] = {}
         for i, regex in enumerate(regexes):
@@ -191,6 +193,8 @@ class NeedleIndex:
         pieces = self._pieces
         for piece in set(text.split(" ")):
             hits = pieces.get(piece) or self._in_piece(piece)
+            if hits is _NO_HITS:
+                continue
             found |= hits[0]
             for needle, i in hits[1]:
                 if i not in found and needle in text:

@@ -622,9 +622,10 @@ def test_injection_suite_against_a_leaky_local_model(tmp_path):
 
 
 def test_the_needle_indexes_and_phrase_guards_change_no_reading(cities):
-    """The reader tries only the atoms, regions and topics whose needles a question holds, and
-    the phrase lists (countries, languages, ...) only where one of their first words stands: on
-    the dev set's questions, folded and mixed, they find exactly what trying everything finds."""
+    """The reader runs only the detectors whose guard words or needles a question holds, tries
+    only the atoms, regions and topics whose needles it holds, and the phrase lists (countries,
+    languages, ...) only where one of their first words stands: on the dev set's questions,
+    folded and mixed, they find exactly what trying everything finds."""
     import random
 
     from archer_envs.guess_my_city import knowledge as city_kb
@@ -658,7 +659,7 @@ def test_the_needle_indexes_and_phrase_guards_change_no_reading(cities):
         city_kb._CURRENCY_PHRASES,
     ]
     assert all(p.starts for p in phrases)
-    skipped = 0
+    skipped = skipped_detectors = 0
     for text in texts:
         for index, regexes in indexes:
             candidates = index.candidates(text)
@@ -670,4 +671,11 @@ def test_the_needle_indexes_and_phrase_guards_change_no_reading(cities):
             assert [m.span() for m in phrase.finditer(text, tokens)] == [
                 m.span() for m in phrase.regex.finditer(text)
             ], text
+        asked = city_kb._Asked(text)
+        run = set(reader.detector_index.candidates(asked))
+        for k, (detect, _) in enumerate(city_kb._DETECTORS):
+            if k not in run:
+                assert not list(detect(reader, asked)), (detect.__name__, text)
+        skipped_detectors += len(city_kb._DETECTORS) - len(run)
     assert skipped > len(texts) * 40  # the indexes do prune
+    assert skipped_detectors > len(texts) * len(city_kb._DETECTORS) // 2
