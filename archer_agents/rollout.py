@@ -104,10 +104,11 @@ def collect_trajectories(
 
 
 def _final_info(infos, i) -> dict[str, Any]:
-    """Sub-env i's info from a vector env's infos (each key's values and a "_key" mask)."""
+    """Sub-env i's info from a vector env's infos (each key's values and a "_key" mask; a dict
+    value, such as Detective's final ``state``, holds its keys' values and masks the same way)."""
     return {
-        key: infos[key][i]
-        for key in infos
+        key: _final_info(values, i) if isinstance(values, dict) else values[i]
+        for key, values in infos.items()
         if not key.startswith("_") and infos.get(f"_{key}", [True] * (i + 1))[i]
     }
 

@@ -31,3 +31,30 @@ def test_rollouts_keep_the_episodes_they_start_not_the_first_to_end():
         assert record["success"] == (record["target"] == "Dog")
         for before, after in itertools.pairwise(steps):
             assert before["next_observation"] == after["observation"]
+
+
+def test_rollouts_read_the_final_info_of_envs_whose_info_holds_dicts():
+    """Detective's last info holds the game's state (a dict) and WebShop's its clickables: the
+    vector env nests them, and each record still gets its own episode's target and success."""
+    detective = collect_trajectories(
+        lambda obs: "look",
+        make_vector_env("archer/Detective-v0", 2, max_steps=3),
+        3,
+        seed=0,
+        progress=False,
+    )
+    assert [len(r["transitions"]) for r in detective] == [3, 3, 3]
+    assert all(r["target"] and r["success"] is False for r in detective)
+    webshop = collect_trajectories(
+        lambda obs: "click[buy now]",
+        make_vector_env("archer/WebShop-v0", 2),
+        3,
+        seed=0,
+        progress=False,
+    )
+    env = gym.make("archer/WebShop-v0")
+    goals = []
+    for seed in (0, 1):
+        env.reset(seed=seed)
+        goals.append(env.unwrapped.target)
+    assert [r["target"] for r in webshop[:2]] == goals
