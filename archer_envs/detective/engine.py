@@ -553,7 +553,7 @@ class World:
                 raise ParseError("Ask about what? (ask someone about something)")
             return Command("ask", self._noun(first), self._topic(second))
         obj = self._noun(first)
-        if second is None and verb in ("unlock", "give", "show", "put"):
+        if not second and verb in ("unlock", "give", "show", "put"):  # none, or "unlock door with"
             raise ParseError(MISSING_SECOND[verb])
         other = self._noun(second) if second else None
         # "use key on door" = "unlock door with key" when that is what it means

@@ -192,6 +192,23 @@ def test_parser_two_object_commands(game):
     assert world.parse("enter 4719 on safe") == Command("enter", "safe", "4719")
 
 
+def test_every_prefix_of_a_valid_action_is_answered_in_every_walkthrough_state(game):
+    """What an agent cut off mid-command types ("put lamp in", "unlock door with") gets a reply,
+    never an exception: every prefix of every valid action, in each state of the walkthrough."""
+    world = game.new_world()
+    tried = 0
+    for command in [None, *game.walkthrough]:
+        if command is not None:
+            world.do(command)
+        for action in world.valid_actions():
+            words = action.split()
+            for end in range(1, len(words) + 1):
+                reply = World(game, world.state).do(" ".join(words[:end]))
+                assert isinstance(reply, str) and reply, (command, words[:end])
+                tried += 1
+    assert tried > 1500
+
+
 def test_unknown_input_is_answered_like_an_if_game_and_changes_nothing(game):
     world = after(game, 1)
     before = world.key()
