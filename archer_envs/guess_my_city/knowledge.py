@@ -956,9 +956,9 @@ class CityReader:
         return ("cities", indices)
 
     def _atoms(self, text: str) -> list[tuple[int, int, Form]]:
-        """Every fact a yes/no question names, with its span: each of ``_DETECTORS`` in turn
-        (the longest of overlapping spans kept), else the free-text topics; negated where a
-        negator comes before it."""
+        """Every fact a yes/no question names, with its span: each of ``_DETECTORS`` whose guard
+        the question holds, in turn (the longest of overlapping spans kept), else the free-text
+        topics; negated where a negator comes before it."""
         asked = _Asked(text)
         found = [
             (match.start(), match.end(), form)
