@@ -1270,8 +1270,8 @@ class CityReader:
 
 
 # What ``CityReader._atoms`` looks for, in this order (it matters where spans overlap), each
-# with what it searches (see ``_Guard.of``): a detector runs only where one of its needles
-# stands in the question.
+# with what it searches (see ``_Guard.of``): a detector runs only where one of its guard's
+# words or needles stands in the question.
 _DETECTORS: list[tuple[Callable[[CityReader, _Asked], Detected], Callable[[CityReader], list]]] = [
     (CityReader._hemispheres, lambda r: [r._HEMISPHERES]),
     (CityReader._special_regions, lambda r: [r._SPECIAL_REGIONS]),
